@@ -1,0 +1,74 @@
+# The two commands: `make run` (the whole stack in the foreground) and `make test` (everything CI runs).
+# Both install what is missing and are safe to run twice.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+WITH_ENV := ops/local/with-env
+STACK := ops/local/stack.sh
+
+.PHONY: run test up down status clean venv migrate lint unit integration e2e lock bench help
+
+help:
+	@echo "make run     stack up, migrations, every process in the foreground (Ctrl-C stops them)"
+	@echo "make test    stack up, migrations, ruff, mypy, pytest"
+	@echo "make up | down | status | clean    the local stack alone (clean wipes var/)"
+	@echo "make lint | unit | integration | e2e | bench | lock"
+
+run: up migrate
+	$(WITH_ENV) $(BIN)/shop run all
+
+test: up migrate lint
+	$(WITH_ENV) $(BIN)/pytest -q -p no:cacheprovider
+
+up: venv
+	$(STACK) up
+
+down:
+	$(STACK) down
+
+status:
+	$(STACK) status
+
+clean:
+	$(STACK) clean
+
+# The virtualenv is rebuilt only when the dependencies change; constraints.txt pins every version.
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg constraints.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "shop needs Python 3.11+"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+migrate: venv
+	$(WITH_ENV) $(BIN)/shop migrate
+	$(WITH_ENV) $(BIN)/shop topics
+
+lint: venv
+	$(BIN)/ruff check shop tests bench
+	$(BIN)/ruff format --check shop tests bench
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit
+
+integration: up migrate
+	$(WITH_ENV) $(BIN)/pytest -q -p no:cacheprovider tests/integration
+
+e2e: up migrate
+	$(WITH_ENV) $(BIN)/pytest -q -p no:cacheprovider tests/e2e
+
+# Re-pin every dependency after changing setup.cfg.
+lock:
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
+	.lockenv/bin/pip install -q -e '.[dev]'
+	{ echo '# Exact versions of every dependency (and theirs) that installs use: `pip install -c constraints.txt -e .[dev]`.'; \
+	  echo '# Regenerate after changing setup.cfg: make lock'; \
+	  .lockenv/bin/pip freeze --exclude-editable; } > constraints.txt
+	rm -rf .lockenv
+
+bench: up migrate
+	$(WITH_ENV) $(BIN)/python -m bench

@@ -1,0 +1,172 @@
+# shellcheck shell=bash
+# Kafka for the local stack: one KRaft node that is broker and controller at once, run straight from
+# Apache Kafka's jars on Maven Central (no tarball download: the machine reaches package registries
+# only). Sourced by ops/local/stack.sh after lib.sh; defines functions only.
+#
+#   var/kafka/libs/           the broker's jars (kafka_install, via ops/local/kafka/pom.xml)
+#   var/kafka/server.properties  written by kafka_start on every start, from the SHOP_* ports
+#   var/kafka/cluster.id      the KRaft cluster id, made once
+#   var/kafka/data/           log dirs and the metadata log, formatted once
+#
+# The broker does not create topics on first use (auto.create.topics.enable=false): the project
+# creates its own, with explicit partition counts.
+
+KAFKA_HOME=$VAR/kafka
+KAFKA_LIBS=$KAFKA_HOME/libs
+KAFKA_DATA=$KAFKA_HOME/data
+KAFKA_CONF_SRC=$SHOP_ROOT/ops/local/kafka
+# Small heap: a dev/test broker with a handful of topics. G1 with short pauses, as Kafka's scripts do.
+KAFKA_JVM_OPTS=(-Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
+  -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true)
+
+_kafka_err() { printf 'kafka: %s\n' "$*" >&2; }
+
+# What the jars in var/kafka/libs were resolved from: the version and the pom's content.
+_kafka_libs_stamp() {
+  printf '%s %s\n' "$KAFKA_VERSION" "$(sha256sum <"$KAFKA_CONF_SRC/pom.xml" | cut -d' ' -f1)"
+}
+
+# The java command line shared by the storage tool and the broker.
+_kafka_java() {
+  java "${KAFKA_JVM_OPTS[@]}" \
+    "-Dlog4j2.configurationFile=$KAFKA_CONF_SRC/log4j2.xml" \
+    -cp "$KAFKA_LIBS/*" "$@"
+}
+
+kafka_install() {
+  local stamp tmp
+  if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+    ensure_debs openjdk-17-jre-headless maven || { _kafka_err "could not install java/maven"; return 1; }
+  fi
+  stamp=$(_kafka_libs_stamp) || return 1
+  if [ -f "$KAFKA_LIBS/.resolved" ] && [ "$(cat "$KAFKA_LIBS/.resolved")" = "$stamp" ]; then
+    return 0
+  fi
+  say "kafka: resolving Apache Kafka $KAFKA_VERSION jars from Maven Central"
+  mkdir -p "$KAFKA_HOME" || return 1
+  tmp=$KAFKA_HOME/libs.tmp
+  rm -rf "$tmp"
+  if ! mvn -B -q -f "$KAFKA_CONF_SRC/pom.xml" \
+      "-Dkafka.version=$KAFKA_VERSION" \
+      dependency:copy-dependencies -DincludeScope=runtime "-DoutputDirectory=$tmp"; then
+    rm -rf "$tmp"
+    _kafka_err "mvn could not resolve org.apache.kafka:kafka_2.13:$KAFKA_VERSION (see the output above)"
+    return 1
+  fi
+  if ! [ -f "$tmp/kafka_2.13-$KAFKA_VERSION.jar" ]; then
+    rm -rf "$tmp"
+    _kafka_err "mvn finished but kafka_2.13-$KAFKA_VERSION.jar is not among the copied jars"
+    return 1
+  fi
+  printf '%s\n' "$stamp" >"$tmp/.resolved"
+  rm -rf "$KAFKA_LIBS" && mv "$tmp" "$KAFKA_LIBS" || { _kafka_err "could not move the jars into $KAFKA_LIBS"; return 1; }
+  say "kafka: $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars in $KAFKA_LIBS"
+}
+
+# A random KRaft cluster id: 16 random bytes in URL-safe base64 without padding, as Kafka's
+# Uuid.randomUuid() makes them (and, like it, never starting with '-').
+_kafka_new_cluster_id() {
+  local id
+  while :; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    [ "${#id}" = 22 ] && [ "${id:0:1}" != - ] && break
+  done
+  printf '%s\n' "$id"
+}
+
+_kafka_write_config() {
+  local tmp=$KAFKA_HOME/server.properties.tmp
+  cat >"$tmp" <<EOF || return 1
+# Written by ops/local/components/kafka.sh on every start: edit that file, not this one.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$SHOP_HOST:$SHOP_KAFKA_CONTROLLER_PORT
+controller.listener.names=CONTROLLER
+listeners=PLAINTEXT://$SHOP_HOST:$SHOP_KAFKA_PORT,CONTROLLER://$SHOP_HOST:$SHOP_KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$SHOP_HOST:$SHOP_KAFKA_PORT
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$KAFKA_DATA
+
+# One node: every replication factor and ISR minimum is 1.
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+default.replication.factor=1
+min.insync.replicas=1
+# Fewer partitions for the internal topics than the production defaults (50): quicker to create
+# when the first group or transactional producer appears, and fewer files.
+offsets.topic.num.partitions=10
+transaction.state.log.num.partitions=10
+
+# The project creates its topics itself, with explicit partition counts.
+auto.create.topics.enable=false
+num.partitions=1
+# Test consumers join at once instead of after the default 3 s.
+group.initial.rebalance.delay.ms=0
+EOF
+  mv "$tmp" "$KAFKA_HOME/server.properties"
+}
+
+kafka_start() {
+  local id
+  if pid_alive kafka; then
+    return 0 # running, or still starting: kafka_ready tells which
+  fi
+  [ -f "$KAFKA_LIBS/.resolved" ] || { _kafka_err "no jars in $KAFKA_LIBS: run kafka_install first"; return 1; }
+  if port_open "$SHOP_KAFKA_PORT" || port_open "$SHOP_KAFKA_CONTROLLER_PORT"; then
+    _kafka_err "$SHOP_HOST:$SHOP_KAFKA_PORT or $SHOP_HOST:$SHOP_KAFKA_CONTROLLER_PORT is already taken by another process"
+    return 1
+  fi
+  mkdir -p "$KAFKA_DATA" || return 1
+  _kafka_write_config || { _kafka_err "could not write $KAFKA_HOME/server.properties"; return 1; }
+
+  if [ ! -s "$KAFKA_HOME/cluster.id" ]; then
+    _kafka_new_cluster_id >"$KAFKA_HOME/cluster.id" || return 1
+  fi
+  id=$(cat "$KAFKA_HOME/cluster.id")
+  if [ ! -f "$KAFKA_DATA/meta.properties" ]; then
+    # Static quorum (controller.quorum.voters), so no --standalone: that flag is for dynamic quorums.
+    if ! _kafka_java kafka.tools.StorageTool format --ignore-formatted \
+        -t "$id" -c "$KAFKA_HOME/server.properties" >>"$LOG_DIR/kafka.log" 2>&1; then
+      _kafka_err "formatting $KAFKA_DATA failed: see $LOG_DIR/kafka.log"
+      return 1
+    fi
+  elif ! grep -qx "cluster.id=$id" "$KAFKA_DATA/meta.properties"; then
+    _kafka_err "$KAFKA_DATA belongs to another cluster than $KAFKA_HOME/cluster.id: remove $KAFKA_HOME to start afresh"
+    return 1
+  fi
+
+  # kafka_ready only trusts log lines written after this point.
+  touch "$LOG_DIR/kafka.log"
+  stat -c %s "$LOG_DIR/kafka.log" >"$RUN_DIR/kafka.logoffset"
+  rm -f "$RUN_DIR/kafka.started"
+  spawn kafka java "${KAFKA_JVM_OPTS[@]}" \
+    "-Dlog4j2.configurationFile=$KAFKA_CONF_SRC/log4j2.xml" \
+    -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_HOME/server.properties"
+}
+
+# Ready: the process lives, the client port answers and this run logged "Kafka Server started".
+# The log is searched once per run; afterwards var/run/kafka.started (holding the pid) answers.
+kafka_ready() {
+  local pid off
+  pid_alive kafka || return 1
+  port_open "$SHOP_KAFKA_PORT" || return 1
+  pid=$(cat "$RUN_DIR/kafka.pid")
+  [ -s "$RUN_DIR/kafka.started" ] && [ "$(cat "$RUN_DIR/kafka.started")" = "$pid" ] && return 0
+  off=$(cat "$RUN_DIR/kafka.logoffset" 2>/dev/null || echo 0)
+  # Not `tail | grep -q`: grep quits at the first match, tail dies of SIGPIPE, and pipefail fails it.
+  grep -q 'Kafka Server started' < <(tail -c "+$((off + 1))" "$LOG_DIR/kafka.log" 2>/dev/null) || return 1
+  echo "$pid" >"$RUN_DIR/kafka.started"
+}
+
+kafka_stop() {
+  stop_pid kafka 60
+  rm -f "$RUN_DIR/kafka.started" "$RUN_DIR/kafka.logoffset"
+}
+
+kafka_env() {
+  say "SHOP_KAFKA_BOOTSTRAP=$SHOP_HOST:$SHOP_KAFKA_PORT"
+}

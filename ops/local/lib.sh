@@ -1,0 +1,121 @@
+# shellcheck shell=bash
+# Shared helpers for the single-machine stack. Sourced by ops/local/stack.sh and the component scripts.
+#
+# Every default lives here, once. A caller's SHOP_* variable always wins over the default, so
+# `SHOP_KAFKA_PORT=19092 make up` moves Kafka without editing anything.
+
+SHOP_ROOT=${SHOP_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+VAR=$SHOP_ROOT/var
+LOG_DIR=$VAR/log
+RUN_DIR=$VAR/run
+BIN_DIR=$VAR/bin
+
+: "${SHOP_HOST:=127.0.0.1}"
+: "${SHOP_PG_PRIMARY_PORT:=5432}"
+: "${SHOP_PG_REPLICA_PORT:=5433}"
+: "${SHOP_REDIS_PORT:=6379}"
+: "${SHOP_RABBITMQ_PORT:=5672}"
+: "${SHOP_RABBITMQ_MANAGEMENT_PORT:=15672}"
+: "${SHOP_RABBITMQ_DIST_PORT:=25672}"
+: "${SHOP_EPMD_PORT:=4369}"
+: "${SHOP_KAFKA_PORT:=9092}"
+: "${SHOP_KAFKA_CONTROLLER_PORT:=9093}"
+: "${SHOP_MAILPIT_SMTP_PORT:=1025}"
+: "${SHOP_MAILPIT_HTTP_PORT:=8025}"
+: "${SHOP_GATEWAY_PORT:=8080}"
+: "${SHOP_READY_TIMEOUT:=120}"
+
+# Pinned versions of what the stack builds or downloads itself (Debian packages come from Debian 12).
+KAFKA_VERSION=4.1.1
+MAILPIT_VERSION=v1.27.11
+
+mkdir -p "$LOG_DIR" "$RUN_DIR" "$BIN_DIR"
+
+say() { printf '%s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# port_open PORT: true when something accepts TCP connections on SHOP_HOST:PORT.
+port_open() { (exec 3<>"/dev/tcp/$SHOP_HOST/$1") 2>/dev/null; }
+
+# pid_alive NAME: true when var/run/NAME.pid names a live process.
+pid_alive() {
+  local f=$RUN_DIR/$1.pid
+  [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+# spawn NAME CMD...: start CMD detached (own session, so Ctrl-C in the caller's terminal does not
+# reach it), stdout+stderr appended to var/log/NAME.log, pid recorded in var/run/NAME.pid.
+spawn() {
+  local name=$1; shift
+  setsid nohup "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN_DIR/$name.pid"
+}
+
+# spawn_as USER NAME CMD...: like spawn, but the process runs as USER (PostgreSQL refuses root).
+# setpriv execs in place, so the recorded pid is the server's own.
+spawn_as() {
+  local user=$1 name=$2; shift 2
+  touch "$LOG_DIR/$name.log"; chown "$user" "$LOG_DIR/$name.log"
+  setsid nohup setpriv --reuid="$user" --regid="$user" --init-groups -- "$@" \
+    >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN_DIR/$name.pid"
+}
+
+# as_user USER CMD...: run CMD as USER in the foreground.
+as_user() {
+  local user=$1; shift
+  setpriv --reuid="$user" --regid="$user" --init-groups -- "$@"
+}
+
+# stop_pid NAME [TIMEOUT] [SIGNAL]: SIGTERM (or SIGNAL) the process of var/run/NAME.pid and its session, wait, then SIGKILL.
+stop_pid() {
+  local name=$1 timeout=${2:-30} signal=${3:-TERM} f=$RUN_DIR/$1.pid pid i
+  [ -s "$f" ] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    # The spawned process leads its own session: signal the whole group so wrappers and children go too.
+    kill -"$signal" -- "-$pid" 2>/dev/null || kill -"$signal" "$pid" 2>/dev/null
+    for ((i = 0; i < timeout * 10; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+    fi
+  fi
+  rm -f "$f"
+}
+
+# wait_until TIMEOUT CMD...: poll CMD every 0.2 s until it succeeds; false after TIMEOUT seconds.
+wait_until() {
+  local timeout=$1; shift
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS >= deadline)) && return 1
+    sleep 0.2
+  done
+}
+
+# ensure_debs PKG...: install the Debian packages that are missing. Serialised with a lock because
+# components install in parallel and dpkg allows one writer. Services the packages would start are
+# held back (policy-rc.d): the stack starts its own, bound to loopback, with state under var/.
+ensure_debs() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  (
+    flock 9
+    local policy=/usr/sbin/policy-rc.d had_policy=0
+    [ -e "$policy" ] && had_policy=1
+    if [ $had_policy = 0 ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; fi
+    local rc=0
+    if [ ! -e "$VAR/.apt-updated" ]; then
+      apt-get update -qq && touch "$VAR/.apt-updated" || rc=$?
+    fi
+    [ $rc = 0 ] && { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?; }
+    [ $had_policy = 0 ] && rm -f "$policy"
+    exit $rc
+  ) 9>"$RUN_DIR/apt.lock"
+}

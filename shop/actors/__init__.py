@@ -1,0 +1,1 @@
+"""Dramatiq actors, one module per context. Importing `shop.actors.registry` registers them all."""

@@ -1,0 +1,162 @@
+"""The `shop` command: migrations, topics and every process of the stack."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from shop.settings import CONTEXTS, Settings, SettingsError
+
+log = logging.getLogger("shop.cli")
+
+PROCESSES = ("gateway", "workers", "streams", "relay")
+
+
+def _queues(value: str) -> list[str]:
+    return [q.strip() for q in value.split(",") if q.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shop",
+        description="Event-driven e-commerce backend. Configuration comes from SHOP_* environment "
+        "variables (see README); defaults fit the local stack of `make up`.",
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    migrate = verbs.add_parser(
+        "migrate",
+        help="apply pending SQL migrations to each context's primary database",
+        description="Apply shop/db/migrations/<context>/NNNN_*.sql in order, recording each in "
+        "schema_migrations. Safe to rerun: applied files are skipped.",
+    )
+    migrate.add_argument(
+        "--context", choices=CONTEXTS, action="append", help="only this database (repeatable; default: all)"
+    )
+
+    verbs.add_parser(
+        "topics",
+        help="create the project's Kafka topics with their partition counts",
+        description="Create missing Kafka topics and grow any with too few partitions. Safe to rerun.",
+    )
+
+    verbs.add_parser(
+        "settings",
+        help="print the effective settings, secrets hidden",
+        description="Print the effective SHOP_* settings as JSON with passwords hidden.",
+    )
+
+    run = verbs.add_parser(
+        "run",
+        help="run one process of the stack, or all of them",
+        description="Run one process in the foreground; `all` supervises every one.",
+    )
+    processes = run.add_subparsers(dest="process", required=True, metavar="PROCESS")
+
+    gateway = processes.add_parser(
+        "gateway",
+        help="the HTTP gateway",
+        description="The aiohttp gateway on SHOP_GATEWAY_PORT (default 8080).",
+    )
+    gateway.add_argument("--port", type=int, help="listen on this port instead of SHOP_GATEWAY_PORT")
+
+    workers = processes.add_parser(
+        "workers",
+        help="dramatiq actors on RabbitMQ",
+        description="Dramatiq worker threads consuming RabbitMQ queues; health on SHOP_WORKERS_PORT.",
+    )
+    workers.add_argument(
+        "--queues",
+        type=_queues,
+        default=[],
+        help="comma-separated queues to consume (default: every declared queue)",
+    )
+    workers.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    workers.add_argument("--port", type=int, help="health/metrics port instead of SHOP_WORKERS_PORT")
+
+    streams = processes.add_parser(
+        "streams",
+        help="Kafka stream agents",
+        description="The Kafka stream agents; health on SHOP_STREAMS_PORT.",
+    )
+    streams.add_argument("--port", type=int, help="health/metrics port instead of SHOP_STREAMS_PORT")
+
+    relay = processes.add_parser(
+        "relay",
+        help="the outbox relay to Kafka",
+        description="Publishes committed outbox rows to Kafka; health on SHOP_RELAY_PORT.",
+    )
+    relay.add_argument("--port", type=int, help="health/metrics port instead of SHOP_RELAY_PORT")
+
+    processes.add_parser(
+        "all",
+        help="every process under one supervisor",
+        description="Run gateway, workers, streams and relay; restart any that dies; "
+        "Ctrl-C or SIGTERM stops them all.",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from shop import bootstrap  # after parsing, so `--help` works without any dependency up
+
+    try:
+        settings = bootstrap.load_settings()
+    except SettingsError as exc:
+        print(f"shop: {exc}", file=sys.stderr)
+        return 2
+
+    if args.verb == "settings":
+        print(json.dumps(settings.public_view(), indent=2))
+        return 0
+    if args.verb == "migrate":
+        from shop.db.migrate import MigrationError, migrate_all
+
+        contexts = args.context or list(CONTEXTS)
+        try:
+            applied = migrate_all({c: settings.databases[c].primary_url for c in contexts})
+        except MigrationError as exc:
+            print(f"shop migrate: {exc}", file=sys.stderr)
+            return 1
+        for context, migrations in applied.items():
+            names = ", ".join(f"{m.version:04d}_{m.name}" for m in migrations) or "up to date"
+            print(f"{context}: {names}")
+        return 0
+    if args.verb == "topics":
+        from confluent_kafka.admin import AdminClient
+
+        from shop.streams.topics import ensure_topics
+
+        changes = ensure_topics(
+            AdminClient(bootstrap.kafka_config(settings)),
+            replication_factor=settings.kafka_replication_factor,
+        )
+        print("\n".join(changes) if changes else "topics up to date")
+        return 0
+    return _run(args, settings)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.process == "gateway":
+        from shop.processes.gateway import run_gateway
+
+        return run_gateway(settings, args.port)
+    if args.process == "workers":
+        from shop.processes.workers import run_workers
+
+        return run_workers(settings, args.queues, args.threads, args.port)
+    if args.process == "streams":
+        from shop.processes.streams import run_streams
+
+        return run_streams(settings, args.port)
+    if args.process == "relay":
+        from shop.processes.relay import run_relay
+
+        return run_relay(settings, args.port)
+    from shop.processes.supervisor import run_all, shop_program
+
+    return run_all([shop_program(name) for name in PROCESSES])

@@ -1,0 +1,1 @@
+"""Databases: pools, primary/replica routing, migrations, outbox and inbox."""

@@ -1,0 +1,74 @@
+"""The outbox tables, seen from the relay: claim what is unsent, mark what was sent.
+
+Writers insert into `outbox` inside the transaction that changed their state (see the migration);
+these queries are the other side.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+NOTIFY_CHANNEL = "outbox"
+# One lease per database: only its holder publishes, so rows leave in id order and per-key order
+# survives several relays running at once (the others are hot standbys).
+RELAY_LEASE_ID = 7_301_947_113
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    event_id: UUID
+    topic: str
+    key: str | None
+    payload: Any
+    headers: dict[str, str]
+
+    def value(self) -> bytes:
+        return json.dumps(self.payload, separators=(",", ":")).encode()
+
+
+def try_take_lease(conn: psycopg.Connection[Any]) -> bool:
+    """Session-level: held until this connection closes, so a crashed relay frees it at once."""
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LEASE_ID,)).fetchone()
+    return bool(row and row[0])
+
+
+def claim_unsent(conn: psycopg.Connection[Any], limit: int) -> list[OutboxRow]:
+    """Oldest unsent rows, locked until the caller's transaction ends."""
+    rows = conn.execute(
+        """
+        SELECT id, event_id, topic, message_key, payload, headers
+          FROM outbox
+         WHERE published_at IS NULL
+         ORDER BY id
+         LIMIT %s
+           FOR UPDATE
+        """,
+        (limit,),
+    ).fetchall()
+    return [OutboxRow(*row) for row in rows]
+
+
+def mark_sent(conn: psycopg.Connection[Any], ids: Sequence[int]) -> None:
+    conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY(%s)", (list(ids),))
+
+
+def insert_event(
+    conn: psycopg.Connection[Any],
+    event_id: UUID,
+    topic: str,
+    key: str | None,
+    payload: Any,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Adds an event to the outbox inside the caller's transaction."""
+    conn.execute(
+        "INSERT INTO outbox (event_id, topic, message_key, payload, headers) VALUES (%s, %s, %s, %s, %s)",
+        (event_id, topic, key, json.dumps(payload), json.dumps(headers or {})),
+    )

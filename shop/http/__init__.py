@@ -1,0 +1,1 @@
+"""The aiohttp gateway: routes per context and the middlewares every route shares."""

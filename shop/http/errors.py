@@ -1,0 +1,81 @@
+"""The one error shape of the API, and the one place where failures become HTTP answers.
+
+`{"error": {"code": "snake_case_code", "message": "human text", "request_id": "..."}}`
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiohttp import web
+
+# aiohttp's own exceptions (unknown route, wrong method, body too large, ...) carry only a status:
+# these are the codes clients see for them.
+STATUS_CODES: Mapping[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    408: "request_timeout",
+    409: "conflict",
+    411: "length_required",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    414: "uri_too_long",
+    415: "unsupported_media_type",
+    422: "unprocessable_entity",
+    429: "too_many_requests",
+    431: "request_header_fields_too_large",
+    500: "internal_error",
+    501: "not_implemented",
+    502: "bad_gateway",
+    503: "service_unavailable",
+    504: "gateway_timeout",
+}
+
+# Where the request id middleware leaves the id for everything downstream.
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
+
+# Headers of aiohttp's exceptions that must survive the rewrite into the envelope.
+KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Location")
+
+
+class ApiError(Exception):
+    """A failure the client must hear about, with its HTTP status and stable code."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def error_body(code: str, message: str, request_id: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message, "request_id": request_id}}
+
+
+def error_response(
+    request: web.Request, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.json_response(
+        error_body(code, message, request.get(REQUEST_ID_KEY, "")), status=status, headers=headers
+    )
+
+
+def from_http_exception(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """Rewrites one of aiohttp's own error answers into the API's envelope."""
+    code = STATUS_CODES.get(exc.status, "client_error" if exc.status < 500 else "server_error")
+    message = exc.reason
+    if exc.status == 404:
+        message = f"no route for {request.method} {request.path}"
+    elif exc.status == 405:
+        message = f"{request.method} is not allowed on {request.path}"
+    elif exc.text and not exc.text.startswith(f"{exc.status}:"):
+        message = exc.text
+    headers = {h: exc.headers[h] for h in KEPT_HEADERS if h in exc.headers}
+    return error_response(request, exc.status, code, message, headers)

@@ -1,0 +1,131 @@
+"""Middlewares shared by the gateway and every process's health endpoint.
+
+Order (outermost first): request id, metrics, errors, body limit. The request id wraps everything
+so even a rewritten error carries `X-Request-Id`; metrics sit outside the error rewrite so they
+count the status the client really got.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.typedefs import Handler, Middleware
+from prometheus_client import Counter, Histogram
+
+from shop.http.errors import REQUEST_ID_KEY, ApiError, error_response, from_http_exception
+
+log = logging.getLogger("shop.http")
+
+REQUEST_ID_HEADER = "X-Request-Id"
+# A client's id is echoed only when it is short and made of visible, header-safe characters.
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+
+HTTP_REQUESTS = Counter("shop_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
+HTTP_LATENCY = Histogram(
+    "shop_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    offered = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = offered if _SANE_REQUEST_ID.match(offered) else new_request_id()
+    request[REQUEST_ID_KEY] = request_id
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # a redirect or anything the error middleware let through
+        exc.headers[REQUEST_ID_HEADER] = request_id
+        raise
+    response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+def _route_label(request: web.Request) -> str:
+    # The route's template, never the raw path: ids in paths would explode the label set.
+    info = request.match_info
+    resource = info.route.resource if info.http_exception is None else None
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        route = _route_label(request)
+        HTTP_REQUESTS.labels(request.method, route, str(status)).inc()
+        HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(request, exc.status, exc.code, exc.message, exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return from_http_exception(request, exc)
+    except Exception:
+        log.exception(
+            "unhandled error on %s %s",
+            request.method,
+            request.path,
+            extra={"request_id": request.get(REQUEST_ID_KEY)},
+        )
+        return error_response(request, 500, "internal_error", "the server failed to answer this request")
+
+
+def body_limit_middleware(max_bytes: int) -> Middleware:
+    """Refuses a declared body over the limit before reading a byte of it. Bodies without a
+    Content-Length (chunked) are held to the same limit by aiohttp's `client_max_size` on read."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > max_bytes:
+            message = f"request body is {request.content_length} bytes; the limit is {max_bytes}"
+            raise ApiError(413, "payload_too_large", message)
+        return await handler(request)
+
+    return middleware
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per answered request, with the request id to join it to the rest of the logs."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %s %.1fms",
+            request.method,
+            request.path_qs,
+            response.status,
+            time * 1000,
+            extra={
+                "request_id": response.headers.get(REQUEST_ID_HEADER),
+                "method": request.method,
+                "path": request.path,
+                "status": response.status,
+                "duration_ms": round(time * 1000, 2),
+                "remote": request.remote,
+            },
+        )

@@ -1,0 +1,128 @@
+"""The outbox relay: moves committed outbox rows of every database to Kafka.
+
+One thread per database. Each holds that database's relay lease (an advisory lock), claims the
+oldest unsent rows, produces them with an idempotent producer, waits for every acknowledgement,
+and only then marks them sent in the same transaction that locked them. A crash between the
+acknowledgement and the commit publishes those rows again on the next run: delivery is at least
+once, and consumers deduplicate by event id. It wakes on LISTEN/NOTIFY and polls as a fallback.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+from confluent_kafka import KafkaError, Message, Producer
+from prometheus_client import Counter, Gauge
+
+from shop.db.outbox import NOTIFY_CHANNEL, OutboxRow, claim_unsent, mark_sent, try_take_lease
+
+log = logging.getLogger("shop.relay")
+
+PUBLISHED = Counter("shop_relay_published_total", "Outbox events published to Kafka", ["database", "topic"])
+LEADER = Gauge("shop_relay_leader", "1 while this relay holds the database's lease", ["database"])
+
+
+class PublishFailed(RuntimeError):
+    pass
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        databases: Mapping[str, str],
+        producer_config: Mapping[str, Any],
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self._databases = dict(databases)
+        # Idempotence keeps per-partition order and drops producer-retry duplicates.
+        self._producer = Producer({**producer_config, "enable.idempotence": True, "acks": "all"})
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._max_backoff = max_backoff
+        self._stopping = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(name, url), name=f"relay-{name}", daemon=True)
+            for name, url in self._databases.items()
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join()
+        self._producer.flush(10)
+
+    def alive(self) -> bool:
+        return all(t.is_alive() for t in self._threads)
+
+    def _run(self, database: str, url: str) -> None:
+        backoff = self._poll_interval
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                    self._serve(database, conn)
+                return
+            except Exception as exc:  # database or broker away: retry with backoff, never die
+                LEADER.labels(database).set(0)
+                log.warning("relay %s: %s; retrying in %.1fs", database, exc, backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+
+    def _serve(self, database: str, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        leader = False
+        while not self._stopping.is_set():
+            if not leader:
+                leader = try_take_lease(conn)
+                LEADER.labels(database).set(int(leader))
+                if leader:
+                    log.info("relay %s: holding the lease; publishing", database)
+            if leader:
+                while self._publish_batch(database, conn) == self._batch_size:
+                    pass  # a full batch means there may be more: drain before waiting
+            # Sleep until a writer commits (NOTIFY) or the poll interval passes.
+            for _ in conn.notifies(timeout=self._poll_interval, stop_after=1):
+                pass
+
+    def _publish_batch(self, database: str, conn: psycopg.Connection[Any]) -> int:
+        with conn.transaction():
+            rows = claim_unsent(conn, self._batch_size)
+            if rows:
+                self._produce_all(rows)
+                mark_sent(conn, [r.id for r in rows])
+        for row in rows:
+            PUBLISHED.labels(database, row.topic).inc()
+        return len(rows)
+
+    def _produce_all(self, rows: list[OutboxRow]) -> None:
+        failures: list[str] = []
+
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            if error is not None:
+                failures.append(f"{message.topic()}: {error.str()}")
+
+        for row in rows:
+            self._producer.produce(
+                row.topic,
+                value=row.value(),
+                key=row.key.encode() if row.key is not None else None,
+                headers=[
+                    ("event_id", str(row.event_id).encode()),
+                    *((k, v.encode()) for k, v in row.headers.items()),
+                ],
+                on_delivery=on_delivery,
+            )
+            self._producer.poll(0)
+        remaining = self._producer.flush(30)
+        if remaining or failures:
+            # Nothing is marked sent: the transaction rolls back and the rows go out again later.
+            raise PublishFailed(f"{remaining} unacknowledged, failures: {failures[:3]}")

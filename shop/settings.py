@@ -1,0 +1,135 @@
+"""One typed settings object, read from `SHOP_*` environment variables.
+
+Defaults point at the local stack that `make up` starts on 127.0.0.1, so a bare `shop run gateway`
+works on a developer machine. Only `shop.bootstrap` calls `Settings.from_env`; everything else is
+handed the object.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+CONTEXTS = ("auth", "catalog", "orders")
+
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
+
+
+def redact(text: str) -> str:
+    """Hide the password of every URL in `text` (`postgresql://u:secret@h` -> `postgresql://u:***@h`)."""
+    return _URL_PASSWORD.sub(r"\g<scheme>\g<user>:***@", text)
+
+
+class SettingsError(ValueError):
+    """A SHOP_* variable holds a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Database:
+    """The primary (writes, fresh reads) and the streaming replica (queries) of one context."""
+
+    primary_url: str
+    replica_url: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str
+    gateway_port: int
+    workers_port: int
+    streams_port: int
+    relay_port: int
+    databases: Mapping[str, Database]
+    redis_url: str
+    rabbitmq_url: str
+    kafka_bootstrap: str
+    kafka_replication_factor: int
+    smtp_host: str
+    smtp_port: int
+    max_body_bytes: int
+    log_level: str
+    log_format: str
+    readiness_timeout: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        host = env.get("SHOP_HOST", "127.0.0.1")
+
+        def text(name: str, default: str) -> str:
+            return env.get(name, default)
+
+        def integer(name: str, default: int) -> int:
+            raw = env.get(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                return int(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+
+        def number(name: str, default: float) -> float:
+            raw = env.get(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                return float(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+        primary_port = integer("SHOP_PG_PRIMARY_PORT", 5432)
+        replica_port = integer("SHOP_PG_REPLICA_PORT", 5433)
+        databases = {
+            ctx: Database(
+                primary_url=text(
+                    f"SHOP_{ctx.upper()}_DB_URL", f"postgresql://{ctx}:{ctx}@{host}:{primary_port}/{ctx}"
+                ),
+                replica_url=text(
+                    f"SHOP_{ctx.upper()}_DB_REPLICA_URL",
+                    f"postgresql://{ctx}:{ctx}@{host}:{replica_port}/{ctx}",
+                ),
+            )
+            for ctx in CONTEXTS
+        }
+        log_format = text("SHOP_LOG_FORMAT", "text")
+        if log_format not in ("text", "json"):
+            raise SettingsError(f"SHOP_LOG_FORMAT must be 'text' or 'json', got {log_format!r}")
+        return cls(
+            host=host,
+            gateway_port=integer("SHOP_GATEWAY_PORT", 8080),
+            workers_port=integer("SHOP_WORKERS_PORT", 9101),
+            streams_port=integer("SHOP_STREAMS_PORT", 9102),
+            relay_port=integer("SHOP_RELAY_PORT", 9103),
+            databases=databases,
+            redis_url=text("SHOP_REDIS_URL", f"redis://{host}:{integer('SHOP_REDIS_PORT', 6379)}/0"),
+            rabbitmq_url=text(
+                "SHOP_RABBITMQ_URL", f"amqp://shop:shop@{host}:{integer('SHOP_RABBITMQ_PORT', 5672)}/shop"
+            ),
+            kafka_bootstrap=text("SHOP_KAFKA_BOOTSTRAP", f"{host}:{integer('SHOP_KAFKA_PORT', 9092)}"),
+            kafka_replication_factor=integer("SHOP_KAFKA_REPLICATION_FACTOR", 1),
+            smtp_host=text("SHOP_SMTP_HOST", host),
+            smtp_port=integer("SHOP_SMTP_PORT", 1025),
+            max_body_bytes=integer("SHOP_MAX_BODY_BYTES", 1024 * 1024),
+            log_level=text("SHOP_LOG_LEVEL", "INFO").upper(),
+            log_format=log_format,
+            readiness_timeout=number("SHOP_READINESS_TIMEOUT", 2.0),
+        )
+
+    def public_view(self) -> dict[str, Any]:
+        """Every setting with secrets hidden: safe to log or print."""
+        view: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "databases":
+                value = {
+                    ctx: {"primary_url": redact(db.primary_url), "replica_url": redact(db.replica_url)}
+                    for ctx, db in value.items()
+                }
+            elif isinstance(value, str):
+                value = redact(value)
+            view[f.name] = value
+        return view
+
+    def __repr__(self) -> str:
+        return f"Settings({self.public_view()!r})"

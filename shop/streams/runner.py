@@ -1,0 +1,142 @@
+"""The stream-agent loop: one Kafka consumer group, one handler (agent) per topic.
+
+Delivery is at least once: an offset is committed only after its agent returned, and an agent
+returns only after its own database transaction committed (and recorded the event id in the
+inbox, which makes the redelivery after a crash harmless). A message an agent cannot understand
+(`PoisonMessage`) goes to the dead-letter topic and the loop carries on; any other failure is
+treated as transient: the loop backs off and retries the same message, so order per key is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
+log = logging.getLogger("shop.streams")
+
+DEAD_LETTER_TOPIC = "dead-letter"
+
+Agent = Callable[[Message], None]
+
+
+def _position(message: Message) -> tuple[str, int, int]:
+    """(topic, partition, offset) of a consumed message; librdkafka sets all three on those."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    assert topic is not None
+    assert partition is not None
+    assert offset is not None
+    return topic, partition, offset
+
+
+class PoisonMessage(Exception):
+    """The message can never be handled (does not parse, unknown schema version): dead-letter it."""
+
+
+class StreamRunner:
+    def __init__(
+        self,
+        consumer_config: Mapping[str, Any],
+        producer_config: Mapping[str, Any],
+        agents: Mapping[str, Agent],
+        dead_letter_topic: str = DEAD_LETTER_TOPIC,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self._consumer_config = {**consumer_config, "enable.auto.commit": False}
+        self._producer_config = {**producer_config, "enable.idempotence": True}
+        self._agents = dict(agents)
+        self._dead_letter_topic = dead_letter_topic
+        self._max_backoff = max_backoff
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stream-runner", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        if not self._agents:
+            log.info("no stream agents registered; idle")
+            self._stopping.wait()
+            return
+        consumer = Consumer(self._consumer_config)
+        producer = Producer(self._producer_config)
+        consumer.subscribe(sorted(self._agents))
+        log.info("consuming %s", ", ".join(sorted(self._agents)))
+        try:
+            while not self._stopping.is_set():
+                message = consumer.poll(0.5)
+                if message is None:
+                    continue
+                error = message.error()
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        log.warning("consumer error: %s", error)
+                    continue
+                if self._handle(consumer, producer, message):
+                    consumer.commit(message=message, asynchronous=False)
+        finally:
+            producer.flush(10)
+            consumer.close()  # leaves the group at once, so a restart rebalances fast
+
+    def _handle(self, consumer: Consumer, producer: Producer, message: Message) -> bool:
+        """True when the message is done with (handled or dead-lettered); False when stopping."""
+        topic, partition, offset = _position(message)
+        agent = self._agents[topic]
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                agent(message)
+                return True
+            except PoisonMessage as exc:
+                self._dead_letter(producer, message, str(exc))
+                return True
+            except Exception:
+                log.exception(
+                    "agent for %s failed at partition %d offset %d; retrying in %.1fs",
+                    topic,
+                    partition,
+                    offset,
+                    backoff,
+                )
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+        # Stopping mid-retry: rewind so the next owner of this partition starts at this message.
+        consumer.seek(TopicPartition(topic, partition, offset))
+        return False
+
+    def _dead_letter(self, producer: Producer, message: Message, reason: str) -> None:
+        topic, partition, offset = _position(message)
+        original = message.headers() or []
+        headers: list[tuple[str, str | bytes | None]] = [
+            *(original.items() if isinstance(original, dict) else original),
+            ("x-dead-letter-reason", reason.encode()),
+            ("x-original-topic", topic.encode()),
+            ("x-original-partition", str(partition).encode()),
+            ("x-original-offset", str(offset).encode()),
+            ("x-dead-lettered-at", str(time.time()).encode()),
+        ]
+        delivered: list[Any] = []
+        producer.produce(
+            self._dead_letter_topic,
+            value=message.value(),
+            key=message.key(),
+            headers=headers,
+            on_delivery=lambda err, msg: delivered.append(err),
+        )
+        producer.flush(30)
+        if not delivered or delivered[0] is not None:
+            # Committing past a message we failed to keep would lose it: fail loudly instead.
+            raise RuntimeError(f"could not dead-letter {topic}[{partition}]@{offset}: {delivered}")
+        log.warning("dead-lettered %s[%d]@%d: %s", topic, partition, offset, json.dumps(reason))

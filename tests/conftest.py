@@ -1,0 +1,32 @@
+"""Shared fixtures. Integration and end-to-end tests read the stack's addresses from the
+environment, filled from var/stack.env (written by `make up`) where the caller did not set them."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from shop.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK_ENV = ROOT / "var" / "stack.env"
+
+
+def _load_stack_env() -> None:
+    if not STACK_ENV.exists():
+        return
+    for line in STACK_ENV.read_text().splitlines():
+        match = re.match(r"^(SHOP_[A-Z0-9_]+)=(.*)$", line)
+        if match:
+            os.environ.setdefault(match[1], match[2])
+
+
+_load_stack_env()
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings.from_env(os.environ)

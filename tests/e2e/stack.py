@@ -1,0 +1,103 @@
+"""Runs `shop run all` as a real subprocess on free ports, the way `make run` does."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROCESS_PORTS = ("gateway", "workers", "streams", "relay")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def request(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return Response(r.status, dict(r.headers), r.read())
+    except urllib.error.HTTPError as e:
+        return Response(e.code, dict(e.headers), e.read())
+
+
+@dataclass
+class SupervisedStack:
+    ports: dict[str, int] = field(default_factory=lambda: {name: free_port() for name in PROCESS_PORTS})
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(
+        default_factory=lambda: Path(tempfile.mkstemp(prefix="shop-run-all-", suffix=".log")[1])
+    )
+
+    def url(self, process: str, path: str) -> str:
+        return f"http://127.0.0.1:{self.ports[process]}{path}"
+
+    def start(self, ready_timeout: float = 90) -> None:
+        env = {**os.environ, **{f"SHOP_{name.upper()}_PORT": str(port) for name, port in self.ports.items()}}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "shop", "run", "all"],
+            env=env,
+            stdout=self.log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + ready_timeout
+        for name in PROCESS_PORTS:
+            while True:
+                try:
+                    if request("GET", self.url(name, "/readyz")).status == 200:
+                        break
+                except OSError:
+                    pass
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} never became ready:\n{self.output()[-4000:]}")
+                time.sleep(0.2)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def children(self) -> dict[str, int]:
+        """{process name: pid} of the supervisor's live children."""
+        assert self.process is not None
+        pid = self.process.pid
+        found = {}
+        child_pids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        for child in child_pids:
+            try:
+                argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            except FileNotFoundError:
+                continue
+            if b"run" in argv:
+                found[argv[argv.index(b"run") + 1].decode()] = int(child)
+        return found
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 30) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout)

@@ -1,0 +1,79 @@
+"""The outbox relay: committed rows reach Kafka in order, once per relay lease, and are marked."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import psycopg
+
+from shop.db.outbox import insert_event
+from shop.relay import OutboxRelay
+from tests.integration.kafka_helpers import consume, scratch_topic
+
+
+def _write_events(url: str, topic: str, count: int, key: str) -> list[uuid.UUID]:
+    ids = [uuid.uuid4() for _ in range(count)]
+    with psycopg.connect(url) as conn:  # one transaction, as a handler would write them
+        for n, event_id in enumerate(ids):
+            insert_event(
+                conn, event_id, topic, key, {"n": n}, {"traceparent": f"00-{'a' * 32}-{'b' * 16}-01"}
+            )
+    return ids
+
+
+def _unsent(url: str, ids: list[uuid.UUID]) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM outbox WHERE event_id = ANY(%s) AND published_at IS NULL", (ids,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_two_relays_publish_every_committed_row_once_in_order(settings):
+    url = settings.databases["orders"].primary_url
+    bootstrap = settings.kafka_bootstrap
+    with scratch_topic(bootstrap, partitions=3) as topic:
+        relays = [
+            OutboxRelay({"orders": url}, {"bootstrap.servers": bootstrap}, batch_size=7, poll_interval=0.2)
+            for _ in range(2)
+        ]
+        for relay in relays:
+            relay.start()
+        try:
+            key = str(uuid.uuid4())
+            ids = _write_events(url, topic, 40, key)
+            messages = consume(bootstrap, topic, 40, timeout=30)
+            extra = consume(bootstrap, topic, 41, timeout=3)
+        finally:
+            for relay in relays:
+                relay.stop()
+
+        assert [m.value() for m in messages] == [f'{{"n":{n}}}'.encode() for n in range(40)]
+        assert len(extra) == 40  # nothing was published twice
+        assert {m.key() for m in messages} == {key.encode()}
+        headers = dict(messages[0].headers())
+        assert headers["event_id"] == str(ids[0]).encode()
+        assert headers["traceparent"].startswith(b"00-")
+        deadline = time.monotonic() + 5
+        while _unsent(url, ids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _unsent(url, ids) == 0
+
+
+def test_rows_of_an_uncommitted_transaction_are_not_published(settings):
+    url = settings.databases["catalog"].primary_url
+    bootstrap = settings.kafka_bootstrap
+    with scratch_topic(bootstrap, partitions=1) as topic:
+        relay = OutboxRelay({"catalog": url}, {"bootstrap.servers": bootstrap}, poll_interval=0.2)
+        relay.start()
+        try:
+            with psycopg.connect(url) as conn:
+                insert_event(conn, uuid.uuid4(), topic, "k", {"rolled": "back"})
+                conn.rollback()
+            _write_events(url, topic, 1, "k")
+            messages = consume(bootstrap, topic, 2, timeout=5)
+        finally:
+            relay.stop()
+        assert [m.value() for m in messages] == [b'{"n":0}']

@@ -1,0 +1,155 @@
+"""The gateway's shared behaviour, on an in-process server with stand-in dependency checks."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from shop.http.app import create_gateway_app
+from shop.http.openapi import DOCUMENT
+from shop.observability.readiness import Readiness
+
+LIMIT = 1024
+
+
+async def _up() -> None:
+    return None
+
+
+async def _down() -> None:
+    raise ConnectionError("refused")
+
+
+@pytest.fixture
+async def client(aiohttp_client) -> TestClient:
+    readiness = Readiness({"redis": _up, "kafka": _up}, timeout=1, cache_seconds=0)
+    app = create_gateway_app(readiness, max_body_bytes=LIMIT)
+
+    async def boom(request: web.Request) -> web.Response:
+        raise RuntimeError("bug with postgresql://u:secret@h/db")
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(body=await request.read())
+
+    app.router.add_get("/boom", boom)
+    app.router.add_post("/echo", echo)
+    return await aiohttp_client(app)
+
+
+def _assert_error(body: dict, code: str, request_id: str) -> None:
+    assert set(body) >= {"error"}
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    assert body["error"]["request_id"] == request_id
+
+
+async def test_unknown_route_is_a_404_in_the_error_shape(client):
+    response = await client.get("/nope")
+    assert response.status == 404
+    _assert_error(await response.json(), "not_found", response.headers["X-Request-Id"])
+
+
+async def test_wrong_method_is_a_405_that_keeps_allow(client):
+    response = await client.post("/healthz")
+    assert response.status == 405
+    assert "GET" in response.headers["Allow"]
+    _assert_error(await response.json(), "method_not_allowed", response.headers["X-Request-Id"])
+
+
+async def test_a_declared_body_over_the_limit_is_a_413_before_it_is_read(client):
+    response = await client.post("/echo", data=b"x" * (LIMIT + 1))
+    assert response.status == 413
+    _assert_error(await response.json(), "payload_too_large", response.headers["X-Request-Id"])
+
+
+async def test_a_chunked_body_over_the_limit_is_a_413_too(client):
+    async def chunks():
+        for _ in range(4):
+            yield b"y" * (LIMIT // 2)
+
+    response = await client.post("/echo", data=chunks())
+    assert response.status == 413
+    _assert_error(await response.json(), "payload_too_large", response.headers["X-Request-Id"])
+
+
+async def test_a_body_within_the_limit_passes(client):
+    response = await client.post("/echo", data=b"x" * LIMIT)
+    assert response.status == 200
+
+
+async def test_an_unhandled_error_is_a_500_without_details(client):
+    response = await client.get("/boom")
+    assert response.status == 500
+    body = await response.json()
+    _assert_error(body, "internal_error", response.headers["X-Request-Id"])
+    assert "secret" not in await response.text()
+
+
+async def test_a_sane_client_request_id_is_echoed(client):
+    response = await client.get("/healthz", headers={"X-Request-Id": "trace-42.a:b"})
+    assert response.headers["X-Request-Id"] == "trace-42.a:b"
+
+
+@pytest.mark.parametrize("offered", ["", "has space", "x" * 200, "semi;colon", 'quote"d'])
+async def test_an_odd_client_request_id_is_replaced(client, offered):
+    response = await client.get("/healthz", headers={"X-Request-Id": offered})
+    assert response.headers["X-Request-Id"] != offered
+    assert len(response.headers["X-Request-Id"]) == 32
+
+
+async def test_every_answer_gets_a_fresh_request_id(client):
+    a = (await client.get("/healthz")).headers["X-Request-Id"]
+    b = (await client.get("/healthz")).headers["X-Request-Id"]
+    assert a != b
+
+
+async def test_healthz(client):
+    response = await client.get("/healthz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok"}
+
+
+async def test_readyz_lists_each_dependency(client):
+    response = await client.get("/readyz")
+    assert response.status == 200
+    body = await response.json()
+    assert body["status"] == "ready"
+    assert body["checks"]["redis"]["status"] == "up"
+    assert body["checks"]["kafka"]["status"] == "up"
+
+
+async def test_readyz_is_503_naming_what_is_down(aiohttp_client):
+    readiness = Readiness({"redis": _up, "kafka": _down}, timeout=1, cache_seconds=0)
+    client = await aiohttp_client(create_gateway_app(readiness, max_body_bytes=LIMIT))
+    response = await client.get("/readyz")
+    assert response.status == 503
+    body = await response.json()
+    assert body["checks"]["kafka"]["status"] == "down"
+    assert body["checks"]["redis"]["status"] == "up"
+    _assert_error(body, "not_ready", response.headers["X-Request-Id"])
+    assert "kafka" in body["error"]["message"]
+    assert "redis" not in body["error"]["message"]
+
+
+async def test_metrics_count_requests_by_route_template(client):
+    await client.get("/healthz")
+    await client.get("/no/such/thing")
+    text = await (await client.get("/metrics")).text()
+    assert 'shop_http_requests_total{method="GET",route="/healthz",status="200"}' in text
+    assert 'route="unmatched",status="404"' in text
+    assert "/no/such/thing" not in text
+
+
+async def test_openapi_documents_every_route_the_gateway_serves(client):
+    response = await client.get("/api/v1/openapi.json")
+    assert response.status == 200
+    document = await response.json()
+    assert document["openapi"].startswith("3.1")
+    served = {
+        (r.method.lower(), r.resource.canonical)
+        for r in create_gateway_app(Readiness({}, timeout=1), LIMIT).router.routes()
+        if r.resource is not None and r.method != "HEAD"
+    }
+    documented = {(m, p) for p, ops in DOCUMENT["paths"].items() for m in ops}
+    assert served == documented
