@@ -46,3 +46,15 @@ def consume(
     finally:
         consumer.close()
     return messages
+
+
+def headers_of(message: Message) -> dict[str, bytes]:
+    raw = message.headers() or []
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    return {k: v if isinstance(v, bytes) else (v or "").encode() for k, v in pairs}
+
+
+def value_of(message: Message) -> bytes:
+    value = message.value()
+    assert value is not None
+    return value

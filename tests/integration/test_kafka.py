@@ -5,24 +5,29 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from shop.streams.topics import TOPICS, TopicSpec, ensure_topics
-from tests.integration.kafka_helpers import scratch_topic
+from tests.integration.kafka_helpers import scratch_topic, value_of
 
 
 def test_idempotent_produce_and_group_consume_with_manual_commit(settings):
     bootstrap = settings.kafka_bootstrap
     with scratch_topic(bootstrap, partitions=3) as topic:
         producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
-        errors = []
+        errors: list[KafkaError | None] = []
+
+        def on_delivery(error: KafkaError | None, _message: Message) -> None:
+            if error is not None:
+                errors.append(error)
+
         for i in range(30):
             producer.produce(
                 topic,
                 key=f"order-{i % 5}",
                 value=str(i).encode(),
-                on_delivery=lambda e, m: e and errors.append(e),
+                on_delivery=on_delivery,
             )
         assert producer.flush(20) == 0
         assert errors == []
@@ -42,7 +47,7 @@ def test_idempotent_produce_and_group_consume_with_manual_commit(settings):
             message = consumer.poll(0.2)
             if message is None or message.error():
                 continue
-            seen.setdefault(message.key().decode(), []).append(int(message.value()))
+            seen.setdefault(str(message.key()), []).append(int(value_of(message)))
             consumer.commit(message=message, asynchronous=False)
         consumer.close()
         # Per key, values arrive in the order they were produced.
@@ -51,12 +56,10 @@ def test_idempotent_produce_and_group_consume_with_manual_commit(settings):
         assert handled == 20
 
         # A new member of the same group resumes after the committed offsets: only the rest arrives.
-        committed = (
-            AdminClient({"bootstrap.servers": bootstrap})
-            .list_consumer_group_offsets([_group_request(group, topic)])[group]
-            .result()
-        )
-        assert sum(tp.offset for tp in committed.topic_partitions if tp.offset >= 0) == 20
+        probe = Consumer(config)
+        committed = probe.committed([TopicPartition(topic, p) for p in range(3)], timeout=10)
+        probe.close()
+        assert sum(tp.offset for tp in committed if tp.offset >= 0) == 20
         consumer = Consumer(config)
         consumer.subscribe([topic])
         rest = 0
@@ -69,12 +72,6 @@ def test_idempotent_produce_and_group_consume_with_manual_commit(settings):
         consumer.close()
         assert rest == 10
         assert extra is None
-
-
-def _group_request(group: str, topic: str):
-    from confluent_kafka import ConsumerGroupTopicPartitions
-
-    return ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(3)])
 
 
 def test_project_topics_exist_with_their_partition_counts(settings):

@@ -9,7 +9,7 @@ import psycopg
 
 from shop.db.outbox import insert_event
 from shop.relay import OutboxRelay
-from tests.integration.kafka_helpers import consume, scratch_topic
+from tests.integration.kafka_helpers import consume, headers_of, scratch_topic
 
 
 def _write_events(url: str, topic: str, count: int, key: str) -> list[uuid.UUID]:
@@ -53,7 +53,7 @@ def test_two_relays_publish_every_committed_row_once_in_order(settings):
         assert [m.value() for m in messages] == [f'{{"n":{n}}}'.encode() for n in range(40)]
         assert len(extra) == 40  # nothing was published twice
         assert {m.key() for m in messages} == {key.encode()}
-        headers = dict(messages[0].headers())
+        headers = headers_of(messages[0])
         assert headers["event_id"] == str(ids[0]).encode()
         assert headers["traceparent"].startswith(b"00-")
         deadline = time.monotonic() + 5

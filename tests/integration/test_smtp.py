@@ -6,6 +6,7 @@ import json
 import os
 import smtplib
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from email.message import EmailMessage
@@ -29,9 +30,9 @@ def test_a_mail_sent_over_smtp_is_seen_through_mailpits_api(settings):
         smtp.send_message(message)
 
     deadline = time.monotonic() + 10
-    found = []
+    found: list[dict] = []
     while not found and time.monotonic() < deadline:
-        found = _get(f"{api}/api/v1/search?query=" + urllib.request.quote(f'subject:"smoke {dedupe_key}"'))[
+        found = _get(f"{api}/api/v1/search?query=" + urllib.parse.quote(f'subject:"smoke {dedupe_key}"'))[
             "messages"
         ]
         time.sleep(0.1)

@@ -9,7 +9,7 @@ import uuid
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from shop.streams.runner import PoisonMessage, StreamRunner
-from tests.integration.kafka_helpers import consume, scratch_topic
+from tests.integration.kafka_helpers import consume, headers_of, scratch_topic, value_of
 
 
 def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
@@ -36,7 +36,7 @@ def test_agents_handle_in_order_dead_letter_poison_and_commit_after_handling(set
 
         def agent(message: Message) -> None:
             try:
-                body = json.loads(message.value())
+                body = json.loads(value_of(message))
             except ValueError as exc:
                 raise PoisonMessage(f"not JSON: {exc}") from exc
             if body["n"] == 2 and failures["left"]:
@@ -63,7 +63,7 @@ def test_agents_handle_in_order_dead_letter_poison_and_commit_after_handling(set
         assert not runner.alive()
         (dead,) = consume(bootstrap, dead_letter, 1)
         assert dead.value() == b"{not json"
-        headers = dict(dead.headers())
+        headers = headers_of(dead)
         assert headers["x-original-topic"] == topic.encode()
         assert headers["x-original-offset"] == b"2"
         assert b"not JSON" in headers["x-dead-letter-reason"]
