@@ -34,20 +34,25 @@ fail() {
 
 # Install everything that is missing at once, in parallel: apt, Maven and the Go build overlap.
 install_all() {
-  local c pids=() names=() i rc=0
+  local c pids=() names=() i rc=0 t0=$SECONDS
   for c in "${COMPONENTS[@]}"; do
     "${c}_ready" && continue
     ( "${c}_install" ) >"$LOG_DIR/install-$c.log" 2>&1 &
     pids+=($!); names+=("$c")
   done
+  [ ${#pids[@]} -eq 0 ] && return 0
+  say "checking/installing ${names[*]} (logs: var/log/install-*.log)"
   for i in "${!pids[@]}"; do
-    if ! wait "${pids[$i]}"; then
+    if wait "${pids[$i]}"; then
+      label "${names[$i]}"; say "installed ($((SECONDS - t0))s)"
+    else
       rc=1
       label "${names[$i]}"; say "FAILED to install"
       say "---- last lines of $LOG_DIR/install-${names[$i]}.log ----"
       tail -n 30 "$LOG_DIR/install-${names[$i]}.log"
     fi
   done
+  ((rc == 0)) && say "software ready in $((SECONDS - t0))s"
   return $rc
 }
 
