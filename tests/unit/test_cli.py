@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import pytest
+
+from shop.cli import build_parser, main
+
+VERBS = [
+    ["migrate"],
+    ["topics"],
+    ["settings"],
+    ["run"],
+    ["run", "gateway"],
+    ["run", "workers"],
+    ["run", "streams"],
+    ["run", "relay"],
+    ["run", "all"],
+]
+
+
+@pytest.mark.parametrize("verb", VERBS, ids=" ".join)
+def test_every_verb_has_help(verb, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([*verb, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: shop" in capsys.readouterr().out
+
+
+def test_an_unknown_process_is_refused_with_usage(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["run", "everything"])
+    assert exit_info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_workers_take_a_comma_separated_queue_list():
+    args = build_parser().parse_args(["run", "workers", "--queues", "orders, order_timers,"])
+    assert args.queues == ["orders", "order_timers"]
+
+
+def test_a_bad_setting_exits_2_naming_the_variable(monkeypatch, capsys):
+    monkeypatch.setenv("SHOP_GATEWAY_PORT", "eighty")
+    assert main(["settings"]) == 2
+    assert "SHOP_GATEWAY_PORT" in capsys.readouterr().err
+
+
+def test_settings_prints_without_passwords(monkeypatch, capsys):
+    monkeypatch.setenv("SHOP_ORDERS_DB_URL", "postgresql://orders:hunter2@db/orders")
+    assert main(["settings"]) == 0
+    out = capsys.readouterr().out
+    assert "hunter2" not in out
+    assert "postgresql://orders:***@db/orders" in out
