@@ -5,14 +5,18 @@ Nothing else in the package reads the environment; entry points ask this module 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+import redis
 import redis.asyncio as aioredis
 from confluent_kafka.admin import AdminClient
+from psycopg_pool import ConnectionPool
 
 from shop.observability.logs import configure_logging
 from shop.observability.readiness import (
@@ -24,6 +28,12 @@ from shop.observability.readiness import (
     redis_check,
 )
 from shop.settings import Settings
+
+if TYPE_CHECKING:
+    from shop.actors.broker import QuorumRabbitmqBroker
+    from shop.handlers.auth import AuthPolicy
+    from shop.mail.sender import SmtpSender
+    from shop.security.throttle import AddressCooldowns
 
 # What each dependency name in /readyz means; processes pick the ones they use.
 DEPENDENCIES = ("postgres_primary", "postgres_replica", "redis", "rabbitmq", "kafka")
@@ -85,3 +95,83 @@ def build_readiness(settings: Settings, needs: Iterable[str]) -> tuple[Readiness
         else:
             raise ValueError(f"unknown dependency {name!r}; known: {', '.join(DEPENDENCIES)}")
     return Readiness(checks, timeout=timeout + 0.5), resources
+
+
+# --- Per-process dependencies of actors and handlers -------------------------------------------
+# Dramatiq actors are module-level functions, so they reach their dependencies through these
+# cached factories: built on first use, once per process, from this process's settings.
+
+
+@functools.cache
+def process_settings() -> Settings:
+    return load_settings()
+
+
+@functools.cache
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(process_settings().redis_url, socket_timeout=5, socket_connect_timeout=5)
+
+
+@functools.cache
+def mail_sender() -> SmtpSender:
+    from shop.mail.sender import SmtpSender
+
+    settings = process_settings()
+    return SmtpSender(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        from_address=settings.mail.from_address,
+        timeout=settings.mail.smtp_timeout,
+    )
+
+
+@functools.cache
+def primary_pool(context: str) -> ConnectionPool:
+    """Connections to a context's primary for handlers running on worker threads."""
+    pool = ConnectionPool(
+        process_settings().databases[context].primary_url,
+        min_size=1,
+        max_size=10,
+        open=True,
+        name=f"{context}-primary",
+        # Behind pgpool-II or PgBouncer server-side prepared statements break; cheap to skip here.
+        kwargs={"prepare_threshold": None},
+    )
+    return pool
+
+
+@functools.cache
+def message_broker() -> QuorumRabbitmqBroker:
+    """The process's dramatiq broker, with a Redis result backend (the gateway waits on actors'
+    answers), set as dramatiq's global broker, with every actor registered on it."""
+    import dramatiq
+    from dramatiq.results import Results
+    from dramatiq.results.backends.redis import RedisBackend
+
+    from shop.actors.broker import create_broker
+
+    broker = create_broker(process_settings().rabbitmq_url)
+    backend = RedisBackend(client=redis_client(), default_timeout=60_000)  # type: ignore[no-untyped-call]
+    broker.add_middleware(Results(backend=backend))  # type: ignore[no-untyped-call]
+    dramatiq.set_broker(broker)
+    import shop.actors.registry  # noqa: F401  # actors bind to the broker just set
+
+    return broker
+
+
+def auth_policy() -> AuthPolicy:
+    from shop.handlers.auth import AuthPolicy
+
+    settings = process_settings().auth
+    return AuthPolicy(settings.code_pepper, timedelta(seconds=settings.refresh_token_ttl))
+
+
+@functools.cache
+def address_cooldowns() -> AddressCooldowns:
+    from shop.security.throttle import AddressCooldowns
+
+    return AddressCooldowns(redis_client())
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

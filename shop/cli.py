@@ -43,6 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create missing Kafka topics and grow any with too few partitions. Safe to rerun.",
     )
 
+    admin = verbs.add_parser(
+        "admin",
+        help="grant or revoke the admin role",
+        description="Grant or revoke the admin role of an account, by email. Takes effect at the "
+        "account's next login or token refresh.",
+    )
+    admin_actions = admin.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action in ("grant", "revoke"):
+        action_parser = admin_actions.add_parser(
+            action, help=f"{action} the admin role", description=f"{action.capitalize()} the admin role."
+        )
+        action_parser.add_argument("email", help="the account's email address")
+
     verbs.add_parser(
         "settings",
         help="print the effective settings, secrets hidden",
@@ -105,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from shop import bootstrap  # after parsing, so `--help` works without any dependency up
 
     try:
-        settings = bootstrap.load_settings()
+        settings = bootstrap.process_settings()
     except SettingsError as exc:
         print(f"shop: {exc}", file=sys.stderr)
         return 2
@@ -126,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             names = ", ".join(f"{m.version:04d}_{m.name}" for m in migrations) or "up to date"
             print(f"{context}: {names}")
         return 0
+    if args.verb == "admin":
+        return _admin(args.action, args.email, settings)
     if args.verb == "topics":
         from confluent_kafka.admin import AdminClient
 
@@ -138,6 +153,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(changes) if changes else "topics up to date")
         return 0
     return _run(args, settings)
+
+
+def _admin(action: str, raw_email: str, settings: Settings) -> int:
+    import psycopg
+
+    from shop.db.auth import grant_role, revoke_role
+    from shop.domain.auth import ADMIN_ROLE, InvalidEmail, normalize_email
+
+    try:
+        email = normalize_email(raw_email)
+    except InvalidEmail:
+        print(f"shop admin {action}: {raw_email!r} is not an email address", file=sys.stderr)
+        return 2
+    change = grant_role if action == "grant" else revoke_role
+    with psycopg.connect(settings.databases["auth"].primary_url) as conn:
+        found = change(conn, email, ADMIN_ROLE)
+    if not found:
+        print(f"shop admin {action}: no account with email {email}", file=sys.stderr)
+        return 1
+    print(f"{email}: admin role {'granted' if action == 'grant' else 'revoked'}")
+    return 0
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

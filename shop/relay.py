@@ -1,8 +1,9 @@
-"""The outbox relay: moves committed outbox rows of every database to Kafka.
+"""The outbox relay: moves committed outbox rows of every database to Kafka or RabbitMQ.
 
 One thread per database. Each holds that database's relay lease (an advisory lock), claims the
 oldest unsent rows, produces them with an idempotent producer, waits for every acknowledgement,
-and only then marks them sent in the same transaction that locked them. A crash between the
+and only then marks them sent in the same transaction that locked them. Rows for RabbitMQ become
+dramatiq messages (message id = event id) published with confirms to their queue. A crash between the
 acknowledgement and the commit publishes those rows again on the next run: delivery is at least
 once, and consumers deduplicate by event id. It wakes on LISTEN/NOTIFY and polls as a fallback.
 """
@@ -14,15 +15,18 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+import dramatiq
 import psycopg
 from confluent_kafka import KafkaError, Message, Producer
 from prometheus_client import Counter, Gauge
 
-from shop.db.outbox import NOTIFY_CHANNEL, OutboxRow, claim_unsent, mark_sent, try_take_lease
+from shop.db.outbox import KAFKA, NOTIFY_CHANNEL, RABBITMQ, OutboxRow, claim_unsent, mark_sent, try_take_lease
 
 log = logging.getLogger("shop.relay")
 
-PUBLISHED = Counter("shop_relay_published_total", "Outbox events published to Kafka", ["database", "topic"])
+PUBLISHED = Counter(
+    "shop_relay_published_total", "Outbox rows published", ["database", "destination", "topic"]
+)
 LEADER = Gauge("shop_relay_leader", "1 while this relay holds the database's lease", ["database"])
 
 
@@ -35,6 +39,7 @@ class OutboxRelay:
         self,
         databases: Mapping[str, str],
         producer_config: Mapping[str, Any],
+        broker: dramatiq.Broker | None = None,
         batch_size: int = 500,
         poll_interval: float = 1.0,
         max_backoff: float = 30.0,
@@ -42,6 +47,7 @@ class OutboxRelay:
         self._databases = dict(databases)
         # Idempotence keeps per-partition order and drops producer-retry duplicates.
         self._producer = Producer({**producer_config, "enable.idempotence": True, "acks": "all"})
+        self._broker = broker
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._max_backoff = max_backoff
@@ -100,7 +106,7 @@ class OutboxRelay:
                 self._produce_all(rows)
                 mark_sent(conn, [r.id for r in rows])
         for row in rows:
-            PUBLISHED.labels(database, row.topic).inc()
+            PUBLISHED.labels(database, row.destination, row.topic).inc()
         return len(rows)
 
     def _produce_all(self, rows: list[OutboxRow]) -> None:
@@ -111,6 +117,11 @@ class OutboxRelay:
                 failures.append(f"{message.topic()}: {error.str()}")
 
         for row in rows:
+            if row.destination == RABBITMQ:
+                self._enqueue(row)
+                continue
+            if row.destination != KAFKA:
+                raise PublishFailed(f"outbox row {row.id} has unknown destination {row.destination!r}")
             self._producer.produce(
                 row.topic,
                 value=row.value(),
@@ -126,3 +137,19 @@ class OutboxRelay:
         if remaining or failures:
             # Nothing is marked sent: the transaction rolls back and the rows go out again later.
             raise PublishFailed(f"{remaining} unacknowledged, failures: {failures[:3]}")
+
+    def _enqueue(self, row: OutboxRow) -> None:
+        if self._broker is None:
+            raise PublishFailed(f"outbox row {row.id} is for RabbitMQ but this relay has no broker")
+        message: dramatiq.Message[Any] = dramatiq.Message(
+            queue_name=row.topic,
+            actor_name=row.payload["actor_name"],
+            args=tuple(row.payload.get("args", ())),
+            kwargs=row.payload.get("kwargs", {}),
+            options={},
+            # The event id as message id: a resend after a crash is recognisably the same message.
+            message_id=str(row.event_id),
+            message_timestamp=int(row.created_at.timestamp() * 1000),
+        )
+        # With publisher confirms on, this returns only once RabbitMQ has the message.
+        self._broker.enqueue(message)

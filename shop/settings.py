@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 CONTEXTS = ("auth", "catalog", "orders")
@@ -24,6 +24,45 @@ def redact(text: str) -> str:
 
 class SettingsError(ValueError):
     """A SHOP_* variable holds a value that cannot be used."""
+
+
+_DURATION = re.compile(r"^\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """`"90"`, `"90s"`, `"10m"`, `"4h"`, `"1.5d"`, `"250ms"` -> seconds. A bare number is seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 10m, 4h, 1d)")
+    return float(match["amount"]) * _UNIT_SECONDS[match["unit"]]
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    jwt_issuer: str
+    jwt_audience: str
+    access_token_ttl: float
+    refresh_token_ttl: float
+    # Where signing keys live (PEM files, one per key id); the newest signs unless signing_kid says.
+    keys_dir: str
+    signing_kid: str | None
+    # A PEM private key given directly (e.g. a Swarm secret), used instead of keys_dir when set.
+    private_key_pem: str | None = field(repr=False)
+    # Keyed hash for stored verification codes: a leaked table alone cannot be brute-forced offline.
+    code_pepper: str = field(repr=False)
+    login_failures_per_account_per_hour: int = 100
+    login_failures_per_client_per_hour: int = 300
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    from_address: str
+    smtp_timeout: float
+    # 1 + max_retries attempts, waiting min_backoff * 2^n (capped at max_backoff, with jitter) between.
+    max_retries: int
+    min_backoff: float
+    max_backoff: float
 
 
 @dataclass(frozen=True)
@@ -52,6 +91,10 @@ class Settings:
     log_level: str
     log_format: str
     readiness_timeout: float
+    # How long the gateway waits for an actor's answer where the API needs one.
+    command_timeout: float
+    auth: AuthSettings
+    mail: MailSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -77,6 +120,16 @@ class Settings:
                 return float(raw)
             except ValueError:
                 raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+        def duration(name: str, default: str) -> float:
+            raw = env.get(name) or default
+            try:
+                return parse_duration(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{name}: {exc}") from None
+
+        def optional(name: str) -> str | None:
+            return env.get(name) or None
 
         primary_port = integer("SHOP_PG_PRIMARY_PORT", 5432)
         replica_port = integer("SHOP_PG_REPLICA_PORT", 5433)
@@ -114,6 +167,26 @@ class Settings:
             log_level=text("SHOP_LOG_LEVEL", "INFO").upper(),
             log_format=log_format,
             readiness_timeout=number("SHOP_READINESS_TIMEOUT", 2.0),
+            command_timeout=duration("SHOP_COMMAND_TIMEOUT", "5s"),
+            auth=AuthSettings(
+                jwt_issuer=text("SHOP_JWT_ISSUER", "shop"),
+                jwt_audience=text("SHOP_JWT_AUDIENCE", "shop-api"),
+                access_token_ttl=duration("SHOP_ACCESS_TOKEN_TTL", "15m"),
+                refresh_token_ttl=duration("SHOP_REFRESH_TOKEN_TTL", "14d"),
+                keys_dir=text("SHOP_JWT_KEYS_DIR", "var/keys"),
+                signing_kid=optional("SHOP_JWT_SIGNING_KID"),
+                private_key_pem=optional("SHOP_JWT_PRIVATE_KEY"),
+                code_pepper=text("SHOP_AUTH_CODE_PEPPER", "development-only-pepper"),
+                login_failures_per_account_per_hour=integer("SHOP_LOGIN_FAILURES_PER_ACCOUNT", 100),
+                login_failures_per_client_per_hour=integer("SHOP_LOGIN_FAILURES_PER_CLIENT", 300),
+            ),
+            mail=MailSettings(
+                from_address=text("SHOP_MAIL_FROM", "shop <no-reply@shop.test>"),
+                smtp_timeout=duration("SHOP_SMTP_TIMEOUT", "10s"),
+                max_retries=integer("SHOP_MAIL_MAX_RETRIES", 7),
+                min_backoff=duration("SHOP_MAIL_MIN_BACKOFF", "5s"),
+                max_backoff=duration("SHOP_MAIL_MAX_BACKOFF", "5m"),
+            ),
         )
 
     def public_view(self) -> dict[str, Any]:
@@ -126,6 +199,14 @@ class Settings:
                     ctx: {"primary_url": redact(db.primary_url), "replica_url": redact(db.replica_url)}
                     for ctx, db in value.items()
                 }
+            elif f.name == "auth":
+                value = {
+                    **{k.name: getattr(value, k.name) for k in fields(value)},
+                    "private_key_pem": "***" if value.private_key_pem else None,
+                    "code_pepper": "***",
+                }
+            elif f.name == "mail":
+                value = {k.name: getattr(value, k.name) for k in fields(value)}
             elif isinstance(value, str):
                 value = redact(value)
             view[f.name] = value

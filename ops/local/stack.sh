@@ -81,6 +81,8 @@ write_env() {
   {
     say "# Written by ops/local/stack.sh up: the address of every component of the local stack."
     for c in "${COMPONENTS[@]}"; do "${c}_env"; done
+    # The gateway's development signing key is generated here on first start.
+    say "SHOP_JWT_KEYS_DIR=$VAR/keys"
   } >"$tmp"
   mv "$tmp" "$VAR/stack.env"
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -20,14 +21,20 @@ NOTIFY_CHANNEL = "outbox"
 RELAY_LEASE_ID = 7_301_947_113
 
 
+KAFKA = "kafka"
+RABBITMQ = "rabbitmq"
+
+
 @dataclass(frozen=True)
 class OutboxRow:
     id: int
     event_id: UUID
+    destination: str  # KAFKA: `topic` is a topic; RABBITMQ: `topic` is a queue, payload names the actor
     topic: str
     key: str | None
     payload: Any
     headers: dict[str, str]
+    created_at: datetime
 
     def value(self) -> bytes:
         return json.dumps(self.payload, separators=(",", ":")).encode()
@@ -43,7 +50,7 @@ def claim_unsent(conn: psycopg.Connection[Any], limit: int) -> list[OutboxRow]:
     """Oldest unsent rows, locked until the caller's transaction ends."""
     rows = conn.execute(
         """
-        SELECT id, event_id, topic, message_key, payload, headers
+        SELECT id, event_id, destination, topic, message_key, payload, headers, created_at
           FROM outbox
          WHERE published_at IS NULL
          ORDER BY id
@@ -66,9 +73,13 @@ def insert_event(
     key: str | None,
     payload: Any,
     headers: dict[str, str] | None = None,
+    destination: str = KAFKA,
 ) -> None:
-    """Adds an event to the outbox inside the caller's transaction."""
+    """Adds a message to the outbox inside the caller's transaction."""
     conn.execute(
-        "INSERT INTO outbox (event_id, topic, message_key, payload, headers) VALUES (%s, %s, %s, %s, %s)",
-        (event_id, topic, key, json.dumps(payload), json.dumps(headers or {})),
+        """
+        INSERT INTO outbox (event_id, destination, topic, message_key, payload, headers)
+        VALUES (%s, %s, %s, %s, %s, %s)
+        """,
+        (event_id, destination, topic, key, json.dumps(payload), json.dumps(headers or {})),
     )

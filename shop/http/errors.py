@@ -9,6 +9,8 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
+from shop.domain import auth as auth_rules
+
 # aiohttp's own exceptions (unknown route, wrong method, body too large, ...) carry only a status:
 # these are the codes clients see for them.
 STATUS_CODES: Mapping[int, str] = {
@@ -79,3 +81,23 @@ def from_http_exception(request: web.Request, exc: web.HTTPException) -> web.Res
         message = exc.text
     headers = {h: exc.headers[h] for h in KEPT_HEADERS if h in exc.headers}
     return error_response(request, exc.status, code, message, headers)
+
+
+# Typed failures of the domain and handlers, and the HTTP status each becomes. The error's class
+# carries its API code; subclasses inherit their parent's status unless listed themselves.
+DOMAIN_STATUS: Mapping[type[Exception], int] = {
+    auth_rules.InvalidEmail: 422,
+    auth_rules.InvalidPassword: 422,
+    auth_rules.InvalidCredentials: 401,
+    auth_rules.EmailNotVerified: 403,
+    auth_rules.TooManyLoginAttempts: 429,
+    auth_rules.InvalidRefreshToken: 401,
+}
+
+
+def from_domain_error(request: web.Request, exc: auth_rules.AuthRuleError) -> web.Response:
+    status = next((s for cls, s in DOMAIN_STATUS.items() if isinstance(exc, cls)), 400)
+    headers = {}
+    if isinstance(exc, auth_rules.TooManyLoginAttempts):
+        headers["Retry-After"] = str(exc.retry_after)
+    return error_response(request, status, exc.code, str(exc), headers)

@@ -17,7 +17,8 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import Counter, Histogram
 
-from shop.http.errors import REQUEST_ID_KEY, ApiError, error_response, from_http_exception
+from shop.domain.auth import AuthRuleError
+from shop.http.errors import REQUEST_ID_KEY, ApiError, error_response, from_domain_error, from_http_exception
 
 log = logging.getLogger("shop.http")
 
@@ -82,6 +83,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return error_response(request, exc.status, exc.code, exc.message, exc.headers)
+    except AuthRuleError as exc:
+        return from_domain_error(request, exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

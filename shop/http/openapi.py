@@ -33,6 +33,144 @@ _CHECKS = {
     },
 }
 
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ERROR, description)
+
+
+def _body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+_EMAIL = {"type": "string", "format": "email", "maxLength": 254}
+_PASSWORD = {"type": "string", "minLength": 10, "maxLength": 128}
+_BAD_BODY = {
+    "400": _error("malformed JSON"),
+    "413": _error("body over 1 MiB"),
+    "415": _error("not application/json"),
+    "422": _error("a field is missing or has the wrong type or shape"),
+}
+_SENT = _json({"type": "object", "properties": {"status": {"const": "verification_sent"}}}, "accepted")
+_TOKENS = _json(
+    {
+        "type": "object",
+        "required": ["access_token", "refresh_token", "token_type", "expires_in"],
+        "properties": {
+            "access_token": {"type": "string", "description": "JWT (EdDSA), typ at+jwt"},
+            "refresh_token": {"type": "string"},
+            "token_type": {"const": "Bearer"},
+            "expires_in": {"type": "integer"},
+        },
+    },
+    "a new token pair",
+)
+_REFRESH_BODY = _body({"refresh_token": {"type": "string"}}, ["refresh_token"])
+_UNAUTHORIZED = _error("missing, malformed, expired or wrongly signed token (with WWW-Authenticate: Bearer)")
+
+_AUTH_PATHS: dict[str, Any] = {
+    "/api/v1/auth/register": {
+        "post": {
+            "summary": "Register; a verification code is emailed (a notice instead to a verified owner)",
+            "operationId": "register",
+            "requestBody": _body({"email": _EMAIL, "password": _PASSWORD}, ["email", "password"]),
+            "responses": {"202": _SENT, **_BAD_BODY},
+        }
+    },
+    "/api/v1/auth/verify": {
+        "post": {
+            "summary": "Verify the email address with the 6-digit code",
+            "operationId": "verify",
+            "requestBody": _body(
+                {"email": _EMAIL, "code": {"type": "string", "pattern": "^[0-9]{6}$"}}, ["email", "code"]
+            ),
+            "responses": {
+                "200": _json({"type": "object", "properties": {"status": {"const": "verified"}}}, "verified"),
+                **_BAD_BODY,
+                "400": _error("invalid_code: wrong, expired or burnt (5 wrong tries); or malformed JSON"),
+                "503": _error("command_timeout: the verification did not answer in time; retry"),
+            },
+        }
+    },
+    "/api/v1/auth/resend": {
+        "post": {
+            "summary": "Send a new code (the old one stops working)",
+            "operationId": "resend",
+            "requestBody": _body({"email": _EMAIL}, ["email"]),
+            "responses": {
+                "202": _SENT,
+                **_BAD_BODY,
+                "429": _error("within 60 s of the last code; see Retry-After"),
+            },
+        }
+    },
+    "/api/v1/auth/login": {
+        "post": {
+            "summary": "Exchange email and password for a token pair",
+            "operationId": "login",
+            "requestBody": _body({"email": _EMAIL, "password": {"type": "string"}}, ["email", "password"]),
+            "responses": {
+                "200": _TOKENS,
+                **_BAD_BODY,
+                "401": _error("invalid_credentials: wrong email or password"),
+                "403": _error("email_not_verified"),
+                "429": _error("too_many_attempts: too many failed logins; see Retry-After"),
+            },
+        }
+    },
+    "/api/v1/auth/refresh": {
+        "post": {
+            "summary": "Rotate a refresh token; reusing a spent one revokes its whole family",
+            "operationId": "refresh",
+            "requestBody": _REFRESH_BODY,
+            "responses": {
+                "200": _TOKENS,
+                **_BAD_BODY,
+                "401": _error("invalid_refresh_token or refresh_token_reused"),
+            },
+        }
+    },
+    "/api/v1/auth/logout": {
+        "post": {
+            "summary": "Revoke the refresh token's family",
+            "operationId": "logout",
+            "requestBody": _REFRESH_BODY,
+            "responses": {"204": {"description": "logged out"}, **_BAD_BODY},
+        }
+    },
+    "/api/v1/auth/me": {
+        "get": {
+            "summary": "The caller's account",
+            "operationId": "me",
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["id", "email", "roles", "verified", "created_at"],
+                        "properties": {
+                            "id": {"type": "string", "format": "uuid"},
+                            "email": _EMAIL,
+                            "roles": {"type": "array", "items": {"type": "string"}},
+                            "verified": {"type": "boolean"},
+                            "created_at": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                    "the account",
+                ),
+                "401": _UNAUTHORIZED,
+            },
+        }
+    },
+    "/.well-known/jwks.json": {
+        "get": {
+            "summary": "Public keys that verify access tokens (Ed25519, EdDSA)",
+            "operationId": "jwks",
+            "responses": {"200": _json({"type": "object", "required": ["keys"]}, "a JWK set")},
+        }
+    },
+}
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -91,8 +229,10 @@ DOCUMENT: dict[str, Any] = {
                 "responses": {"200": _json({"type": "object"}, "the OpenAPI document")},
             }
         },
+        **_AUTH_PATHS,
     },
     "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         "schemas": {
             "Error": {
                 "type": "object",

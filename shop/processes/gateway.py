@@ -3,31 +3,83 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from aiohttp import web
+from psycopg_pool import AsyncConnectionPool
 
+from shop import bootstrap
 from shop.bootstrap import DEPENDENCIES, build_readiness
 from shop.http.app import create_gateway_app
 from shop.http.middlewares import AccessLogger
+from shop.http.routes.auth import AuthActors, AuthRoutes
+from shop.security.keys import load_keyring
+from shop.security.throttle import LoginLimiter
+from shop.security.tokens import TokenIssuer, TokenVerifier
 from shop.settings import Settings
 
 log = logging.getLogger("shop.gateway")
 
+# Threads for blocking work: password hashing, handlers on the primary, sending to RabbitMQ.
+BLOCKING_THREADS = 16
+
+
+def _async_pool(url: str, name: str) -> AsyncConnectionPool:
+    return AsyncConnectionPool(
+        url, min_size=1, max_size=10, open=False, name=name, kwargs={"prepare_threshold": None}
+    )
+
 
 def run_gateway(settings: Settings, port: int | None = None) -> int:
     readiness, resources = build_readiness(settings, DEPENDENCIES)
-    app = create_gateway_app(readiness, settings.max_body_bytes)
+    auth = settings.auth
+    keyring = load_keyring(
+        Path(auth.keys_dir), auth.signing_kid, auth.private_key_pem, generate_if_empty=True
+    )
+    issuer = TokenIssuer(keyring, auth.jwt_issuer, auth.jwt_audience, auth.access_token_ttl)
+    verifier = TokenVerifier(keyring, auth.jwt_issuer, auth.jwt_audience)
+    bootstrap.message_broker()  # the gateway sends commands to actors
+    from shop.actors import auth as auth_actors  # bound to the broker just set up
 
-    async def close_resources(_: web.Application) -> None:
-        await resources.close()
-
+    executor = ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="gateway-blocking")
+    auth_db = settings.databases["auth"]
+    replica = _async_pool(auth_db.replica_url, "auth-replica")
+    primary_async = _async_pool(auth_db.primary_url, "auth-primary-async")
+    routes = AuthRoutes(
+        actors=AuthActors(auth_actors.register, auth_actors.resend_code, auth_actors.verify_email),
+        executor=executor,
+        primary=bootstrap.primary_pool("auth"),
+        replica=replica,
+        primary_async=primary_async,
+        policy=bootstrap.auth_policy(),
+        clock=bootstrap.utc_now,
+        issuer=issuer,
+        throttle=LoginLimiter(
+            bootstrap.redis_client(),
+            auth.login_failures_per_account_per_hour,
+            auth.login_failures_per_client_per_hour,
+        ),
+        command_timeout=settings.command_timeout,
+    )
+    app = create_gateway_app(readiness, settings.max_body_bytes, keyring, verifier, routes)
     listen_port = port or settings.gateway_port
 
-    async def announce(_: web.Application) -> None:
+    async def start(_: web.Application) -> None:
+        # Not waiting for a connection: the gateway starts (and says 503 on /readyz) while a
+        # database is away, and the pools connect when it returns.
+        await replica.open(wait=False)
+        await primary_async.open(wait=False)
         log.info("gateway: listening on http://%s:%d", settings.host, listen_port)
 
-    app.on_startup.append(announce)
-    app.on_cleanup.append(close_resources)
+    async def stop(_: web.Application) -> None:
+        await replica.close()
+        await primary_async.close()
+        executor.shutdown(wait=True, cancel_futures=True)
+        await resources.close()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
     web.run_app(
         app,
         host=settings.host,

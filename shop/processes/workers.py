@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dramatiq
 
-from shop.actors.broker import create_broker
+from shop import bootstrap
 from shop.bootstrap import build_readiness
 from shop.http.app import create_base_app
 from shop.processes.host import run_service
@@ -29,10 +29,7 @@ class DramatiqWorkers:
 
 
 def run_workers(settings: Settings, queues: list[str], threads: int, port: int | None = None) -> int:
-    broker = create_broker(settings.rabbitmq_url)
-    dramatiq.set_broker(broker)
-    import shop.actors.registry  # noqa: F401  # registers every actor on the broker just set
-
+    broker = bootstrap.message_broker()
     unknown = set(queues) - broker.get_declared_queues()
     if unknown:
         raise SystemExit(f"shop run workers: no actor consumes queue(s) {', '.join(sorted(unknown))}")

@@ -5,12 +5,21 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shop.http.app import create_gateway_app
 from shop.http.openapi import DOCUMENT
 from shop.observability.readiness import Readiness
+from shop.security.keys import KeyRing
+from shop.security.tokens import TokenVerifier
 
 LIMIT = 1024
+KEYRING = KeyRing.of({"test": Ed25519PrivateKey.generate()}, "test")
+VERIFIER = TokenVerifier(KEYRING, "shop", "shop-api")
+
+
+def gateway(readiness: Readiness, auth=None) -> web.Application:
+    return create_gateway_app(readiness, LIMIT, KEYRING, VERIFIER, auth)
 
 
 async def _up() -> None:
@@ -24,7 +33,7 @@ async def _down() -> None:
 @pytest.fixture
 async def client(aiohttp_client) -> TestClient:
     readiness = Readiness({"redis": _up, "kafka": _up}, timeout=1, cache_seconds=0)
-    app = create_gateway_app(readiness, max_body_bytes=LIMIT)
+    app = gateway(readiness)
 
     async def boom(request: web.Request) -> web.Response:
         raise RuntimeError("bug with postgresql://u:secret@h/db")
@@ -121,7 +130,7 @@ async def test_readyz_lists_each_dependency(client):
 
 async def test_readyz_is_503_naming_what_is_down(aiohttp_client):
     readiness = Readiness({"redis": _up, "kafka": _down}, timeout=1, cache_seconds=0)
-    client = await aiohttp_client(create_gateway_app(readiness, max_body_bytes=LIMIT))
+    client = await aiohttp_client(gateway(readiness))
     response = await client.get("/readyz")
     assert response.status == 503
     body = await response.json()
@@ -148,8 +157,32 @@ async def test_openapi_documents_every_route_the_gateway_serves(client):
     assert document["openapi"].startswith("3.1")
     served = {
         (r.method.lower(), r.resource.canonical)
-        for r in create_gateway_app(Readiness({}, timeout=1), LIMIT).router.routes()
+        for r in gateway(Readiness({}, timeout=1), auth=_unconnected_auth_routes()).router.routes()
         if r.resource is not None and r.method != "HEAD"
     }
     documented = {(m, p) for p, ops in DOCUMENT["paths"].items() for m in ops}
     assert served == documented
+
+
+def _unconnected_auth_routes():
+    """Auth routes whose pools never connect: enough to list the routes."""
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import timedelta
+
+    from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+    from shop.handlers.auth import AuthPolicy
+    from shop.http.routes.auth import AuthRoutes
+
+    return AuthRoutes(
+        actors=None,  # type: ignore[arg-type]
+        executor=ThreadPoolExecutor(1),
+        primary=ConnectionPool("postgresql://nowhere/none", open=False),
+        replica=AsyncConnectionPool("postgresql://nowhere/none", open=False),
+        primary_async=AsyncConnectionPool("postgresql://nowhere/none", open=False),
+        policy=AuthPolicy("pepper", timedelta(days=1)),
+        clock=lambda: None,  # type: ignore[arg-type,return-value]
+        issuer=None,  # type: ignore[arg-type]
+        throttle=None,  # type: ignore[arg-type]
+        command_timeout=1,
+    )

@@ -1,0 +1,64 @@
+"""The unit of work: one transaction on a context's primary, and the outbox rows written in it.
+
+Handlers do their reads and writes through `uow.conn` and queue messages with `publish_event` /
+`enqueue_actor`; the rows are inserted just before the commit, in the same transaction, so a
+message exists if and only if the state change that caused it was committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from shop.db.outbox import KAFKA, RABBITMQ, insert_event
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    event_id: UUID
+    destination: str
+    topic: str
+    key: str | None
+    payload: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class UnitOfWork:
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+        self.messages: list[OutboxMessage] = []
+        self.committed = False
+
+    def __enter__(self) -> UnitOfWork:
+        self._conn_cm = self._pool.connection()
+        self.conn: psycopg.Connection[Any] = self._conn_cm.__enter__()
+        self._tx = self.conn.transaction()
+        self._tx.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc is None:
+                for m in self.messages:
+                    insert_event(self.conn, m.event_id, m.topic, m.key, m.payload, m.headers, m.destination)
+            self._tx.__exit__(exc_type, exc, tb)  # commits, or rolls back on an exception
+            self.committed = exc is None
+        finally:
+            self._conn_cm.__exit__(exc_type, exc, tb)
+
+    def publish_event(
+        self, event_id: UUID, topic: str, key: str, payload: Any, headers: dict[str, str]
+    ) -> None:
+        self.messages.append(OutboxMessage(event_id, KAFKA, topic, key, payload, headers))
+
+    def enqueue_actor(self, message_id: UUID, queue: str, actor_name: str, kwargs: dict[str, Any]) -> None:
+        """A dramatiq message for `actor_name`, sent by the relay once this transaction committed."""
+        payload = {"actor_name": actor_name, "args": [], "kwargs": kwargs}
+        self.messages.append(OutboxMessage(message_id, RABBITMQ, queue, None, payload))

@@ -1,0 +1,1 @@
+"""The work of each command and event, one module per context."""

@@ -1,0 +1,197 @@
+"""Auth routes. Commands the API answers with 202 or a short verdict (register, resend, verify)
+go to actors over RabbitMQ; login, refresh and logout run their handler on a thread here, since
+the client needs the tokens in the answer; `/me` reads the replica."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import dramatiq
+from aiohttp import web
+from dramatiq.results import ResultFailure, ResultTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from shop.db import auth as db
+from shop.db.unit_of_work import UnitOfWork
+from shop.domain.auth import InvalidEmail, check_password_policy, looks_like_code, normalize_email
+from shop.handlers.auth import (
+    AccessTokenIssuer,
+    AuthPolicy,
+    Clock,
+    Login,
+    LoginThrottle,
+    TokenPair,
+    handle_login,
+    handle_logout,
+    handle_refresh,
+)
+from shop.http.auth import require_principal
+from shop.http.errors import ApiError
+from shop.http.json_body import json_object, text_field
+from shop.security.passwords import hash_password
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class AuthActors:
+    """The actors the routes send commands to (bound to the process's broker by the caller)."""
+
+    register: dramatiq.Actor[..., None]
+    resend_code: dramatiq.Actor[..., dict[str, int]]
+    verify_email: dramatiq.Actor[..., dict[str, bool]]
+
+
+@dataclass
+class AuthRoutes:
+    actors: AuthActors
+    executor: ThreadPoolExecutor
+    primary: ConnectionPool  # handlers that write, on threads
+    replica: AsyncConnectionPool  # queries
+    primary_async: AsyncConnectionPool  # queries that must see the caller's own fresh write
+    policy: AuthPolicy
+    clock: Clock
+    issuer: AccessTokenIssuer
+    throttle: LoginThrottle
+    command_timeout: float
+
+    async def _blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def _ask(self, actor: dramatiq.Actor[Any, Any], **kwargs: Any) -> Any | None:
+        """Sends a command and waits for its answer; None when the answer is late (the command
+        still runs: it is durable in RabbitMQ)."""
+        message = await self._blocking(lambda: actor.send(**kwargs))
+        timeout_ms = int(self.command_timeout * 1000)
+        try:
+            return await self._blocking(lambda: message.get_result(block=True, timeout=timeout_ms))
+        except ResultTimeout:
+            return None
+        except ResultFailure:
+            raise ApiError(503, "command_failed", "the command failed; try again") from None
+
+    # --- commands through actors -----------------------------------------------------------
+
+    async def register(self, request: web.Request) -> web.Response:
+        body = await json_object(request)
+        email = normalize_email(text_field(body, "email"))
+        password = text_field(body, "password")
+        check_password_policy(password)
+        # Hashed here so the password itself never reaches the broker's disk.
+        password_hash = await self._blocking(hash_password, password)
+        await self._blocking(lambda: self.actors.register.send(email=email, password_hash=password_hash))
+        return web.json_response({"status": "verification_sent"}, status=202)
+
+    async def resend(self, request: web.Request) -> web.Response:
+        body = await json_object(request)
+        email = normalize_email(text_field(body, "email"))
+        answer = await self._ask(self.actors.resend_code, email=email)
+        retry_after = int(answer["retry_after"]) if answer else 0
+        if retry_after:
+            raise ApiError(
+                429,
+                "resend_too_soon",
+                f"a code was sent less than a minute ago; retry in {retry_after} s",
+                {"Retry-After": str(retry_after)},
+            )
+        return web.json_response({"status": "verification_sent"}, status=202)
+
+    async def verify(self, request: web.Request) -> web.Response:
+        body = await json_object(request)
+        raw_email, code = text_field(body, "email"), text_field(body, "code", max_length=64)
+        try:
+            email = normalize_email(raw_email)
+        except InvalidEmail:
+            email = ""
+        if not email or not looks_like_code(code):
+            raise _invalid_code()
+        answer = await self._ask(self.actors.verify_email, email=email, code=code)
+        if answer is None:
+            raise ApiError(
+                503, "command_timeout", "verification is taking too long; try again", {"Retry-After": "1"}
+            )
+        if not answer["verified"]:
+            raise _invalid_code()
+        return web.json_response({"status": "verified"})
+
+    # --- tokens ------------------------------------------------------------------------------
+
+    async def login(self, request: web.Request) -> web.Response:
+        body = await json_object(request)
+        password = text_field(body, "password")
+        email = text_field(body, "email").strip().lower()  # a malformed one simply matches no account
+        command = Login(email, password, request.remote or "unknown")
+        pair = await self._blocking(
+            handle_login,
+            command,
+            UnitOfWork(self.primary),
+            self.policy,
+            self.clock,
+            self.issuer,
+            self.throttle,
+        )
+        return _token_response(pair)
+
+    async def refresh(self, request: web.Request) -> web.Response:
+        token = text_field(await json_object(request), "refresh_token")
+        pair = await self._blocking(
+            handle_refresh, token, UnitOfWork(self.primary), self.policy, self.clock, self.issuer
+        )
+        return _token_response(pair)
+
+    async def logout(self, request: web.Request) -> web.Response:
+        token = text_field(await json_object(request), "refresh_token")
+        await self._blocking(handle_logout, token, UnitOfWork(self.primary), self.clock)
+        return web.Response(status=204)
+
+    # --- queries -----------------------------------------------------------------------------
+
+    async def me(self, request: web.Request) -> web.Response:
+        principal = require_principal(request)
+        async with self.replica.connection() as conn:
+            user = await db.user_by_id_async(conn, principal.user_id)
+        # A valid token means a verified account: if the replica says otherwise (or has no row
+        # yet), it lags behind a fresh verification, so ask the primary (read-your-writes).
+        if user is None or user.verified_at is None:
+            async with self.primary_async.connection() as conn:
+                user = await db.user_by_id_async(conn, principal.user_id)
+        if user is None:
+            raise ApiError(404, "not_found", "the account no longer exists")
+        return web.json_response(
+            {
+                "id": str(user.id),
+                "email": user.email,
+                "roles": user.roles,
+                "verified": user.verified_at is not None,
+                "created_at": user.created_at.isoformat(),
+            }
+        )
+
+
+def _invalid_code() -> ApiError:
+    return ApiError(400, "invalid_code", "the code is wrong, expired or used up; ask for a new one")
+
+
+def _token_response(pair: TokenPair) -> web.Response:
+    body = {
+        "access_token": pair.access_token,
+        "refresh_token": pair.refresh_token,
+        "token_type": "Bearer",
+        "expires_in": pair.expires_in,
+    }
+    # Tokens must never be cached by anything between us and the client (RFC 6749 §5.1).
+    return web.json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+def add_auth_routes(app: web.Application, routes: AuthRoutes) -> None:
+    app.router.add_post("/api/v1/auth/register", routes.register)
+    app.router.add_post("/api/v1/auth/verify", routes.verify)
+    app.router.add_post("/api/v1/auth/resend", routes.resend)
+    app.router.add_post("/api/v1/auth/login", routes.login)
+    app.router.add_post("/api/v1/auth/refresh", routes.refresh)
+    app.router.add_post("/api/v1/auth/logout", routes.logout)
+    app.router.add_get("/api/v1/auth/me", routes.me)

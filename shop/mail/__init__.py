@@ -1,0 +1,1 @@
+"""Email: Jinja2 templates, rendering, and the SMTP sender."""

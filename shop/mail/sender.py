@@ -1,0 +1,62 @@
+"""Send a rendered email over SMTP.
+
+Errors are not caught here: `OSError` (refused, timed out) and `smtplib.SMTPException` (itself an
+`OSError`) reach the caller, whose retry policy decides what happens next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import smtplib
+from email.message import EmailMessage
+from email.utils import formatdate
+
+from shop.mail.render import RenderedEmail
+
+DEDUPE_HEADER = "X-Shop-Dedupe-Key"
+
+
+def message_id(dedupe_key: str) -> str:
+    """The same key always gives the same Message-ID, so a copy that slips through our own
+    deduplication (e.g. Redis lost the record) can still be recognised by the receiving side."""
+    digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
+    return f"<{digest}@shop.local>"
+
+
+class SmtpSender:
+    def __init__(self, host: str, port: int, from_address: str, timeout: float) -> None:
+        self.host = host
+        self.port = port
+        self.from_address = from_address
+        # smtplib applies this to the connect and to every socket operation, not to the whole send.
+        self.timeout = timeout
+
+    def build(self, to: str, email: RenderedEmail, dedupe_key: str) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.from_address
+        message["To"] = to
+        message["Subject"] = email.subject
+        message["Date"] = formatdate(localtime=False, usegmt=True)
+        message["Message-ID"] = message_id(dedupe_key)
+        message[DEDUPE_HEADER] = dedupe_key
+        # multipart/alternative lists the least preferred part first: text, then HTML.
+        message.set_content(email.text)
+        message.add_alternative(email.html, subtype="html")
+        return message
+
+    def send(self, to: str, email: RenderedEmail, dedupe_key: str) -> None:
+        message = self.build(to, email, dedupe_key)
+        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            smtp.send_message(message)
+        finally:
+            _quit_quietly(smtp)
+
+
+def _quit_quietly(smtp: smtplib.SMTP) -> None:
+    # Once send_message returned the server has the mail: a failing QUIT must not turn that into an
+    # error, or the retry would send a second copy. (smtplib's `with` raises on a non-221 QUIT.)
+    try:
+        smtp.quit()
+    except OSError:
+        smtp.close()

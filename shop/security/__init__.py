@@ -1,0 +1,1 @@
+"""Signing keys, access tokens and their validation."""

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shop.domain.auth import (
+    CODE_TTL,
+    MAX_CODE_ATTEMPTS,
+    CodeOutcome,
+    CodeState,
+    InvalidEmail,
+    InvalidPassword,
+    check_code,
+    check_password_policy,
+    codes_match,
+    cooldown_remaining,
+    hash_code,
+    looks_like_code,
+    new_code,
+    normalize_email,
+)
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+def fresh_code(clock: FakeClock) -> CodeState:
+    return CodeState(expires_at=clock.now + CODE_TTL, attempts=0, burnt=False)
+
+
+def test_the_right_code_verifies_until_it_expires():
+    clock = FakeClock()
+    state = fresh_code(clock)
+    clock.advance(minutes=9, seconds=59)
+    assert check_code(state, matches=True, now=clock.now).outcome is CodeOutcome.VERIFIED
+    clock.advance(seconds=1)
+    assert check_code(state, matches=True, now=clock.now).outcome is CodeOutcome.EXPIRED
+
+
+def test_the_fifth_wrong_try_burns_the_code_and_then_even_the_right_one_fails():
+    clock = FakeClock()
+    state = fresh_code(clock)
+    for attempt in range(1, MAX_CODE_ATTEMPTS + 1):
+        result = check_code(state, matches=False, now=clock.now)
+        assert result.outcome is CodeOutcome.WRONG
+        assert result.attempts == attempt
+        assert result.burn is (attempt == MAX_CODE_ATTEMPTS)
+        state = CodeState(state.expires_at, result.attempts, result.burn)
+    assert check_code(state, matches=True, now=clock.now).outcome is CodeOutcome.BURNT
+
+
+def test_four_wrong_tries_still_leave_the_right_code_valid():
+    clock = FakeClock()
+    state = CodeState(clock.now + CODE_TTL, attempts=MAX_CODE_ATTEMPTS - 1, burnt=False)
+    assert check_code(state, matches=True, now=clock.now).verified
+
+
+def test_an_expired_wrong_code_does_not_count_an_attempt():
+    clock = FakeClock()
+    state = fresh_code(clock)
+    clock.advance(minutes=11)
+    result = check_code(state, matches=False, now=clock.now)
+    assert result.outcome is CodeOutcome.EXPIRED
+    assert result.attempts == 0
+
+
+def test_resend_cooldown_is_one_minute_rounded_up():
+    clock = FakeClock()
+    sent = clock.now
+    assert cooldown_remaining(None, clock.now) == 0
+    assert cooldown_remaining(sent, clock.now) == 60
+    clock.advance(seconds=59.2)
+    assert cooldown_remaining(sent, clock.now) == 1
+    clock.advance(seconds=0.8)
+    assert cooldown_remaining(sent, clock.now) == 0
+
+
+def test_codes_are_six_digits_and_hashed_per_user():
+    code = new_code()
+    assert looks_like_code(code)
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    stored = hash_code("pepper", alice, code)
+    assert code not in stored
+    assert codes_match(stored, "pepper", alice, code)
+    assert not codes_match(stored, "pepper", bob, code)
+    assert not codes_match(stored, "other pepper", alice, code)
+
+
+@pytest.mark.parametrize("code", ["12345", "1234567", "12a456", " 123456", "123456\n", "", "１２３４５６"])
+def test_malformed_codes_are_recognised(code):
+    assert not looks_like_code(code)
+
+
+@pytest.mark.parametrize(
+    ("raw", "normal"), [("  Alice@Example.COM ", "alice@example.com"), ("a.b+c@d.co", "a.b+c@d.co")]
+)
+def test_emails_are_normalised(raw, normal):
+    assert normalize_email(raw) == normal
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "alice", "alice@", "@example.com", "a@b", "a b@c.de", "a@@b.de", "x" * 250 + "@a.de"]
+)
+def test_bad_emails_are_refused(raw):
+    with pytest.raises(InvalidEmail):
+        normalize_email(raw)
+
+
+@pytest.mark.parametrize("password", ["x" * 9, "x" * 129, ""])
+def test_passwords_outside_10_to_128_characters_are_refused(password):
+    with pytest.raises(InvalidPassword):
+        check_password_policy(password)
+
+
+@pytest.mark.parametrize("password", ["x" * 10, "x" * 128, "ünïcødé-pässwörd"])
+def test_passwords_within_bounds_pass(password):
+    check_password_policy(password)
