@@ -47,6 +47,9 @@ class AuthSettings:
     # Where signing keys live (PEM files, one per key id); the newest signs unless signing_kid says.
     keys_dir: str
     signing_kid: str | None
+    # Development only: make a key when keys_dir is empty. Production turns this off and mounts
+    # keys, so that no replica ever signs with a key of its own that the others do not know.
+    generate_dev_key: bool
     # A PEM private key given directly (e.g. a Swarm secret), used instead of keys_dir when set.
     private_key_pem: str | None = field(repr=False)
     # Keyed hash for stored verification codes: a leaked table alone cannot be brute-forced offline.
@@ -128,6 +131,16 @@ class Settings:
             except ValueError as exc:
                 raise SettingsError(f"{name}: {exc}") from None
 
+        def flag(name: str, default: bool) -> bool:
+            raw = env.get(name, "").strip().lower()
+            if raw == "":
+                return default
+            if raw in ("1", "true", "yes", "on"):
+                return True
+            if raw in ("0", "false", "no", "off"):
+                return False
+            raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
         def optional(name: str) -> str | None:
             return env.get(name) or None
 
@@ -175,6 +188,7 @@ class Settings:
                 refresh_token_ttl=duration("SHOP_REFRESH_TOKEN_TTL", "14d"),
                 keys_dir=text("SHOP_JWT_KEYS_DIR", "var/keys"),
                 signing_kid=optional("SHOP_JWT_SIGNING_KID"),
+                generate_dev_key=flag("SHOP_JWT_GENERATE_DEV_KEY", True),
                 private_key_pem=optional("SHOP_JWT_PRIVATE_KEY"),
                 code_pepper=text("SHOP_AUTH_CODE_PEPPER", "development-only-pepper"),
                 login_failures_per_account_per_hour=integer("SHOP_LOGIN_FAILURES_PER_ACCOUNT", 100),

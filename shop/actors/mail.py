@@ -4,7 +4,9 @@ Failures are retried by dramatiq's Retries middleware with exponential backoff a
 (`SHOP_MAIL_MIN_BACKOFF` doubling up to `SHOP_MAIL_MAX_BACKOFF`), but only transient ones: an
 unreachable SMTP server or Redis, or another worker delivering the same email. Anything else (an
 unknown template, a context missing a field) can never succeed and is dead-lettered to `mail.XQ`
-at once. Every dead-lettering is logged at ERROR with the error that caused it.
+at once. Each failed attempt is logged (WARNING while it will be retried, ERROR with the error
+when the message is dead-lettered), by dedupe key and template: never with the context, which may
+hold a verification code.
 
 The actor is declared on the current global broker at import (its options come from the settings,
 read then): `shop run workers` sets the broker and the environment first. Tests declare it on a
@@ -19,6 +21,7 @@ from typing import Any
 
 import dramatiq
 import redis
+from dramatiq.common import xq_name
 
 from shop import bootstrap
 from shop.handlers.mail import DeliveryInProgress, SendEmail, deliver_email
@@ -26,7 +29,7 @@ from shop.mail.ledger import RedisSentLedger
 from shop.settings import MailSettings
 
 QUEUE = "mail"
-DEAD_LETTER_QUEUE = f"{QUEUE}.XQ"
+DEAD_LETTER_QUEUE = xq_name(QUEUE)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,21 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class AttemptFailed(dramatiq.Retry):
+    """One failed attempt at an email; the error is `cause` (and `__cause__`).
+
+    Raised as a `Retry` because dramatiq's worker logs any other exception together with the
+    message's arguments, and a verification code must not reach the logs. Whether the message is
+    really retried is still decided by `retry_policy`, from the cause.
+    """
+
+    def __init__(self, dedupe_key: str, template: str, cause: Exception) -> None:
+        super().__init__(f"email {dedupe_key!r} ({template}): {type(cause).__name__}: {cause}")
+        self.dedupe_key = dedupe_key
+        self.template = template
+        self.cause = cause
+
+
 def _send_email(template: str, to: str, context: dict[str, Any], dedupe_key: str) -> None:
     settings = bootstrap.process_settings()
     # Twice the SMTP timeout: a live delivery keeps the guard, a dead worker's guard soon expires.
@@ -47,35 +65,30 @@ def _send_email(template: str, to: str, context: dict[str, Any], dedupe_key: str
     try:
         deliver_email(command, bootstrap.mail_sender(), ledger)
     except Exception as exc:
-        # Names the email in dramatiq's failure log and in ours, without the context (it may hold a code).
-        exc.add_note(f"email {dedupe_key!r}, template {template!r}")
-        raise
+        raise AttemptFailed(dedupe_key, template, exc) from exc
 
 
-def retry_policy(max_retries: int) -> Callable[[int, BaseException], bool]:
-    """dramatiq's `retry_when`: retry transient errors up to `max_retries` times, log the end."""
+def retry_policy(
+    max_retries: int, dead_letter_queue: str = DEAD_LETTER_QUEUE
+) -> Callable[[int, BaseException], bool]:
+    """dramatiq's `retry_when`: retry transient errors up to `max_retries` times, and log each
+    failure (the worker does not: see `AttemptFailed`)."""
 
     def should_retry(retries: int, exc: BaseException) -> bool:
+        cause = exc.cause if isinstance(exc, AttemptFailed) else exc
         # `retries` counts the earlier failures of this message, so this was attempt retries + 1.
-        if not isinstance(exc, TRANSIENT_ERRORS):
-            log.error("email dead-lettered to %s without retry: %s", DEAD_LETTER_QUEUE, _describe(exc))
+        attempt = retries + 1
+        if not isinstance(cause, TRANSIENT_ERRORS):
+            # A broken command: the traceback shows where, the arguments stay out of the log.
+            log.error("%s; dead-lettered to %s without retry", exc, dead_letter_queue, exc_info=cause)
             return False
         if retries >= max_retries:
-            log.error(
-                "email dead-lettered to %s after %d attempts: %s",
-                DEAD_LETTER_QUEUE,
-                retries + 1,
-                _describe(exc),
-            )
+            log.error("%s; dead-lettered to %s after %d attempts", exc, dead_letter_queue, attempt)
             return False
+        log.warning("%s; attempt %d of %d, retrying", exc, attempt, max_retries + 1)
         return True
 
     return should_retry
-
-
-def _describe(exc: BaseException) -> str:
-    notes = "; ".join(getattr(exc, "__notes__", ()))
-    return f"{type(exc).__name__}: {exc}" + (f" ({notes})" if notes else "")
 
 
 def _milliseconds(seconds: float) -> int:
@@ -83,17 +96,21 @@ def _milliseconds(seconds: float) -> int:
 
 
 def declare_send_email(
-    broker: dramatiq.Broker, mail: MailSettings
+    broker: dramatiq.Broker, mail: MailSettings, queue_name: str = QUEUE
 ) -> dramatiq.Actor[[str, str, dict[str, Any], str], None]:
-    """Register `send_email` on `broker` with the retry options of `mail`."""
+    """Register `send_email` on `broker` with the retry options of `mail`.
+
+    `queue_name` is for tests: a queue of their own keeps the workers of a running stack (which
+    consume `mail`) from taking their messages.
+    """
     register = dramatiq.actor(
         broker=broker,
         actor_name="send_email",
-        queue_name=QUEUE,
+        queue_name=queue_name,
         # Retries consults retry_when instead of max_retries when both are set; the bound lives in
         # the policy, max_retries is kept for on_retry_exhausted payloads and for readers.
         max_retries=mail.max_retries,
-        retry_when=retry_policy(mail.max_retries),
+        retry_when=retry_policy(mail.max_retries, xq_name(queue_name)),
         # Per-message min_backoff/max_backoff (send_with_options) override these.
         min_backoff=_milliseconds(mail.min_backoff),
         max_backoff=_milliseconds(mail.max_backoff),

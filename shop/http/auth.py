@@ -55,7 +55,8 @@ def _is_identity_header(name: str) -> bool:
 
 
 def identity_middleware(verifier: TokenVerifier) -> Middleware:
-    """Place it inside `error_middleware`, so the 401s of `require_principal` get the envelope."""
+    """Place it inside `error_middleware`: its own 400 (undecodable headers next to a forged identity)
+    and the 401/403s of `require_principal`/`require_admin` then get the envelope."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -35,7 +35,7 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
     readiness, resources = build_readiness(settings, DEPENDENCIES)
     auth = settings.auth
     keyring = load_keyring(
-        Path(auth.keys_dir), auth.signing_kid, auth.private_key_pem, generate_if_empty=True
+        Path(auth.keys_dir), auth.signing_kid, auth.private_key_pem, generate_if_empty=auth.generate_dev_key
     )
     issuer = TokenIssuer(keyring, auth.jwt_issuer, auth.jwt_audience, auth.access_token_ttl)
     verifier = TokenVerifier(keyring, auth.jwt_issuer, auth.jwt_audience)

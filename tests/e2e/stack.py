@@ -58,7 +58,13 @@ class SupervisedStack:
         return f"http://127.0.0.1:{self.ports[process]}{path}"
 
     def start(self, ready_timeout: float = 90) -> None:
-        env = {**os.environ, **{f"SHOP_{name.upper()}_PORT": str(port) for name, port in self.ports.items()}}
+        env = {
+            **os.environ,
+            **{f"SHOP_{name.upper()}_PORT": str(port) for name, port in self.ports.items()},
+            # Mail retries sized for a test run: 8 attempts still span more than 45 s.
+            "SHOP_MAIL_MIN_BACKOFF": "2s",
+            "SHOP_MAIL_MAX_BACKOFF": "20s",
+        }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "shop", "run", "all"],
             env=env,

@@ -57,6 +57,7 @@ def test_register_verify_login_me_refresh_reuse_and_logout(stack):
     assert registered.status == 202
     assert registered.json() == {"status": "verification_sent"}
 
+    code = mailpit.latest_code(email)  # 202 means accepted: the account exists once the code is out
     # Not verified yet: the right password answers 403, a wrong one the usual 401.
     assert_error(
         post(stack, "/api/v1/auth/login", {"email": email, "password": PASSWORD}), 403, "email_not_verified"
@@ -65,7 +66,6 @@ def test_register_verify_login_me_refresh_reuse_and_logout(stack):
         post(stack, "/api/v1/auth/login", {"email": email, "password": "x" * 12}), 401, "invalid_credentials"
     )
 
-    code = mailpit.latest_code(email)
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     assert_error(post(stack, "/api/v1/auth/verify", {"email": email, "code": wrong}), 400, "invalid_code")
     verified = post(stack, "/api/v1/auth/verify", {"email": email, "code": code})

@@ -1,13 +1,15 @@
 """The mail actor on the real RabbitMQ, Redis and Mailpit: sent once, deduplicated, retried, dead-lettered.
 
-The actor is declared on a broker of this module's own (`declare_send_email`), with a worker
-consuming `mail`. Every test mails a fresh address, so leftovers in Mailpit or in the queue from
-other runs cannot satisfy (or break) an assertion.
+The actor is declared on a broker of this module's own (`declare_send_email`) on a queue of its own
+(quorum, like `mail`, with its .DQ and .XQ; deleted afterwards): the e2e tests' `shop run all`
+stays up for the whole pytest session and its workers consume `mail`, and would take these
+messages. Every test mails a fresh address, so leftovers in Mailpit cannot satisfy an assertion.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import subprocess
@@ -26,10 +28,12 @@ import pytest
 
 from shop import bootstrap
 from shop.actors.broker import create_broker
-from shop.actors.mail import DEAD_LETTER_QUEUE, QUEUE, declare_send_email
+from shop.actors.mail import declare_send_email
 
 ROOT = Path(__file__).resolve().parents[2]
 MAILPIT = os.environ.get("SHOP_MAILPIT_URL", "http://127.0.0.1:8025")
+QUEUE = f"mail_test_{uuid.uuid4().hex[:8]}"
+DEAD_LETTER_QUEUE = f"{QUEUE}.XQ"
 
 
 class Attempts(dramatiq.Middleware):
@@ -57,19 +61,36 @@ class Attempts(dramatiq.Middleware):
             return list(self.seen[message_id])
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _fresh_bootstrap_afterwards():
+    # The actor reaches settings, Redis and SMTP through bootstrap's per-process caches; later
+    # tests that change SHOP_* variables (tests/unit/test_cli.py) must not get this module's copies.
+    yield
+    bootstrap.redis_client().close()
+    for cached in (bootstrap.process_settings, bootstrap.redis_client, bootstrap.mail_sender):
+        cached.cache_clear()
+
+
 @pytest.fixture(scope="module")
 def broker():
     broker = create_broker(os.environ["SHOP_RABBITMQ_URL"])
     broker.add_middleware(Attempts())
     yield broker
     broker.close()
+    connection = pika.BlockingConnection(pika.URLParameters(os.environ["SHOP_RABBITMQ_URL"]))
+    try:
+        channel = connection.channel()
+        for name in (QUEUE, f"{QUEUE}.DQ", DEAD_LETTER_QUEUE):
+            channel.queue_delete(name)
+    finally:
+        connection.close()
 
 
 @pytest.fixture(scope="module")
 def send_email(broker):
     # Enough attempts to outlast Mailpit's downtime in the retry test whatever the jitter.
     mail = dataclasses.replace(bootstrap.process_settings().mail, max_retries=20)
-    return declare_send_email(broker, mail)
+    return declare_send_email(broker, mail, queue_name=QUEUE)
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +98,9 @@ def attempts(broker) -> Attempts:
     return next(m for m in broker.middleware if isinstance(m, Attempts))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def worker(broker, send_email):
+    # One per module: a stopped dramatiq Worker leaves its middleware on the broker.
     worker = dramatiq.Worker(broker, queues={QUEUE}, worker_threads=1, worker_timeout=100)
     worker.start()
     yield worker
@@ -169,8 +191,8 @@ def test_an_email_sent_while_smtp_refuses_arrives_once_when_it_is_back(
 
     history = attempts.wait(message.message_id, failed=2, timeout=30)
     failures = [(at, exc) for at, exc in history if exc is not None]
-    assert all(isinstance(exc, ConnectionRefusedError) for _, exc in failures), failures
-    gaps = [b[0] - a[0] for a, b in zip(history, history[1:], strict=False)]
+    assert all(isinstance(exc.__cause__, ConnectionRefusedError) for _, exc in failures), failures
+    gaps = [later[0] - earlier[0] for earlier, later in itertools.pairwise(history)]
     assert max(gaps) < 3.5, f"backoff above max_backoff=2 s: {gaps}"
     assert len(wait_for_mails(to, timeout=10)) == 1
     time.sleep(0.5)
@@ -205,7 +227,7 @@ def test_a_poison_message_is_dead_lettered_at_once_and_sends_nothing(
     to, key = fresh(dedupe_keys)
     message = send_email.send("verification_code", to, {"expires_minutes": 15}, key)  # no code
     [(_, error)] = attempts.wait(message.message_id, succeeded=False, failed=1)
-    assert type(error).__name__ == "UndefinedError"
+    assert type(error.__cause__).__name__ == "UndefinedError"
 
     dead = _take_dead_letter(message.message_id)
     assert dead is not None, f"{message.message_id} not in {DEAD_LETTER_QUEUE}"

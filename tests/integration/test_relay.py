@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -77,3 +78,48 @@ def test_rows_of_an_uncommitted_transaction_are_not_published(settings):
         finally:
             relay.stop()
         assert [m.value() for m in messages] == [b'{"n":0}']
+
+
+def test_rows_for_rabbitmq_become_dramatiq_messages_with_the_event_id(settings):
+    import pika
+
+    from shop.actors.broker import create_broker
+    from shop.db.outbox import RABBITMQ
+
+    url = settings.databases["auth"].primary_url
+    queue = f"relay_test_{uuid.uuid4().hex[:8]}"
+    event_id = uuid.uuid4()
+    with psycopg.connect(url) as conn:
+        insert_event(
+            conn,
+            event_id,
+            queue,
+            None,
+            {"actor_name": "send_email", "args": [], "kwargs": {"to": "a@example.test"}},
+            destination=RABBITMQ,
+        )
+    broker = create_broker(settings.rabbitmq_url)
+    relay = OutboxRelay(
+        {"auth": url}, {"bootstrap.servers": settings.kafka_bootstrap}, broker=broker, poll_interval=0.2
+    )
+    relay.start()
+    channel = pika.BlockingConnection(pika.URLParameters(settings.rabbitmq_url)).channel()
+    try:
+        body = None
+        deadline = time.monotonic() + 15
+        while body is None and time.monotonic() < deadline:
+            try:
+                _method, _props, body = channel.basic_get(queue, auto_ack=True)
+            except pika.exceptions.ChannelClosedByBroker:  # the relay has not declared the queue yet
+                channel = pika.BlockingConnection(pika.URLParameters(settings.rabbitmq_url)).channel()
+            time.sleep(0.1)
+    finally:
+        relay.stop()
+        for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+            channel.queue_delete(name)
+        broker.close()
+    assert body is not None
+    message = json.loads(body)
+    assert message["message_id"] == str(event_id)
+    assert message["actor_name"] == "send_email"
+    assert message["kwargs"] == {"to": "a@example.test"}

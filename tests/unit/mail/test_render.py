@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from jinja2 import UndefinedError
 
 from shop.mail.render import SUBJECTS, UnknownTemplate, render
 
-SAMPLES = {
+SAMPLES: dict[str, dict[str, Any]] = {
     "verification_code": {"code": "428913", "expires_minutes": 15},
     "already_registered": {},
     "payment_reminder": {
