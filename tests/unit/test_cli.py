@@ -13,6 +13,7 @@ def fresh_settings():
     yield
     bootstrap.process_settings.cache_clear()
 
+
 VERBS = [
     ["migrate"],
     ["topics"],
