@@ -56,6 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
         )
         action_parser.add_argument("email", help="the account's email address")
 
+    keys = verbs.add_parser(
+        "keys",
+        help="manage the keys that sign access tokens",
+        description="Rotation: `shop keys new KID` adds a key to SHOP_JWT_KEYS_DIR. Gateways started "
+        "after that sign with the newest key (by file name) and still verify and publish the old ones; "
+        "delete the old file once every token it signed has expired (SHOP_ACCESS_TOKEN_TTL).",
+    )
+    key_actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    new_key = key_actions.add_parser(
+        "new", help="write a new Ed25519 signing key", description="Write KID.pem."
+    )
+    new_key.add_argument("kid", help="key id, e.g. the date: 2026-11-25")
+
     verbs.add_parser(
         "settings",
         help="print the effective settings, secrets hidden",
@@ -138,6 +151,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         for context, migrations in applied.items():
             names = ", ".join(f"{m.version:04d}_{m.name}" for m in migrations) or "up to date"
             print(f"{context}: {names}")
+        return 0
+    if args.verb == "keys":
+        from pathlib import Path
+
+        from shop.security.keys import KeyringError, generate_key_file
+
+        try:
+            path = generate_key_file(Path(settings.auth.keys_dir), args.kid)
+        except KeyringError as exc:
+            print(f"shop keys new: {exc}", file=sys.stderr)
+            return 1
+        print(f"wrote {path}; restart the gateways to sign with it")
         return 0
     if args.verb == "admin":
         return _admin(args.action, args.email, settings)

@@ -213,3 +213,26 @@ def test_me_without_a_token_is_401_with_www_authenticate(stack):
     response = get(stack, "/api/v1/auth/me")
     assert_error(response, 401, "unauthorized")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_an_admin_granted_on_the_command_line_gets_the_role_at_next_login(stack):
+    import base64
+    import subprocess
+    import sys
+
+    email = new_address()
+    register_and_verify(stack, email)
+    before = login(stack, email)
+    granted = subprocess.run(
+        [sys.executable, "-m", "shop", "admin", "grant", email], capture_output=True, text=True
+    )
+    assert granted.returncode == 0, granted.stderr
+    after = login(stack, email)
+
+    def roles(token: str) -> list[str]:
+        payload = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["roles"]
+
+    assert roles(before["access_token"]) == ["customer"]
+    assert roles(after["access_token"]) == ["customer", "admin"]
+    assert get(stack, "/api/v1/auth/me", after["access_token"]).json()["roles"] == ["customer", "admin"]

@@ -19,6 +19,8 @@ VERBS = [
     ["topics"],
     ["settings"],
     ["admin"],
+    ["keys"],
+    ["keys", "new"],
     ["admin", "grant"],
     ["admin", "revoke"],
     ["run"],
@@ -62,3 +64,11 @@ def test_settings_prints_without_passwords(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "hunter2" not in out
     assert "postgresql://orders:***@db/orders" in out
+
+
+def test_keys_new_writes_a_key_once(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("SHOP_JWT_KEYS_DIR", str(tmp_path))
+    assert main(["keys", "new", "2026-11-25"]) == 0
+    assert (tmp_path / "2026-11-25.pem").exists()
+    assert main(["keys", "new", "2026-11-25"]) == 1
+    assert "already exists" in capsys.readouterr().err
