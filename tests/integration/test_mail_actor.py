@@ -232,8 +232,9 @@ def test_a_poison_message_is_dead_lettered_at_once_and_sends_nothing(
     dead = _take_dead_letter(message.message_id)
     assert dead is not None, f"{message.message_id} not in {DEAD_LETTER_QUEUE}"
     assert dead["args"][0] == "verification_code"
-    # RabbitMQ dead-letters the body as it was delivered: this one was never retried.
-    assert "retries" not in dead["options"]
+    # Dead-lettered as it ended: one attempt, and the error that ended it.
+    assert dead["options"]["retries"] == 1
+    assert "UndefinedError" in dead["options"]["traceback"]
     time.sleep(0.5)
     assert attempts.seen[message.message_id] == [attempts.seen[message.message_id][0]]
     assert mails_to(to) == []
