@@ -56,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
         )
         action_parser.add_argument("email", help="the account's email address")
 
+    replay = verbs.add_parser(
+        "replay",
+        help="rebuild a projection from its events and compare",
+        description="Rebuild the projection from the event stream into a scratch table, print every "
+        "difference with the live projection and exit 1 if there is any; --apply replaces the projection.",
+    )
+    replay.add_argument("projection", choices=["products"], help="the projection to rebuild")
+    replay.add_argument("--apply", action="store_true", help="replace the live projection with the rebuild")
+
     keys = verbs.add_parser(
         "keys",
         help="manage the keys that sign access tokens",
@@ -152,6 +161,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             names = ", ".join(f"{m.version:04d}_{m.name}" for m in migrations) or "up to date"
             print(f"{context}: {names}")
         return 0
+    if args.verb == "replay":
+        from shop.handlers.replay import replay_products
+
+        count, differences = replay_products(settings.databases["catalog"].primary_url, args.apply)
+        for line in differences:
+            print(line)
+        if not differences:
+            print(f"products: {count} rebuilt from their events; no difference")
+            return 0
+        if args.apply:
+            print(f"products: {len(differences)} difference(s) found and replaced by the rebuild")
+            return 0
+        print(f"products: {len(differences)} difference(s); run with --apply to replace the projection")
+        return 1
     if args.verb == "keys":
         from pathlib import Path
 

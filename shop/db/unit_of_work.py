@@ -29,10 +29,14 @@ class OutboxMessage:
 
 
 class UnitOfWork:
-    def __init__(self, pool: ConnectionPool) -> None:
+    def __init__(self, pool: ConnectionPool, track_lsn: bool = False) -> None:
         self._pool = pool
+        self._track_lsn = track_lsn
         self.messages: list[OutboxMessage] = []
         self.committed = False
+        # The primary's WAL position just after the commit: a replica that has replayed up to it
+        # shows this unit's writes (read-your-writes for the caller).
+        self.commit_lsn: str | None = None
 
     def __enter__(self) -> UnitOfWork:
         self._conn_cm = self._pool.connection()
@@ -50,6 +54,9 @@ class UnitOfWork:
                     insert_event(self.conn, m.event_id, m.topic, m.key, m.payload, m.headers, m.destination)
             self._tx.__exit__(exc_type, exc, tb)  # commits, or rolls back on an exception
             self.committed = exc is None
+            if self.committed and self._track_lsn:
+                row = self.conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+                self.commit_lsn = row[0] if row else None
         finally:
             self._conn_cm.__exit__(exc_type, exc, tb)
 

@@ -17,6 +17,7 @@ from shop.http.middlewares import (
 )
 from shop.http.openapi import openapi
 from shop.http.routes.auth import AuthRoutes, add_auth_routes
+from shop.http.routes.products import ProductRoutes, add_product_routes
 from shop.observability.readiness import Readiness
 from shop.security.keys import KeyRing
 from shop.security.tokens import TokenVerifier
@@ -46,11 +47,14 @@ def create_gateway_app(
     keyring: KeyRing,
     verifier: TokenVerifier,
     auth: AuthRoutes | None,
+    products: ProductRoutes | None = None,
 ) -> web.Application:
-    """The gateway. `auth` is None only in tests of the shared behaviour, which need no database."""
+    """The gateway. Contexts are None only in tests of the shared behaviour, which need no database."""
     app = create_base_app(readiness, max_body_bytes, [identity_middleware(verifier)])
     app.router.add_get("/api/v1/openapi.json", openapi)
     app.router.add_get("/.well-known/jwks.json", jwks_handler(keyring))
     if auth is not None:
         add_auth_routes(app, auth)
+    if products is not None:
+        add_product_routes(app, products)
     return app

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from shop.domain import auth as auth_rules
+from shop.domain import products as catalog_rules
 
 # aiohttp's own exceptions (unknown route, wrong method, body too large, ...) carry only a status:
 # these are the codes clients see for them.
@@ -92,10 +93,17 @@ DOMAIN_STATUS: Mapping[type[Exception], int] = {
     auth_rules.EmailNotVerified: 403,
     auth_rules.TooManyLoginAttempts: 429,
     auth_rules.InvalidRefreshToken: 401,
+    catalog_rules.InvalidProduct: 422,
+    catalog_rules.ProductNotFound: 404,
+    catalog_rules.DuplicateSku: 409,
+    catalog_rules.VersionConflict: 412,
+    catalog_rules.StockBelowReserved: 409,
 }
 
+DomainError = auth_rules.AuthRuleError | catalog_rules.CatalogError
 
-def from_domain_error(request: web.Request, exc: auth_rules.AuthRuleError) -> web.Response:
+
+def from_domain_error(request: web.Request, exc: DomainError) -> web.Response:
     status = next((s for cls, s in DOMAIN_STATUS.items() if isinstance(exc, cls)), 400)
     headers = {}
     if isinstance(exc, auth_rules.TooManyLoginAttempts):

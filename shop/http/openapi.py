@@ -171,6 +171,174 @@ _AUTH_PATHS: dict[str, Any] = {
     },
 }
 
+_PRODUCT: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "id",
+        "sku",
+        "name",
+        "description",
+        "price_cents",
+        "currency",
+        "stock_available",
+        "version",
+        "created_at",
+        "updated_at",
+    ],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "sku": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "description": {"type": "string", "maxLength": 5000},
+        "price_cents": {"type": "integer", "minimum": 0},
+        "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+        "stock_available": {"type": "integer", "minimum": 0},
+        "version": {"type": "integer", "minimum": 1},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+_ONE_PRODUCT = _json(_PRODUCT, "the product (header ETag: its version)")
+_PRODUCT_ID = [
+    {"name": "product_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+]
+_ADMIN = {"401": _UNAUTHORIZED, "403": _error("forbidden: admins only")}
+_COMMAND_TIMEOUT = {"503": _error("command_timeout: the catalog did not answer in time; retry")}
+_FIELDS = {k: _PRODUCT["properties"][k] for k in ("name", "description", "price_cents", "currency")}
+
+_PRODUCT_PATHS: dict[str, Any] = {
+    "/api/v1/products": {
+        "get": {
+            "summary": "List products in creation order, a page at a time",
+            "operationId": "listProducts",
+            "parameters": [
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                },
+                {
+                    "name": "cursor",
+                    "in": "query",
+                    "schema": {"type": "string"},
+                    "description": "a next_cursor",
+                },
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "items": {"type": "array", "items": _PRODUCT},
+                            "next_cursor": {"type": ["string", "null"]},
+                        },
+                    },
+                    "a page",
+                ),
+                "400": _error("invalid_cursor"),
+                "422": _error("invalid_limit"),
+            },
+        },
+        "post": {
+            "summary": "Create a product (admin)",
+            "operationId": "createProduct",
+            "security": [{"bearer": []}],
+            "requestBody": _body(
+                {**_FIELDS, "sku": _PRODUCT["properties"]["sku"], "stock": {"type": "integer", "minimum": 0}},
+                ["sku", "name", "price_cents", "currency"],
+            ),
+            "responses": {
+                "201": _ONE_PRODUCT,
+                **_BAD_BODY,
+                **_ADMIN,
+                "409": _error("duplicate_sku"),
+                "422": _error("invalid_product or a malformed field"),
+                **_COMMAND_TIMEOUT,
+            },
+        },
+    },
+    "/api/v1/products/{product_id}": {
+        "parameters": _PRODUCT_ID,
+        "get": {
+            "summary": "One product",
+            "operationId": "getProduct",
+            "responses": {"200": _ONE_PRODUCT, "404": _error("not_found")},
+        },
+        "patch": {
+            "summary": "Change some fields (admin); If-Match: the version being changed",
+            "operationId": "patchProduct",
+            "security": [{"bearer": []}],
+            "parameters": [
+                {"name": "If-Match", "in": "header", "required": True, "schema": {"type": "string"}}
+            ],
+            "requestBody": _body(_FIELDS, []),
+            "responses": {
+                "200": _ONE_PRODUCT,
+                **_BAD_BODY,
+                **_ADMIN,
+                "404": _error("not_found"),
+                "412": _error("version_conflict: the product changed since that version"),
+                "428": _error("if_match_required"),
+                **_COMMAND_TIMEOUT,
+            },
+        },
+    },
+    "/api/v1/products/{product_id}/stock": {
+        "parameters": _PRODUCT_ID,
+        "post": {
+            "summary": "Restock (positive delta) or write off (negative) (admin)",
+            "operationId": "adjustStock",
+            "security": [{"bearer": []}],
+            "requestBody": _body({"delta": {"type": "integer"}}, ["delta"]),
+            "responses": {
+                "200": _ONE_PRODUCT,
+                **_BAD_BODY,
+                **_ADMIN,
+                "404": _error("not_found"),
+                "409": _error("stock_below_reserved"),
+                **_COMMAND_TIMEOUT,
+            },
+        },
+    },
+    "/api/v1/products/{product_id}/events": {
+        "parameters": _PRODUCT_ID,
+        "get": {
+            "summary": "The product's event history, oldest first (admin)",
+            "operationId": "productEvents",
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "items": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["seq", "type", "data", "occurred_at"],
+                                    "properties": {
+                                        "seq": {"type": "integer"},
+                                        "event_id": {"type": "string", "format": "uuid"},
+                                        "version": {"type": "integer"},
+                                        "type": {
+                                            "enum": ["ProductCreated", "ProductUpdated", "StockAdjusted"]
+                                        },
+                                        "data": {"type": "object"},
+                                        "occurred_at": {"type": "string", "format": "date-time"},
+                                    },
+                                },
+                            }
+                        },
+                    },
+                    "the history",
+                ),
+                **_ADMIN,
+                "404": _error("not_found"),
+            },
+        },
+    },
+}
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -230,6 +398,7 @@ DOCUMENT: dict[str, Any] = {
             }
         },
         **_AUTH_PATHS,
+        **_PRODUCT_PATHS,
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},

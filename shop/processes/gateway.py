@@ -6,14 +6,17 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import redis.asyncio as aioredis
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
 from shop import bootstrap
 from shop.bootstrap import DEPENDENCIES, build_readiness
 from shop.http.app import create_gateway_app
+from shop.http.commands import CommandBus
 from shop.http.middlewares import AccessLogger
 from shop.http.routes.auth import AuthActors, AuthRoutes
+from shop.http.routes.products import ProductActors, ProductRoutes, WriteFreshness
 from shop.security.keys import load_keyring
 from shop.security.throttle import LoginLimiter
 from shop.security.tokens import TokenIssuer, TokenVerifier
@@ -41,6 +44,7 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
     verifier = TokenVerifier(keyring, auth.jwt_issuer, auth.jwt_audience)
     bootstrap.message_broker()  # the gateway sends commands to actors
     from shop.actors import auth as auth_actors  # bound to the broker just set up
+    from shop.actors import products as product_actors
 
     executor = ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="gateway-blocking")
     auth_db = settings.databases["auth"]
@@ -48,7 +52,7 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
     primary_async = _async_pool(auth_db.primary_url, "auth-primary-async")
     routes = AuthRoutes(
         actors=AuthActors(auth_actors.register, auth_actors.resend_code, auth_actors.verify_email),
-        executor=executor,
+        commands=CommandBus(executor, settings.command_timeout),
         primary=bootstrap.primary_pool("auth"),
         replica=replica,
         primary_async=primary_async,
@@ -60,21 +64,35 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
             auth.login_failures_per_account_per_hour,
             auth.login_failures_per_client_per_hour,
         ),
-        command_timeout=settings.command_timeout,
     )
-    app = create_gateway_app(readiness, settings.max_body_bytes, keyring, verifier, routes)
+    catalog_db = settings.databases["catalog"]
+    catalog_replica = _async_pool(catalog_db.replica_url, "catalog-replica")
+    catalog_primary = _async_pool(catalog_db.primary_url, "catalog-primary-async")
+    freshness_redis = aioredis.from_url(settings.redis_url)
+    products = ProductRoutes(
+        actors=ProductActors(
+            product_actors.create_product, product_actors.patch_product, product_actors.adjust_stock
+        ),
+        commands=routes.commands,
+        replica=catalog_replica,
+        primary=catalog_primary,
+        freshness=WriteFreshness(freshness_redis),
+    )
+    pools = [replica, primary_async, catalog_replica, catalog_primary]
+    app = create_gateway_app(readiness, settings.max_body_bytes, keyring, verifier, routes, products)
     listen_port = port or settings.gateway_port
 
     async def start(_: web.Application) -> None:
         # Not waiting for a connection: the gateway starts (and says 503 on /readyz) while a
         # database is away, and the pools connect when it returns.
-        await replica.open(wait=False)
-        await primary_async.open(wait=False)
+        for pool in pools:
+            await pool.open(wait=False)
         log.info("gateway: listening on http://%s:%d", settings.host, listen_port)
 
     async def stop(_: web.Application) -> None:
-        await replica.close()
-        await primary_async.close()
+        for pool in pools:
+            await pool.close()
+        await freshness_redis.aclose()
         executor.shutdown(wait=True, cancel_futures=True)
         await resources.close()
 

@@ -20,6 +20,7 @@ VERBS = [
     ["settings"],
     ["admin"],
     ["keys"],
+    ["replay"],
     ["keys", "new"],
     ["admin", "grant"],
     ["admin", "revoke"],

@@ -4,15 +4,12 @@ the client needs the tokens in the answer; `/me` reads the replica."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import dramatiq
 from aiohttp import web
-from dramatiq.results import ResultFailure, ResultTimeout
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from shop.db import auth as db
@@ -30,6 +27,7 @@ from shop.handlers.auth import (
     handle_refresh,
 )
 from shop.http.auth import require_principal
+from shop.http.commands import CommandBus
 from shop.http.errors import ApiError
 from shop.http.json_body import json_object, text_field
 from shop.security.passwords import hash_password
@@ -49,7 +47,7 @@ class AuthActors:
 @dataclass
 class AuthRoutes:
     actors: AuthActors
-    executor: ThreadPoolExecutor
+    commands: CommandBus
     primary: ConnectionPool  # handlers that write, on threads
     replica: AsyncConnectionPool  # queries
     primary_async: AsyncConnectionPool  # queries that must see the caller's own fresh write
@@ -57,22 +55,9 @@ class AuthRoutes:
     clock: Clock
     issuer: AccessTokenIssuer
     throttle: LoginThrottle
-    command_timeout: float
 
     async def _blocking(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
-
-    async def _ask(self, actor: dramatiq.Actor[Any, Any], **kwargs: Any) -> Any | None:
-        """Sends a command and waits for its answer; None when the answer is late (the command
-        still runs: it is durable in RabbitMQ)."""
-        message = await self._blocking(lambda: actor.send(**kwargs))
-        timeout_ms = int(self.command_timeout * 1000)
-        try:
-            return await self._blocking(lambda: message.get_result(block=True, timeout=timeout_ms))
-        except ResultTimeout:
-            return None
-        except ResultFailure:
-            raise ApiError(503, "command_failed", "the command failed; try again") from None
+        return await self.commands.blocking(fn, *args)
 
     # --- commands through actors -----------------------------------------------------------
 
@@ -83,13 +68,13 @@ class AuthRoutes:
         check_password_policy(password)
         # Hashed here so the password itself never reaches the broker's disk.
         password_hash = await self._blocking(hash_password, password)
-        await self._blocking(lambda: self.actors.register.send(email=email, password_hash=password_hash))
+        await self.commands.send(self.actors.register, email=email, password_hash=password_hash)
         return web.json_response({"status": "verification_sent"}, status=202)
 
     async def resend(self, request: web.Request) -> web.Response:
         body = await json_object(request)
         email = normalize_email(text_field(body, "email"))
-        answer = await self._ask(self.actors.resend_code, email=email)
+        answer = await self.commands.ask(self.actors.resend_code, email=email)
         retry_after = int(answer["retry_after"]) if answer else 0
         if retry_after:
             raise ApiError(
@@ -109,7 +94,7 @@ class AuthRoutes:
             email = ""
         if not email or not looks_like_code(code):
             raise _invalid_code()
-        answer = await self._ask(self.actors.verify_email, email=email, code=code)
+        answer = await self.commands.ask(self.actors.verify_email, email=email, code=code)
         if answer is None:
             raise ApiError(
                 503, "command_timeout", "verification is taking too long; try again", {"Retry-After": "1"}

@@ -1,0 +1,72 @@
+"""Catalog actors (admin commands). A rule the command breaks (duplicate sku, stale version,
+stock below reserved) is an answer, not a failure: it is returned, not raised, so it is neither
+retried nor dead-lettered."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import dramatiq
+
+from shop import bootstrap
+from shop.db.unit_of_work import UnitOfWork
+from shop.domain.products import CatalogError, Product
+from shop.handlers.products import (
+    AdjustStock,
+    CreateProduct,
+    PatchProduct,
+    handle_adjust_stock,
+    handle_create,
+    handle_patch,
+)
+from shop.schemas.views import product_view
+
+QUEUE = "products"
+MAX_RETRIES, MIN_BACKOFF_MS, MAX_BACKOFF_MS = 3, 200, 2_000
+
+
+def _run(work: Any) -> dict[str, Any]:
+    uow = UnitOfWork(bootstrap.primary_pool("catalog"), track_lsn=True)
+    try:
+        product: Product = work(uow)
+    except CatalogError as exc:
+        return {"error": {"type": type(exc).__name__, "code": exc.code, "message": str(exc)}}
+    return {"product": product_view(product), "commit_lsn": uow.commit_lsn}
+
+
+@dramatiq.actor(
+    queue_name=QUEUE,
+    store_results=True,
+    max_retries=MAX_RETRIES,
+    min_backoff=MIN_BACKOFF_MS,
+    max_backoff=MAX_BACKOFF_MS,
+)
+def create_product(fields: dict[str, Any], trace_headers: dict[str, str]) -> dict[str, Any]:
+    return _run(lambda uow: handle_create(CreateProduct(fields, trace_headers), uow, bootstrap.utc_now))
+
+
+@dramatiq.actor(
+    queue_name=QUEUE,
+    store_results=True,
+    max_retries=MAX_RETRIES,
+    min_backoff=MIN_BACKOFF_MS,
+    max_backoff=MAX_BACKOFF_MS,
+)
+def patch_product(
+    product_id: str, changes: dict[str, Any], expected_version: int, trace_headers: dict[str, str]
+) -> dict[str, Any]:
+    command = PatchProduct(UUID(product_id), changes, expected_version, trace_headers)
+    return _run(lambda uow: handle_patch(command, uow, bootstrap.utc_now))
+
+
+@dramatiq.actor(
+    queue_name=QUEUE,
+    store_results=True,
+    max_retries=MAX_RETRIES,
+    min_backoff=MIN_BACKOFF_MS,
+    max_backoff=MAX_BACKOFF_MS,
+)
+def adjust_stock(product_id: str, delta: Any, trace_headers: dict[str, str]) -> dict[str, Any]:
+    command = AdjustStock(UUID(product_id), delta, trace_headers)
+    return _run(lambda uow: handle_adjust_stock(command, uow, bootstrap.utc_now))

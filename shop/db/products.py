@@ -1,0 +1,157 @@
+"""SQL of the catalog: the event stream, the projection, and the queries the gateway serves."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import class_row
+
+from shop.domain.products import DuplicateSku, Product
+
+_COLUMNS = (
+    "id, sku, name, description, price_cents, currency, stock_available, stock_reserved, version, "
+    "created_at, updated_at"
+)
+
+Conn = psycopg.Connection[Any]
+AsyncConn = psycopg.AsyncConnection[Any]
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    event_id: UUID
+    product_id: UUID
+    version: int
+    type: str
+    data: dict[str, Any]
+    occurred_at: datetime
+
+
+def product_for_update(conn: Conn, product_id: UUID) -> Product | None:
+    with conn.cursor(row_factory=class_row(Product)) as cur:
+        cur.execute(f"SELECT {_COLUMNS} FROM products WHERE id = %s FOR UPDATE", (product_id,))
+        return cur.fetchone()
+
+
+def sku_taken(conn: Conn, sku: str) -> bool:
+    return conn.execute("SELECT 1 FROM products WHERE sku = %s", (sku,)).fetchone() is not None
+
+
+def append_event(
+    conn: Conn, event_id: UUID, product_id: UUID, version: int, type_: str, data: dict[str, Any], at: datetime
+) -> int:
+    """Appends one event; the (product_id, version) key refuses a second writer of the same version."""
+    row = conn.execute(
+        """
+        INSERT INTO product_events (event_id, product_id, version, type, data, occurred_at)
+        VALUES (%s, %s, %s, %s, %s, %s) RETURNING seq
+        """,
+        (event_id, product_id, version, type_, json.dumps(data), at),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _values(p: Product) -> tuple[Any, ...]:
+    return (
+        p.id,
+        p.sku,
+        p.name,
+        p.description,
+        p.price_cents,
+        p.currency,
+        p.stock_available,
+        p.stock_reserved,
+        p.version,
+        p.created_at,
+        p.updated_at,
+    )
+
+
+def insert_product(conn: Conn, product: Product, table: str = "products") -> None:
+    try:
+        conn.execute(
+            f"INSERT INTO {table} ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            _values(product),
+        )
+    except psycopg.errors.UniqueViolation as exc:
+        if exc.diag.constraint_name and "sku" in exc.diag.constraint_name:
+            raise DuplicateSku(f"a product with sku {product.sku!r} exists") from None
+        raise
+
+
+def update_product(conn: Conn, product: Product) -> None:
+    conn.execute(
+        """
+        UPDATE products SET sku = %s, name = %s, description = %s, price_cents = %s, currency = %s,
+               stock_available = %s, stock_reserved = %s, version = %s, updated_at = %s
+         WHERE id = %s
+        """,
+        (
+            product.sku,
+            product.name,
+            product.description,
+            product.price_cents,
+            product.currency,
+            product.stock_available,
+            product.stock_reserved,
+            product.version,
+            product.updated_at,
+            product.id,
+        ),
+    )
+
+
+def all_events(conn: Conn) -> Iterator[StoredEvent]:
+    """Every event, each product's in version order (what a rebuild folds)."""
+    with conn.cursor(name="replay", row_factory=class_row(StoredEvent)) as cur:
+        cur.execute(
+            "SELECT seq, event_id, product_id, version, type, data, occurred_at FROM product_events"
+            " ORDER BY product_id, version"
+        )
+        yield from cur
+
+
+# --- queries (gateway, async) ------------------------------------------------------------------
+
+
+async def get_product(conn: AsyncConn, product_id: UUID) -> Product | None:
+    async with conn.cursor(row_factory=class_row(Product)) as cur:
+        await cur.execute(f"SELECT {_COLUMNS} FROM products WHERE id = %s", (product_id,))
+        return await cur.fetchone()
+
+
+async def list_products(conn: AsyncConn, after: UUID | None, limit: int) -> list[Product]:
+    """A page in id order (ids are UUIDv7, so: creation order); `after` is the previous page's last id."""
+    async with conn.cursor(row_factory=class_row(Product)) as cur:
+        if after is None:
+            await cur.execute(f"SELECT {_COLUMNS} FROM products ORDER BY id LIMIT %s", (limit,))
+        else:
+            await cur.execute(
+                f"SELECT {_COLUMNS} FROM products WHERE id > %s ORDER BY id LIMIT %s", (after, limit)
+            )
+        return await cur.fetchall()
+
+
+async def events_of(conn: AsyncConn, product_id: UUID) -> list[StoredEvent]:
+    async with conn.cursor(row_factory=class_row(StoredEvent)) as cur:
+        await cur.execute(
+            "SELECT seq, event_id, product_id, version, type, data, occurred_at FROM product_events"
+            " WHERE product_id = %s ORDER BY version",
+            (product_id,),
+        )
+        return await cur.fetchall()
+
+
+async def replica_has_replayed(conn: AsyncConn, lsn: str) -> bool:
+    """True when this replica has replayed the WAL up to `lsn` (or is not a replica at all)."""
+    cur = await conn.execute("SELECT coalesce(pg_last_wal_replay_lsn() >= %s::pg_lsn, true)", (lsn,))
+    row = await cur.fetchone()
+    return bool(row and row[0])

@@ -1,0 +1,213 @@
+"""Catalog routes. Writes (admin) go to the product actors; reads go to the replica, except for
+an admin whose own last write the replica has not replayed yet (read-your-writes by WAL position)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import dramatiq
+import psycopg
+import redis.asyncio as aioredis
+from aiohttp import web
+from psycopg_pool import AsyncConnectionPool
+
+from shop.db import products as db
+from shop.domain import products as rules
+from shop.http.auth import optional_principal, require_admin
+from shop.http.commands import CommandBus
+from shop.http.errors import ApiError
+from shop.http.json_body import json_object
+from shop.observability.tracecontext import traceparent_from
+from shop.schemas.views import product_view
+
+DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+FRESHNESS_SECONDS = 60
+_IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
+# The actor answers with the name of the rule that refused the command; the error type maps it to HTTP.
+_CATALOG_ERRORS = {cls.__name__: cls for cls in rules.CatalogError.__subclasses__()}
+
+
+@dataclass(frozen=True)
+class ProductActors:
+    create: dramatiq.Actor[..., dict[str, Any]]
+    patch: dramatiq.Actor[..., dict[str, Any]]
+    adjust_stock: dramatiq.Actor[..., dict[str, Any]]
+
+
+class WriteFreshness:
+    """Remembers, per admin, the primary's WAL position after their last write."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._redis = client
+
+    async def remember(self, user_id: UUID, lsn: str) -> None:
+        await self._redis.set(f"catalog:written-lsn:{user_id}", lsn, ex=FRESHNESS_SECONDS)
+
+    async def lsn_for(self, user_id: UUID) -> str | None:
+        value = await self._redis.get(f"catalog:written-lsn:{user_id}")
+        return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass
+class ProductRoutes:
+    actors: ProductActors
+    commands: CommandBus
+    replica: AsyncConnectionPool
+    primary: AsyncConnectionPool
+    freshness: WriteFreshness
+
+    @asynccontextmanager
+    async def _reading(self, request: web.Request) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        principal = optional_principal(request)
+        lsn = await self.freshness.lsn_for(principal.user_id) if principal else None
+        async with self.replica.connection() as conn:
+            if lsn is None or await db.replica_has_replayed(conn, lsn):
+                yield conn
+                return
+        async with self.primary.connection() as conn:
+            yield conn
+
+    async def _command(self, request: web.Request, actor: dramatiq.Actor[..., Any], **kwargs: Any) -> Any:
+        principal = require_admin(request)
+        answer = await self.commands.ask(
+            actor, trace_headers={"traceparent": traceparent_from(request.headers)}, **kwargs
+        )
+        if answer is None:
+            raise ApiError(
+                503, "command_timeout", "the catalog did not answer in time; retry", {"Retry-After": "1"}
+            )
+        if "error" in answer:
+            error = answer["error"]
+            raise _CATALOG_ERRORS.get(error["type"], rules.CatalogError)(error["message"])
+        if answer.get("commit_lsn"):
+            await self.freshness.remember(principal.user_id, answer["commit_lsn"])
+        return answer["product"]
+
+    # --- commands ------------------------------------------------------------------------------
+
+    async def create(self, request: web.Request) -> web.Response:
+        require_admin(request)
+        body = await json_object(request)
+        product = await self._command(request, self.actors.create, fields=body)
+        return _product_response(product, status=201, location=f"/api/v1/products/{product['id']}")
+
+    async def patch(self, request: web.Request) -> web.Response:
+        require_admin(request)
+        product_id = _product_id(request)
+        raw = request.headers.get("If-Match")
+        if raw is None:
+            raise ApiError(428, "if_match_required", "send If-Match with the version you are changing")
+        match = _IF_MATCH.match(raw)
+        if match is None:
+            raise ApiError(400, "invalid_if_match", 'If-Match must be the product version, e.g. "3"')
+        changes = await json_object(request)
+        product = await self._command(
+            request,
+            self.actors.patch,
+            product_id=str(product_id),
+            changes=changes,
+            expected_version=int(match[1]),
+        )
+        return _product_response(product)
+
+    async def adjust_stock(self, request: web.Request) -> web.Response:
+        require_admin(request)
+        product_id = _product_id(request)
+        body = await json_object(request)
+        if "delta" not in body:
+            raise ApiError(422, "missing_field", "delta is required")
+        product = await self._command(
+            request, self.actors.adjust_stock, product_id=str(product_id), delta=body["delta"]
+        )
+        return _product_response(product)
+
+    # --- queries -------------------------------------------------------------------------------
+
+    async def list(self, request: web.Request) -> web.Response:
+        limit = _limit(request.query.get("limit"))
+        after = _cursor(request.query.get("cursor"))
+        async with self._reading(request) as conn:
+            page = await db.list_products(conn, after, limit)
+        next_cursor = _encode_cursor(page[-1].id) if len(page) == limit else None
+        return web.json_response({"items": [product_view(p) for p in page], "next_cursor": next_cursor})
+
+    async def get(self, request: web.Request) -> web.Response:
+        product_id = _product_id(request)
+        async with self._reading(request) as conn:
+            product = await db.get_product(conn, product_id)
+        if product is None:
+            raise rules.ProductNotFound(f"no product {product_id}")
+        return _product_response(product_view(product))
+
+    async def events(self, request: web.Request) -> web.Response:
+        require_admin(request)
+        product_id = _product_id(request)
+        async with self._reading(request) as conn:
+            events = await db.events_of(conn, product_id)
+        if not events:
+            raise rules.ProductNotFound(f"no product {product_id}")
+        items = [
+            {
+                "seq": e.seq,
+                "event_id": str(e.event_id),
+                "version": e.version,
+                "type": e.type,
+                "data": e.data,
+                "occurred_at": e.occurred_at.isoformat(),
+            }
+            for e in events
+        ]
+        return web.json_response({"items": items})
+
+
+def _product_id(request: web.Request) -> UUID:
+    try:
+        return UUID(request.match_info["product_id"])
+    except ValueError:
+        raise rules.ProductNotFound("no such product") from None
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ApiError(422, "invalid_limit", f"limit must be an integer from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def _encode_cursor(last_id: UUID) -> str:
+    return base64.urlsafe_b64encode(last_id.bytes).rstrip(b"=").decode()
+
+
+def _cursor(raw: str | None) -> UUID | None:
+    if not raw:
+        return None
+    try:
+        return UUID(bytes=base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, binascii.Error):
+        raise ApiError(400, "invalid_cursor", "cursor must be a next_cursor this API returned") from None
+
+
+def _product_response(
+    product: dict[str, Any], status: int = 200, location: str | None = None
+) -> web.Response:
+    headers = {"ETag": f'"{product["version"]}"'}
+    if location:
+        headers["Location"] = location
+    return web.json_response(product, status=status, headers=headers)
+
+
+def add_product_routes(app: web.Application, routes: ProductRoutes) -> None:
+    app.router.add_get("/api/v1/products", routes.list)
+    app.router.add_post("/api/v1/products", routes.create)
+    app.router.add_get("/api/v1/products/{product_id}", routes.get)
+    app.router.add_patch("/api/v1/products/{product_id}", routes.patch)
+    app.router.add_post("/api/v1/products/{product_id}/stock", routes.adjust_stock)
+    app.router.add_get("/api/v1/products/{product_id}/events", routes.events)

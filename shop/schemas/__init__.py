@@ -1,0 +1,1 @@
+"""Versioned message schemas: event envelopes on Kafka (`events`) and API answers (`views`)."""

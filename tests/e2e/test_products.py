@@ -1,0 +1,188 @@
+"""The catalog through the gateway, with an admin token, a customer token and none."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from tests.e2e.stack import Response, SupervisedStack, request
+from tests.e2e.test_auth import assert_error, get, login, new_address, register_and_verify
+from tests.e2e.test_replica_lag import replica_paused
+from tests.integration.kafka_helpers import consume, value_of
+
+
+def call(
+    stack: SupervisedStack,
+    method: str,
+    path: str,
+    body: object = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    if token:
+        all_headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    return request(method, stack.url("gateway", path), data, all_headers)
+
+
+@pytest.fixture(scope="module")
+def customer(stack) -> str:
+    email = new_address()
+    register_and_verify(stack, email)
+    return str(login(stack, email)["access_token"])
+
+
+@pytest.fixture(scope="module")
+def admin(stack) -> str:
+    email = new_address()
+    register_and_verify(stack, email)
+    subprocess.run([sys.executable, "-m", "shop", "admin", "grant", email], check=True, capture_output=True)
+    return str(login(stack, email)["access_token"])
+
+
+def new_product(**override) -> dict:
+    return {
+        "sku": f"E2E-{uuid.uuid4().hex[:10]}",
+        "name": "Tea cup",
+        "description": "Porcelain",
+        "price_cents": 1250,
+        "currency": "EUR",
+        "stock": 20,
+        **override,
+    }
+
+
+def create(stack, admin, **override) -> dict:
+    response = call(stack, "POST", "/api/v1/products", new_product(**override), admin)
+    assert response.status == 201, response.body
+    return dict(response.json())
+
+
+def test_create_patch_stock_history_and_public_reads(stack, admin):
+    created = call(stack, "POST", "/api/v1/products", new_product(), admin)
+    assert created.status == 201
+    product = created.json()
+    assert created.headers["Location"] == f"/api/v1/products/{product['id']}"
+    assert created.headers["ETag"] == '"1"'
+    assert {k: product[k] for k in ("name", "price_cents", "currency", "stock_available", "version")} == {
+        "name": "Tea cup",
+        "price_cents": 1250,
+        "currency": "EUR",
+        "stock_available": 20,
+        "version": 1,
+    }
+    path = f"/api/v1/products/{product['id']}"
+
+    assert_error(
+        call(stack, "POST", "/api/v1/products", new_product(sku=product["sku"]), admin), 409, "duplicate_sku"
+    )
+    patched = call(
+        stack, "PATCH", path, {"price_cents": 1400, "name": "Tea cup XL"}, admin, {"If-Match": '"1"'}
+    )
+    assert patched.status == 200
+    assert patched.json()["version"] == 2
+    assert_error(
+        call(stack, "PATCH", path, {"price_cents": 1}, admin, {"If-Match": '"1"'}), 412, "version_conflict"
+    )
+    assert_error(call(stack, "PATCH", path, {"price_cents": 1}, admin), 428, "if_match_required")
+    assert_error(call(stack, "POST", f"{path}/stock", {"delta": -21}, admin), 409, "stock_below_reserved")
+    restocked = call(stack, "POST", f"{path}/stock", {"delta": -5}, admin)
+    assert restocked.json()["stock_available"] == 15
+
+    history = call(stack, "GET", f"{path}/events", token=admin).json()["items"]
+    assert [(e["type"], e["data"]) for e in history] == [
+        ("ProductCreated", {**{k: v for k, v in new_product().items() if k != "sku"}, "sku": product["sku"]}),
+        ("ProductUpdated", {"price_cents": 1400, "name": "Tea cup XL"}),
+        ("StockAdjusted", {"delta": -5}),
+    ]
+    assert [e["seq"] for e in history] == sorted(e["seq"] for e in history)
+
+    deadline = time.monotonic() + 5
+    while (public := get(stack, path)).json().get("version") != 3:
+        assert time.monotonic() < deadline, public.body
+        time.sleep(0.05)
+    assert public.status == 200
+    assert public.json()["name"] == "Tea cup XL"
+    assert "stock_reserved" not in public.json()
+
+
+def test_customers_and_anonymous_callers_cannot_use_admin_routes(stack, admin, customer):
+    product = create(stack, admin)
+    path = f"/api/v1/products/{product['id']}"
+    assert_error(call(stack, "POST", "/api/v1/products", new_product(), customer), 403, "forbidden")
+    assert_error(call(stack, "PATCH", path, {"name": "x"}, customer, {"If-Match": '"1"'}), 403, "forbidden")
+    assert_error(call(stack, "POST", f"{path}/stock", {"delta": 1}, customer), 403, "forbidden")
+    assert_error(call(stack, "GET", f"{path}/events", token=customer), 403, "forbidden")
+    assert_error(call(stack, "POST", "/api/v1/products", new_product()), 401, "unauthorized")
+
+
+def test_bad_input_and_unknown_products(stack, admin):
+    assert_error(
+        call(stack, "POST", "/api/v1/products", new_product(price_cents=-1), admin), 422, "invalid_product"
+    )
+    assert_error(
+        call(stack, "POST", "/api/v1/products", new_product(currency="euro"), admin), 422, "invalid_product"
+    )
+    assert_error(get(stack, f"/api/v1/products/{uuid.uuid4()}"), 404, "not_found")
+    assert_error(get(stack, "/api/v1/products/not-a-uuid"), 404, "not_found")
+    assert_error(get(stack, "/api/v1/products?limit=0"), 422, "invalid_limit")
+    assert_error(get(stack, "/api/v1/products?cursor=%%%"), 400, "invalid_cursor")
+
+
+def _walk(stack, limit: int) -> list[str]:
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10_000):
+        page = get(stack, f"/api/v1/products?limit={limit}" + (f"&cursor={cursor}" if cursor else "")).json()
+        assert len(page["items"]) <= limit
+        seen += [p["id"] for p in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return seen
+    raise AssertionError("pagination never ended")
+
+
+def test_cursor_pagination_walks_every_product_once(stack, admin):
+    mine = {create(stack, admin)["id"] for _ in range(3)}
+    for _ in range(20):  # anonymous reads come from the replica, which may be a moment behind
+        seen = _walk(stack, limit=2)
+        assert len(seen) == len(set(seen))
+        if mine <= set(seen):
+            break
+        time.sleep(0.1)
+    assert mine <= set(seen)
+    assert seen == sorted(seen, key=lambda i: uuid.UUID(i).bytes)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="pausing the local replica needs root (to act as postgres)")
+def test_the_admin_reads_their_own_write_while_the_replica_lags(stack, admin):
+    with replica_paused():
+        product = create(stack, admin)
+        path = f"/api/v1/products/{product['id']}"
+        assert get(stack, path, admin).status == 200  # from the primary: the replica is behind
+        assert_error(get(stack, path), 404, "not_found")  # anonymous: the (lagging) replica
+    deadline = time.monotonic() + 5
+    while get(stack, path).status != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_a_created_product_is_on_kafka_and_replay_finds_no_difference(stack, settings, admin):
+    product = create(stack, admin)
+    messages = consume(settings.kafka_bootstrap, "product.created", 100_000, timeout=10)
+    mine = [json.loads(value_of(m)) for m in messages if m.key() == product["id"].encode()]
+    assert len(mine) >= 1
+    assert {m["event_id"] for m in mine} == {mine[0]["event_id"]}
+    assert mine[0]["data"]["sku"] == product["sku"]
+    replay = subprocess.run(
+        [sys.executable, "-m", "shop", "replay", "products"], capture_output=True, text=True
+    )
+    assert replay.returncode == 0, replay.stdout
+    assert "no difference" in replay.stdout
