@@ -6,9 +6,8 @@ has nothing to answer (the API says 202 whatever happens), so it stores no resul
 
 from __future__ import annotations
 
-import dramatiq
-
 from shop import bootstrap
+from shop.actors.commands import command_actor
 from shop.db.unit_of_work import UnitOfWork
 from shop.handlers.auth import (
     Register,
@@ -20,28 +19,18 @@ from shop.handlers.auth import (
 )
 
 QUEUE = "auth"
-# Commands a client is waiting on: retry a transient failure (database restart) quickly, a few times.
-MAX_RETRIES, MIN_BACKOFF_MS, MAX_BACKOFF_MS = 3, 200, 2_000
 
 
 def _uow() -> UnitOfWork:
     return UnitOfWork(bootstrap.primary_pool("auth"))
 
 
-@dramatiq.actor(
-    queue_name=QUEUE, max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS
-)
+@command_actor(QUEUE, store_results=False)
 def register(email: str, password_hash: str) -> None:
     handle_register(Register(email, password_hash), _uow(), bootstrap.auth_policy(), bootstrap.utc_now)
 
 
-@dramatiq.actor(
-    queue_name=QUEUE,
-    store_results=True,
-    max_retries=MAX_RETRIES,
-    min_backoff=MIN_BACKOFF_MS,
-    max_backoff=MAX_BACKOFF_MS,
-)
+@command_actor(QUEUE)
 def resend_code(email: str) -> dict[str, int]:
     retry_after = handle_resend(
         ResendCode(email), _uow(), bootstrap.auth_policy(), bootstrap.utc_now, bootstrap.address_cooldowns()
@@ -49,13 +38,7 @@ def resend_code(email: str) -> dict[str, int]:
     return {"retry_after": retry_after}
 
 
-@dramatiq.actor(
-    queue_name=QUEUE,
-    store_results=True,
-    max_retries=MAX_RETRIES,
-    min_backoff=MIN_BACKOFF_MS,
-    max_backoff=MAX_BACKOFF_MS,
-)
+@command_actor(QUEUE)
 def verify_email(email: str, code: str) -> dict[str, bool]:
     verified = handle_verify(VerifyEmail(email, code), _uow(), bootstrap.auth_policy(), bootstrap.utc_now)
     return {"verified": verified}

@@ -7,9 +7,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-import dramatiq
-
 from shop import bootstrap
+from shop.actors.commands import command_actor
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.products import CatalogError, Product
 from shop.handlers.products import (
@@ -23,7 +22,6 @@ from shop.handlers.products import (
 from shop.schemas.views import product_view
 
 QUEUE = "products"
-MAX_RETRIES, MIN_BACKOFF_MS, MAX_BACKOFF_MS = 3, 200, 2_000
 
 
 def _run(work: Any) -> dict[str, Any]:
@@ -35,24 +33,12 @@ def _run(work: Any) -> dict[str, Any]:
     return {"product": product_view(product), "commit_lsn": uow.commit_lsn}
 
 
-@dramatiq.actor(
-    queue_name=QUEUE,
-    store_results=True,
-    max_retries=MAX_RETRIES,
-    min_backoff=MIN_BACKOFF_MS,
-    max_backoff=MAX_BACKOFF_MS,
-)
+@command_actor(QUEUE)
 def create_product(fields: dict[str, Any], trace_headers: dict[str, str]) -> dict[str, Any]:
     return _run(lambda uow: handle_create(CreateProduct(fields, trace_headers), uow, bootstrap.utc_now))
 
 
-@dramatiq.actor(
-    queue_name=QUEUE,
-    store_results=True,
-    max_retries=MAX_RETRIES,
-    min_backoff=MIN_BACKOFF_MS,
-    max_backoff=MAX_BACKOFF_MS,
-)
+@command_actor(QUEUE)
 def patch_product(
     product_id: str, changes: dict[str, Any], expected_version: int, trace_headers: dict[str, str]
 ) -> dict[str, Any]:
@@ -60,13 +46,7 @@ def patch_product(
     return _run(lambda uow: handle_patch(command, uow, bootstrap.utc_now))
 
 
-@dramatiq.actor(
-    queue_name=QUEUE,
-    store_results=True,
-    max_retries=MAX_RETRIES,
-    min_backoff=MIN_BACKOFF_MS,
-    max_backoff=MAX_BACKOFF_MS,
-)
+@command_actor(QUEUE)
 def adjust_stock(product_id: str, delta: Any, trace_headers: dict[str, str]) -> dict[str, Any]:
     command = AdjustStock(UUID(product_id), delta, trace_headers)
     return _run(lambda uow: handle_adjust_stock(command, uow, bootstrap.utc_now))
