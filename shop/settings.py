@@ -96,6 +96,8 @@ class Settings:
     readiness_timeout: float
     # How long the gateway waits for an actor's answer where the API needs one.
     command_timeout: float
+    # An unpaid order is cancelled this long after it was placed (API.md: 24 h).
+    order_ttl: float
     auth: AuthSettings
     mail: MailSettings
 
@@ -181,6 +183,7 @@ class Settings:
             log_format=log_format,
             readiness_timeout=number("SHOP_READINESS_TIMEOUT", 2.0),
             command_timeout=duration("SHOP_COMMAND_TIMEOUT", "5s"),
+            order_ttl=duration("SHOP_ORDER_TTL", "24h"),
             auth=AuthSettings(
                 jwt_issuer=text("SHOP_JWT_ISSUER", "shop"),
                 jwt_audience=text("SHOP_JWT_AUDIENCE", "shop-api"),

@@ -8,5 +8,6 @@ Context modules (auth, orders, products, mail) are added here as they land.
 from shop.actors import (
     auth,  # noqa: F401
     mail,  # noqa: F401
+    orders,  # noqa: F401
     products,  # noqa: F401
 )

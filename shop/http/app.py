@@ -17,6 +17,7 @@ from shop.http.middlewares import (
 )
 from shop.http.openapi import openapi
 from shop.http.routes.auth import AuthRoutes, add_auth_routes
+from shop.http.routes.orders import OrderRoutes, add_order_routes
 from shop.http.routes.products import ProductRoutes, add_product_routes
 from shop.observability.readiness import Readiness
 from shop.security.keys import KeyRing
@@ -48,6 +49,7 @@ def create_gateway_app(
     verifier: TokenVerifier,
     auth: AuthRoutes | None,
     products: ProductRoutes | None = None,
+    orders: OrderRoutes | None = None,
 ) -> web.Application:
     """The gateway. Contexts are None only in tests of the shared behaviour, which need no database."""
     app = create_base_app(readiness, max_body_bytes, [identity_middleware(verifier)])
@@ -57,4 +59,6 @@ def create_gateway_app(
         add_auth_routes(app, auth)
     if products is not None:
         add_product_routes(app, products)
+    if orders is not None:
+        add_order_routes(app, orders)
     return app

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from shop.domain import auth as auth_rules
+from shop.domain import orders as order_rules
 from shop.domain import products as catalog_rules
 
 # aiohttp's own exceptions (unknown route, wrong method, body too large, ...) carry only a status:
@@ -98,9 +99,12 @@ DOMAIN_STATUS: Mapping[type[Exception], int] = {
     catalog_rules.DuplicateSku: 409,
     catalog_rules.VersionConflict: 412,
     catalog_rules.StockBelowReserved: 409,
+    order_rules.InvalidIdempotencyKey: 400,
+    order_rules.InvalidTransition: 409,
+    order_rules.OrderRuleError: 422,  # invalid order, unknown product, reused idempotency key
 }
 
-DomainError = auth_rules.AuthRuleError | catalog_rules.CatalogError
+DomainError = auth_rules.AuthRuleError | catalog_rules.CatalogError | order_rules.OrderRuleError
 
 
 def from_domain_error(request: web.Request, exc: DomainError) -> web.Response:

@@ -18,6 +18,7 @@ from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import Counter, Histogram
 
 from shop.domain.auth import AuthRuleError
+from shop.domain.orders import OrderRuleError
 from shop.domain.products import CatalogError
 from shop.http.errors import REQUEST_ID_KEY, ApiError, error_response, from_domain_error, from_http_exception
 
@@ -84,7 +85,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return error_response(request, exc.status, exc.code, exc.message, exc.headers)
-    except (AuthRuleError, CatalogError) as exc:
+    except (AuthRuleError, CatalogError, OrderRuleError) as exc:
         return from_domain_error(request, exc)
     except web.HTTPException as exc:
         if exc.status < 400:

@@ -339,6 +339,133 @@ _PRODUCT_PATHS: dict[str, Any] = {
     },
 }
 
+_ORDER: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "id",
+        "status",
+        "stock",
+        "cancel_reason",
+        "items",
+        "total_cents",
+        "currency",
+        "created_at",
+        "paid_at",
+        "expires_at",
+        "updated_at",
+    ],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "status": {"enum": ["PENDING", "PAID", "COMPLETED", "CANCELLED"]},
+        "stock": {"enum": ["reserving", "reserved", "rejected"]},
+        "cancel_reason": {"enum": ["customer_request", "out_of_stock", "payment_timeout", None]},
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "product_id": {"type": "string", "format": "uuid"},
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    "unit_price_cents": {"type": "integer", "minimum": 0},
+                },
+            },
+        },
+        "total_cents": {"type": "integer", "minimum": 0},
+        "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "paid_at": {"type": ["string", "null"], "format": "date-time"},
+        "expires_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+
+_ORDER_PATHS: dict[str, Any] = {
+    "/api/v1/orders": {
+        "post": {
+            "summary": "Place an order (idempotent per Idempotency-Key)",
+            "operationId": "placeOrder",
+            "security": [{"bearer": []}],
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+                }
+            ],
+            "requestBody": _body(
+                {
+                    "items": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 50,
+                        "items": {
+                            "type": "object",
+                            "required": ["product_id", "quantity"],
+                            "properties": {
+                                "product_id": {"type": "string", "format": "uuid"},
+                                "quantity": {"type": "integer", "minimum": 1, "maximum": 1000},
+                            },
+                        },
+                    }
+                },
+                ["items"],
+            ),
+            "responses": {
+                "201": _json(_ORDER, "the order (the same one again for the same key and body)"),
+                "202": _json({"type": "object"}, "still processing; Location names the order"),
+                **_BAD_BODY,
+                "400": _error("missing or invalid Idempotency-Key, or malformed JSON"),
+                "401": _UNAUTHORIZED,
+                "409": _error("idempotency_key_in_flight"),
+                "422": _error("invalid_order, unknown_product or idempotency_key_reused"),
+            },
+        },
+        "get": {
+            "summary": "The caller's orders, newest first",
+            "operationId": "listOrders",
+            "security": [{"bearer": []}],
+            "parameters": [
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "items": {"type": "array", "items": _ORDER},
+                            "next_cursor": {"type": ["string", "null"]},
+                        },
+                    },
+                    "a page",
+                ),
+                "401": _UNAUTHORIZED,
+            },
+        },
+    },
+    "/api/v1/orders/{order_id}": {
+        "parameters": [
+            {
+                "name": "order_id",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "format": "uuid"},
+            }
+        ],
+        "get": {
+            "summary": "One of the caller's orders",
+            "operationId": "getOrder",
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": _json(_ORDER, "the order"),
+                "401": _UNAUTHORIZED,
+                "404": _error("not_found"),
+            },
+        },
+    },
+}
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -399,6 +526,7 @@ DOCUMENT: dict[str, Any] = {
         },
         **_AUTH_PATHS,
         **_PRODUCT_PATHS,
+        **_ORDER_PATHS,
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},

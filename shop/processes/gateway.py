@@ -16,6 +16,7 @@ from shop.http.app import create_gateway_app
 from shop.http.commands import CommandBus
 from shop.http.middlewares import AccessLogger
 from shop.http.routes.auth import AuthActors, AuthRoutes
+from shop.http.routes.orders import OrderActors, OrderRoutes
 from shop.http.routes.products import ProductActors, ProductRoutes, WriteFreshness
 from shop.security.keys import load_keyring
 from shop.security.throttle import LoginLimiter
@@ -44,6 +45,7 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
     verifier = TokenVerifier(keyring, auth.jwt_issuer, auth.jwt_audience)
     bootstrap.message_broker()  # the gateway sends commands to actors
     from shop.actors import auth as auth_actors  # bound to the broker just set up
+    from shop.actors import orders as order_actors
     from shop.actors import products as product_actors
 
     executor = ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="gateway-blocking")
@@ -78,8 +80,19 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
         primary=catalog_primary,
         freshness=WriteFreshness(freshness_redis),
     )
-    pools = [replica, primary_async, catalog_replica, catalog_primary]
-    app = create_gateway_app(readiness, settings.max_body_bytes, keyring, verifier, routes, products)
+    orders_db = settings.databases["orders"]
+    orders_replica = _async_pool(orders_db.replica_url, "orders-replica")
+    orders_primary = _async_pool(orders_db.primary_url, "orders-primary-async")
+    orders = OrderRoutes(
+        actors=OrderActors(order_actors.place_order),
+        commands=routes.commands,
+        replica=orders_replica,
+        primary=orders_primary,
+        redis=freshness_redis,
+        freshness=WriteFreshness(freshness_redis, "orders"),
+    )
+    pools = [replica, primary_async, catalog_replica, catalog_primary, orders_replica, orders_primary]
+    app = create_gateway_app(readiness, settings.max_body_bytes, keyring, verifier, routes, products, orders)
     listen_port = port or settings.gateway_port
 
     async def start(_: web.Application) -> None:

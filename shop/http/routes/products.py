@@ -3,8 +3,6 @@ an admin whose own last write the replica has not replayed yet (read-your-writes
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,10 +22,10 @@ from shop.http.auth import optional_principal, require_admin
 from shop.http.commands import CommandBus
 from shop.http.errors import ApiError
 from shop.http.json_body import json_object
+from shop.http.pagination import decode_cursor, encode_cursor, page_limit
 from shop.observability.tracecontext import traceparent_from
 from shop.schemas.views import product_view
 
-DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 FRESHNESS_SECONDS = 60
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 # The actor answers with the name of the rule that refused the command; the error type maps it to HTTP.
@@ -42,16 +40,17 @@ class ProductActors:
 
 
 class WriteFreshness:
-    """Remembers, per admin, the primary's WAL position after their last write."""
+    """Remembers, per user and database, the primary's WAL position after their last write."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, database: str = "catalog") -> None:
         self._redis = client
+        self._database = database
 
     async def remember(self, user_id: UUID, lsn: str) -> None:
-        await self._redis.set(f"catalog:written-lsn:{user_id}", lsn, ex=FRESHNESS_SECONDS)
+        await self._redis.set(f"{self._database}:written-lsn:{user_id}", lsn, ex=FRESHNESS_SECONDS)
 
     async def lsn_for(self, user_id: UUID) -> str | None:
-        value = await self._redis.get(f"catalog:written-lsn:{user_id}")
+        value = await self._redis.get(f"{self._database}:written-lsn:{user_id}")
         return value.decode() if isinstance(value, bytes) else value
 
 
@@ -131,11 +130,11 @@ class ProductRoutes:
     # --- queries -------------------------------------------------------------------------------
 
     async def list(self, request: web.Request) -> web.Response:
-        limit = _limit(request.query.get("limit"))
-        after = _cursor(request.query.get("cursor"))
+        limit = page_limit(request.query.get("limit"))
+        after = decode_cursor(request.query.get("cursor"))
         async with self._reading(request) as conn:
             page = await db.list_products(conn, after, limit)
-        next_cursor = _encode_cursor(page[-1].id) if len(page) == limit else None
+        next_cursor = encode_cursor(page[-1].id) if len(page) == limit else None
         return web.json_response({"items": [product_view(p) for p in page], "next_cursor": next_cursor})
 
     async def get(self, request: web.Request) -> web.Response:
@@ -172,27 +171,6 @@ def _product_id(request: web.Request) -> UUID:
         return UUID(request.match_info["product_id"])
     except ValueError:
         raise rules.ProductNotFound("no such product") from None
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise ApiError(422, "invalid_limit", f"limit must be an integer from 1 to {MAX_LIMIT}")
-    return int(raw)
-
-
-def _encode_cursor(last_id: UUID) -> str:
-    return base64.urlsafe_b64encode(last_id.bytes).rstrip(b"=").decode()
-
-
-def _cursor(raw: str | None) -> UUID | None:
-    if not raw:
-        return None
-    try:
-        return UUID(bytes=base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except (ValueError, binascii.Error):
-        raise ApiError(400, "invalid_cursor", "cursor must be a next_cursor this API returned") from None
 
 
 def _product_response(

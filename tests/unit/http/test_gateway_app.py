@@ -18,8 +18,8 @@ KEYRING = KeyRing.of({"test": Ed25519PrivateKey.generate()}, "test")
 VERIFIER = TokenVerifier(KEYRING, "shop", "shop-api")
 
 
-def gateway(readiness: Readiness, auth=None, products=None) -> web.Application:
-    return create_gateway_app(readiness, LIMIT, KEYRING, VERIFIER, auth, products)
+def gateway(readiness: Readiness, auth=None, products=None, orders=None) -> web.Application:
+    return create_gateway_app(readiness, LIMIT, KEYRING, VERIFIER, auth, products, orders)
 
 
 async def _up() -> None:
@@ -158,7 +158,10 @@ async def test_openapi_documents_every_route_the_gateway_serves(client):
     served = {
         (r.method.lower(), r.resource.canonical)
         for r in gateway(
-            Readiness({}, timeout=1), auth=_unconnected_auth_routes(), products=_unconnected_product_routes()
+            Readiness({}, timeout=1),
+            auth=_unconnected_auth_routes(),
+            products=_unconnected_product_routes(),
+            orders=_unconnected_order_routes(),
         ).router.routes()
         if r.resource is not None and r.method != "HEAD"
     }
@@ -200,5 +203,20 @@ def _unconnected_product_routes():
         commands=None,  # type: ignore[arg-type]
         replica=AsyncConnectionPool("postgresql://nowhere/none", open=False),
         primary=AsyncConnectionPool("postgresql://nowhere/none", open=False),
+        freshness=None,  # type: ignore[arg-type]
+    )
+
+
+def _unconnected_order_routes():
+    from psycopg_pool import AsyncConnectionPool
+
+    from shop.http.routes.orders import OrderRoutes
+
+    return OrderRoutes(
+        actors=None,  # type: ignore[arg-type]
+        commands=None,  # type: ignore[arg-type]
+        replica=AsyncConnectionPool("postgresql://nowhere/none", open=False),
+        primary=AsyncConnectionPool("postgresql://nowhere/none", open=False),
+        redis=None,  # type: ignore[arg-type]
         freshness=None,  # type: ignore[arg-type]
     )

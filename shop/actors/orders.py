@@ -1,0 +1,51 @@
+"""Order actors. A broken rule (unknown product, reused key) is an answer, not a failure."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from shop import bootstrap
+from shop.actors.commands import command_actor
+from shop.db import orders as db
+from shop.db.unit_of_work import UnitOfWork
+from shop.domain.orders import OrderLine, OrderRuleError
+from shop.handlers.orders import PlaceOrder, handle_place_order
+from shop.schemas.views import order_view
+
+QUEUE = "orders"
+
+
+@command_actor(QUEUE)
+def place_order(
+    order_id: str,
+    user_id: str,
+    idempotency_key: str,
+    request_hash: str,
+    lines: list[dict[str, Any]],
+    trace_headers: dict[str, str],
+) -> dict[str, Any]:
+    pool = bootstrap.primary_pool("orders")
+    command = PlaceOrder(
+        UUID(order_id),
+        UUID(user_id),
+        idempotency_key,
+        request_hash,
+        [OrderLine(UUID(line["product_id"]), int(line["quantity"])) for line in lines],
+        trace_headers,
+    )
+    try:
+        placed = handle_place_order(
+            command,
+            lambda: UnitOfWork(pool),
+            bootstrap.utc_now,
+            timedelta(seconds=bootstrap.process_settings().order_ttl),
+        )
+    except OrderRuleError as exc:
+        return {"error": {"type": type(exc).__name__, "code": exc.code, "message": str(exc)}}
+    with pool.connection() as conn:
+        found = db.order(conn, placed.order_id)
+        row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+    assert found is not None
+    return {"order": order_view(*found), "created": placed.created, "commit_lsn": row[0] if row else None}

@@ -1,0 +1,170 @@
+"""SQL of the orders context."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import class_row
+
+from shop.domain.orders import Price, PricedLine
+
+Conn = psycopg.Connection[Any]
+AsyncConn = psycopg.AsyncConnection[Any]
+
+_ORDER_COLUMNS = ", ".join(
+    (
+        "id",
+        "user_id",
+        "status",
+        "stock",
+        "cancel_reason",
+        "total_cents",
+        "currency",
+        "created_at",
+        "updated_at",
+        "paid_at",
+        "expires_at",
+    )
+)
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    id: UUID
+    user_id: UUID
+    status: str
+    stock: str
+    cancel_reason: str | None
+    total_cents: int
+    currency: str
+    created_at: datetime
+    updated_at: datetime
+    paid_at: datetime | None
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class LineRow:
+    order_id: UUID
+    product_id: UUID
+    quantity: int
+    unit_price_cents: int
+
+
+@dataclass(frozen=True)
+class IdempotencyRow:
+    request_hash: str
+    order_id: UUID
+
+
+def idempotency_record(conn: Conn, user_id: UUID, key: str) -> IdempotencyRow | None:
+    with conn.cursor(row_factory=class_row(IdempotencyRow)) as cur:
+        cur.execute(
+            "SELECT request_hash, order_id FROM idempotency_records WHERE user_id = %s AND key = %s",
+            (user_id, key),
+        )
+        return cur.fetchone()
+
+
+def prices_of(conn: Conn, product_ids: Sequence[UUID]) -> dict[UUID, Price]:
+    rows = conn.execute(
+        "SELECT product_id, price_cents, currency FROM product_prices WHERE product_id = ANY(%s)",
+        (list(product_ids),),
+    ).fetchall()
+    return {row[0]: Price(row[1], row[2]) for row in rows}
+
+
+def insert_order(
+    conn: Conn,
+    order_id: UUID,
+    user_id: UUID,
+    lines: Sequence[PricedLine],
+    total_cents: int,
+    currency: str,
+    now: datetime,
+    expires_at: datetime,
+) -> None:
+    conn.execute(
+        """
+        INSERT INTO orders (id, user_id, total_cents, currency, created_at, updated_at, expires_at)
+        VALUES (%s, %s, %s, %s, %s, %s, %s)
+        """,
+        (order_id, user_id, total_cents, currency, now, now, expires_at),
+    )
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO order_lines (order_id, product_id, quantity, unit_price_cents)"
+            " VALUES (%s, %s, %s, %s)",
+            [(order_id, line.product_id, line.quantity, line.unit_price_cents) for line in lines],
+        )
+
+
+def insert_idempotency_record(conn: Conn, user_id: UUID, key: str, request_hash: str, order_id: UUID) -> None:
+    conn.execute(
+        "INSERT INTO idempotency_records (user_id, key, request_hash, order_id) VALUES (%s, %s, %s, %s)",
+        (user_id, key, request_hash, order_id),
+    )
+
+
+def order(conn: Conn, order_id: UUID) -> tuple[OrderRow, list[LineRow]] | None:
+    with conn.cursor(row_factory=class_row(OrderRow)) as cur:
+        cur.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = %s", (order_id,))
+        row = cur.fetchone()
+    if row is None:
+        return None
+    with conn.cursor(row_factory=class_row(LineRow)) as cur:
+        cur.execute(
+            "SELECT order_id, product_id, quantity, unit_price_cents FROM order_lines WHERE order_id = %s"
+            " ORDER BY product_id",
+            (order_id,),
+        )
+        return row, cur.fetchall()
+
+
+async def order_async(conn: AsyncConn, order_id: UUID) -> tuple[OrderRow, list[LineRow]] | None:
+    async with conn.cursor(row_factory=class_row(OrderRow)) as cur:
+        await cur.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = %s", (order_id,))
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    return row, await _lines_async(conn, [order_id])
+
+
+async def _lines_async(conn: AsyncConn, order_ids: Sequence[UUID]) -> list[LineRow]:
+    async with conn.cursor(row_factory=class_row(LineRow)) as cur:
+        await cur.execute(
+            "SELECT order_id, product_id, quantity, unit_price_cents FROM order_lines"
+            " WHERE order_id = ANY(%s)"
+            " ORDER BY order_id, product_id",
+            (list(order_ids),),
+        )
+        return await cur.fetchall()
+
+
+async def orders_of(
+    conn: AsyncConn, user_id: UUID, before: UUID | None, limit: int
+) -> list[tuple[OrderRow, list[LineRow]]]:
+    """A user's orders, newest first (ids are UUIDv7); `before` is the previous page's last id."""
+    async with conn.cursor(row_factory=class_row(OrderRow)) as cur:
+        if before is None:
+            await cur.execute(
+                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE user_id = %s ORDER BY id DESC LIMIT %s",
+                (user_id, limit),
+            )
+        else:
+            await cur.execute(
+                f"SELECT {_ORDER_COLUMNS} FROM orders"
+                " WHERE user_id = %s AND id < %s ORDER BY id DESC LIMIT %s",
+                (user_id, before, limit),
+            )
+        rows = await cur.fetchall()
+    lines = await _lines_async(conn, [r.id for r in rows])
+    by_order: dict[UUID, list[LineRow]] = {}
+    for line in lines:
+        by_order.setdefault(line.order_id, []).append(line)
+    return [(row, by_order.get(row.id, [])) for row in rows]

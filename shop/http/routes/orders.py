@@ -1,0 +1,133 @@
+"""Order routes. Placement is idempotent per (user, Idempotency-Key): a Redis lock covers the
+request while it is in flight, the orders database's idempotency record is the last word."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import dramatiq
+import psycopg
+import redis.asyncio as aioredis
+from aiohttp import web
+from psycopg_pool import AsyncConnectionPool
+
+from shop.db import orders as db
+from shop.db.products import replica_has_replayed
+from shop.domain import orders as rules
+from shop.domain.ids import uuid7
+from shop.handlers.orders import IdempotencyKeyReused
+from shop.http.auth import require_principal
+from shop.http.commands import CommandBus
+from shop.http.errors import ApiError
+from shop.http.json_body import json_object
+from shop.http.pagination import decode_cursor, encode_cursor, page_limit
+from shop.http.routes.products import WriteFreshness
+from shop.observability.tracecontext import traceparent_from
+from shop.schemas.views import order_view
+
+# Longer than any placement takes; a lock outliving a crashed gateway frees itself.
+IN_FLIGHT_MS = 30_000
+_ERRORS: dict[str, type[rules.OrderRuleError]] = {
+    cls.__name__: cls
+    for cls in (rules.InvalidOrder, rules.UnknownProduct, rules.InvalidTransition, IdempotencyKeyReused)
+}
+# Deletes the lock only if it is still ours (it may have expired and been taken by a retry).
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+@dataclass(frozen=True)
+class OrderActors:
+    place: dramatiq.Actor[..., dict[str, Any]]
+
+
+@dataclass
+class OrderRoutes:
+    actors: OrderActors
+    commands: CommandBus
+    replica: AsyncConnectionPool
+    primary: AsyncConnectionPool
+    redis: aioredis.Redis
+    freshness: WriteFreshness
+
+    @asynccontextmanager
+    async def _reading(self, user_id: UUID) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """The replica, unless it has not yet replayed this customer's own last write."""
+        lsn = await self.freshness.lsn_for(user_id)
+        async with self.replica.connection() as conn:
+            if lsn is None or await replica_has_replayed(conn, lsn):
+                yield conn
+                return
+        async with self.primary.connection() as conn:
+            yield conn
+
+    async def place(self, request: web.Request) -> web.Response:
+        principal = require_principal(request)
+        key = rules.check_idempotency_key(request.headers.get("Idempotency-Key"))
+        body = await json_object(request)
+        lines = rules.parse_lines(body)
+        lock = f"orders:in-flight:{principal.user_id}:{hashlib.sha256(key.encode()).hexdigest()}"
+        token = secrets.token_hex(16)
+        if not await self.redis.set(lock, token, nx=True, px=IN_FLIGHT_MS):
+            raise ApiError(
+                409,
+                "idempotency_key_in_flight",
+                "a request with this Idempotency-Key is still being processed",
+            )
+        order_id = uuid7()
+        answer = await self.commands.ask(
+            self.actors.place,
+            order_id=str(order_id),
+            user_id=str(principal.user_id),
+            idempotency_key=key,
+            request_hash=rules.request_fingerprint(body),
+            lines=[{"product_id": str(line.product_id), "quantity": line.quantity} for line in lines],
+            trace_headers={"traceparent": traceparent_from(request.headers)},
+        )
+        if answer is None:
+            # Still working: the lock stays until it expires, so a retry meanwhile gets 409, not a twin.
+            location = f"/api/v1/orders/{order_id}"
+            return web.json_response(
+                {"status": "processing", "id": str(order_id)}, status=202, headers={"Location": location}
+            )
+        await self.redis.eval(_RELEASE, 1, lock, token)
+        if "error" in answer:
+            error = answer["error"]
+            raise _ERRORS.get(error["type"], rules.OrderRuleError)(error["message"])
+        if answer.get("commit_lsn"):
+            await self.freshness.remember(principal.user_id, answer["commit_lsn"])
+        order = answer["order"]
+        return web.json_response(order, status=201, headers={"Location": f"/api/v1/orders/{order['id']}"})
+
+    async def get(self, request: web.Request) -> web.Response:
+        principal = require_principal(request)
+        try:
+            order_id = UUID(request.match_info["order_id"])
+        except ValueError:
+            raise ApiError(404, "not_found", "no such order") from None
+        async with self._reading(principal.user_id) as conn:
+            found = await db.order_async(conn, order_id)
+        # Someone else's order is as absent as a missing one: ids are not a way to probe.
+        if found is None or found[0].user_id != principal.user_id:
+            raise ApiError(404, "not_found", "no such order")
+        return web.json_response(order_view(*found))
+
+    async def list(self, request: web.Request) -> web.Response:
+        principal = require_principal(request)
+        limit = page_limit(request.query.get("limit"))
+        before = decode_cursor(request.query.get("cursor"))
+        async with self._reading(principal.user_id) as conn:
+            page = await db.orders_of(conn, principal.user_id, before, limit)
+        next_cursor = encode_cursor(page[-1][0].id) if len(page) == limit else None
+        return web.json_response({"items": [order_view(*o) for o in page], "next_cursor": next_cursor})
+
+
+def add_order_routes(app: web.Application, routes: OrderRoutes) -> None:
+    app.router.add_post("/api/v1/orders", routes.place)
+    app.router.add_get("/api/v1/orders", routes.list)
+    app.router.add_get("/api/v1/orders/{order_id}", routes.get)

@@ -1,0 +1,115 @@
+"""Placing orders on the real `orders` database: idempotency without Redis, pricing, the trigger."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from psycopg_pool import ConnectionPool
+
+from shop.db.unit_of_work import UnitOfWork
+from shop.domain.orders import OrderLine, UnknownProduct, request_fingerprint
+from shop.handlers.orders import IdempotencyKeyReused, PlaceOrder, handle_place_order
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@pytest.fixture(scope="module")
+def pool(settings):
+    with ConnectionPool(settings.databases["orders"].primary_url, min_size=1, max_size=25) as pool:
+        yield pool
+
+
+@pytest.fixture
+def product(pool) -> uuid.UUID:
+    product_id = uuid.uuid4()
+    with pool.connection() as conn:
+        conn.execute(
+            "INSERT INTO product_prices (product_id, sku, name, price_cents, currency, version)"
+            " VALUES (%s, %s, 'Mug', 450, 'EUR', 1)",
+            (product_id, f"IT-{product_id.hex[:8]}"),
+        )
+    return product_id
+
+
+def place(pool, user: uuid.UUID, key: str, lines: list[OrderLine]):
+    body = {"items": [{"product_id": str(line.product_id), "quantity": line.quantity} for line in lines]}
+    command = PlaceOrder(uuid.uuid4(), user, key, request_fingerprint(body), lines, {})
+    return handle_place_order(command, lambda: UnitOfWork(pool), now, timedelta(hours=24))
+
+
+def test_an_order_is_priced_and_written_with_its_event(pool, product):
+    placed = place(pool, uuid.uuid4(), "k1", [OrderLine(product, 3)])
+    assert placed.created
+    with pool.connection() as conn:
+        order = conn.execute(
+            "SELECT status, stock, total_cents, currency FROM orders WHERE id = %s", (placed.order_id,)
+        ).fetchone()
+        event = conn.execute(
+            "SELECT topic, payload FROM outbox WHERE message_key = %s", (str(placed.order_id),)
+        ).fetchone()
+    assert order == ("PENDING", "reserving", 1350, "EUR")
+    assert event is not None
+    assert event[0] == "order.created"
+    assert event[1]["lines"] == [{"product_id": str(product), "quantity": 3, "unit_price_cents": 450}]
+
+
+def test_the_same_key_replays_and_another_body_is_refused(pool, product):
+    user = uuid.uuid4()
+    first = place(pool, user, "same", [OrderLine(product, 1)])
+    again = place(pool, user, "same", [OrderLine(product, 1)])
+    assert (again.order_id, again.created) == (first.order_id, False)
+    with pytest.raises(IdempotencyKeyReused):
+        place(pool, user, "same", [OrderLine(product, 2)])
+    other_user = place(pool, uuid.uuid4(), "same", [OrderLine(product, 1)])
+    assert other_user.created
+
+
+def test_twenty_concurrent_twins_without_any_redis_lock_make_one_order(pool, product):
+    user = uuid.uuid4()
+    barrier = threading.Barrier(20)
+    results = []
+
+    def twin() -> None:
+        barrier.wait()
+        results.append(place(pool, user, "flash", [OrderLine(product, 1)]))
+
+    threads = [threading.Thread(target=twin) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 20
+    assert len({r.order_id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    with pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM orders WHERE user_id = %s", (user,)).fetchone() == (1,)
+
+
+def test_an_unknown_product_creates_nothing(pool):
+    user = uuid.uuid4()
+    with pytest.raises(UnknownProduct):
+        place(pool, user, "k", [OrderLine(uuid.uuid4(), 1)])
+    with pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM orders WHERE user_id = %s", (user,)).fetchone() == (0,)
+
+
+def test_the_database_refuses_an_illegal_transition(pool, product):
+    placed = place(pool, uuid.uuid4(), "k", [OrderLine(product, 1)])
+    with pool.connection() as conn:
+        conn.execute(
+            "UPDATE orders SET status = 'CANCELLED', cancel_reason = 'customer_request' WHERE id = %s",
+            (placed.order_id,),
+        )
+    with (
+        pool.connection() as conn,
+        pytest.raises(psycopg.errors.CheckViolation, match="cannot go from CANCELLED"),
+    ):
+        conn.execute(
+            "UPDATE orders SET status = 'PENDING', cancel_reason = NULL WHERE id = %s", (placed.order_id,)
+        )
