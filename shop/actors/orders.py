@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -11,7 +12,14 @@ from shop.actors.commands import command_actor
 from shop.db import orders as db
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.orders import OrderLine, OrderRuleError
-from shop.handlers.orders import PlaceOrder, handle_place_order
+from shop.handlers.orders import (
+    CancelOrder,
+    PayOrder,
+    PlaceOrder,
+    handle_cancel,
+    handle_pay,
+    handle_place_order,
+)
 from shop.schemas.views import order_view
 
 QUEUE = "orders"
@@ -49,3 +57,31 @@ def place_order(
         row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
     assert found is not None
     return {"order": order_view(*found), "created": placed.created, "commit_lsn": row[0] if row else None}
+
+
+def _answer(pool: Any, order_id: UUID, work: Callable[[], None]) -> dict[str, Any]:
+    try:
+        work()
+    except OrderRuleError as exc:
+        return {"error": {"type": type(exc).__name__, "code": exc.code, "message": str(exc)}}
+    with pool.connection() as conn:
+        found = db.order(conn, order_id)
+        row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+    assert found is not None
+    return {"order": order_view(*found), "commit_lsn": row[0] if row else None}
+
+
+@command_actor(QUEUE)
+def pay_order(order_id: str, user_id: str, payment_reference: str) -> dict[str, Any]:
+    pool = bootstrap.primary_pool("orders")
+    command = PayOrder(UUID(order_id), UUID(user_id), payment_reference)
+    return _answer(pool, command.order_id, lambda: handle_pay(command, UnitOfWork(pool), bootstrap.utc_now))
+
+
+@command_actor(QUEUE)
+def cancel_order(order_id: str, user_id: str) -> dict[str, Any]:
+    pool = bootstrap.primary_pool("orders")
+    command = CancelOrder(UUID(order_id), UUID(user_id))
+    return _answer(
+        pool, command.order_id, lambda: handle_cancel(command, UnitOfWork(pool), bootstrap.utc_now)
+    )

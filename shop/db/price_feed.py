@@ -25,19 +25,6 @@ class ProductPriceRow:
     updated_at: datetime
 
 
-def record_handled(conn: Conn, consumer: str, event_id: UUID) -> bool:
-    """Records `event_id` in the inbox of `consumer`; False when it was there already.
-
-    A concurrent transaction inserting the same id makes this wait for its outcome, so exactly
-    one of two overlapping deliveries gets True.
-    """
-    cur = conn.execute(
-        "INSERT INTO inbox (consumer, event_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-        (consumer, event_id),
-    )
-    return cur.rowcount == 1
-
-
 def upsert_product_price(
     conn: Conn,
     product_id: UUID,

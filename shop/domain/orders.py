@@ -56,6 +56,14 @@ class InvalidTransition(OrderRuleError):
     code = "invalid_transition"
 
 
+class OrderNotFound(OrderRuleError):
+    code = "not_found"
+
+
+class StockNotReserved(OrderRuleError):
+    code = "stock_not_reserved"
+
+
 class InvalidIdempotencyKey(OrderRuleError):
     code = "invalid_idempotency_key"
 

@@ -16,7 +16,11 @@ from uuid import UUID
 CREATED = "ProductCreated"
 UPDATED = "ProductUpdated"
 STOCK_ADJUSTED = "StockAdjusted"
-EVENT_TYPES = (CREATED, UPDATED, STOCK_ADJUSTED)
+# The inventory saga: an order's units move from available to reserved, then back (released) or out (sold).
+STOCK_RESERVED = "StockReserved"
+STOCK_RELEASED = "StockReleased"
+STOCK_SOLD = "StockSold"
+EVENT_TYPES = (CREATED, UPDATED, STOCK_ADJUSTED, STOCK_RESERVED, STOCK_RELEASED, STOCK_SOLD)
 PATCHABLE = ("name", "description", "price_cents", "currency")
 MAX_STOCK = 1_000_000_000
 MAX_PRICE_CENTS = 2_000_000_000
@@ -47,6 +51,10 @@ class VersionConflict(CatalogError):
 
 class StockBelowReserved(CatalogError):
     code = "stock_below_reserved"
+
+
+class InsufficientStock(CatalogError):
+    code = "out_of_stock"
 
 
 @dataclass(frozen=True)
@@ -157,6 +165,21 @@ def adjust_stock(product: Product, delta: Any) -> Event:
     return Event(STOCK_ADJUSTED, {"delta": delta})
 
 
+def reserve(product: Product, order_id: UUID, quantity: int) -> Event:
+    """Units for an order; all-or-nothing across an order's lines is the caller's transaction."""
+    if quantity > product.stock_available:
+        raise InsufficientStock(f"{product.sku}: {quantity} wanted, {product.stock_available} available")
+    return Event(STOCK_RESERVED, {"order_id": str(order_id), "quantity": quantity})
+
+
+def release(order_id: UUID, quantity: int) -> Event:
+    return Event(STOCK_RELEASED, {"order_id": str(order_id), "quantity": quantity})
+
+
+def sell(order_id: UUID, quantity: int) -> Event:
+    return Event(STOCK_SOLD, {"order_id": str(order_id), "quantity": quantity})
+
+
 def apply(product: Product | None, event: Event, product_id: UUID, version: int, at: datetime) -> Product:
     """The state after `event`. The fold of every event of a product, in version order, is the product."""
     if event.type == CREATED:
@@ -188,5 +211,20 @@ def apply(product: Product | None, event: Event, product_id: UUID, version: int,
             stock_available=product.stock_available + event.data["delta"],
             version=version,
             updated_at=at,
+        )
+    moves = {  # (change to available, change to reserved) per unit
+        STOCK_RESERVED: (-1, +1),
+        STOCK_RELEASED: (+1, -1),
+        STOCK_SOLD: (0, -1),
+    }
+    if event.type in moves:
+        to_available, to_reserved = moves[event.type]
+        quantity = event.data["quantity"]
+        available = product.stock_available + to_available * quantity
+        reserved = product.stock_reserved + to_reserved * quantity
+        if available < 0 or reserved < 0:
+            raise ValueError(f"product {product_id}: {event.type} would make stock negative")
+        return replace(
+            product, stock_available=available, stock_reserved=reserved, version=version, updated_at=at
         )
     raise ValueError(f"unknown event type {event.type!r}")

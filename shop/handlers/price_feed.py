@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from shop.db import price_feed as db
+from shop.db.inbox import record_handled
 from shop.db.unit_of_work import UnitOfWork
 from shop.schemas.events import ProductEventV1
 
@@ -24,7 +25,7 @@ def handle_product_event(event: ProductEventV1, uow: UnitOfWork, consumer: str =
     written only when the event's version is newer than the stored one.
     """
     with uow:
-        if not db.record_handled(uow.conn, consumer, event.event_id):
+        if not record_handled(uow.conn, consumer, event.event_id):
             return False
         snapshot = event.data
         applied = db.upsert_product_price(

@@ -51,7 +51,7 @@ class AdjustStock:
     trace_headers: dict[str, str] = field(default_factory=dict)
 
 
-def _record(
+def record_event(
     uow: UnitOfWork,
     before: Product | None,
     event: Event,
@@ -86,7 +86,7 @@ def handle_create(cmd: CreateProduct, uow: UnitOfWork, clock: Clock) -> Product:
     with uow:
         if db.sku_taken(uow.conn, event.data["sku"]):
             raise DuplicateSku(f"a product with sku {event.data['sku']!r} exists")
-        return _record(uow, None, event, uuid7(), clock(), cmd.trace_headers)
+        return record_event(uow, None, event, uuid7(), clock(), cmd.trace_headers)
 
 
 def _load(uow: UnitOfWork, product_id: UUID) -> Product:
@@ -102,11 +102,11 @@ def handle_patch(cmd: PatchProduct, uow: UnitOfWork, clock: Clock) -> Product:
         event = patch_product(product, cmd.changes, cmd.expected_version)
         if event is None:
             return product  # nothing changed: no event, same version
-        return _record(uow, product, event, cmd.product_id, clock(), cmd.trace_headers)
+        return record_event(uow, product, event, cmd.product_id, clock(), cmd.trace_headers)
 
 
 def handle_adjust_stock(cmd: AdjustStock, uow: UnitOfWork, clock: Clock) -> Product:
     with uow:
         product = _load(uow, cmd.product_id)
         event = adjust_stock(product, cmd.delta)
-        return _record(uow, product, event, cmd.product_id, clock(), cmd.trace_headers)
+        return record_event(uow, product, event, cmd.product_id, clock(), cmd.trace_headers)

@@ -99,8 +99,11 @@ DOMAIN_STATUS: Mapping[type[Exception], int] = {
     catalog_rules.DuplicateSku: 409,
     catalog_rules.VersionConflict: 412,
     catalog_rules.StockBelowReserved: 409,
+    catalog_rules.InsufficientStock: 409,
     order_rules.InvalidIdempotencyKey: 400,
     order_rules.InvalidTransition: 409,
+    order_rules.StockNotReserved: 409,
+    order_rules.OrderNotFound: 404,
     order_rules.OrderRuleError: 422,  # invalid order, unknown product, reused idempotency key
 }
 

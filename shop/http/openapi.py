@@ -379,6 +379,10 @@ _ORDER: dict[str, Any] = {
     },
 }
 
+_ORDER_ID = [
+    {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+]
+
 _ORDER_PATHS: dict[str, Any] = {
     "/api/v1/orders": {
         "post": {
@@ -445,14 +449,7 @@ _ORDER_PATHS: dict[str, Any] = {
         },
     },
     "/api/v1/orders/{order_id}": {
-        "parameters": [
-            {
-                "name": "order_id",
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string", "format": "uuid"},
-            }
-        ],
+        "parameters": _ORDER_ID,
         "get": {
             "summary": "One of the caller's orders",
             "operationId": "getOrder",
@@ -461,6 +458,41 @@ _ORDER_PATHS: dict[str, Any] = {
                 "200": _json(_ORDER, "the order"),
                 "401": _UNAUTHORIZED,
                 "404": _error("not_found"),
+            },
+        },
+    },
+    "/api/v1/orders/{order_id}/pay": {
+        "parameters": _ORDER_ID,
+        "post": {
+            "summary": "Pay a PENDING order whose stock is reserved; the same payment again is harmless",
+            "operationId": "payOrder",
+            "security": [{"bearer": []}],
+            "requestBody": _body(
+                {"payment_reference": {"type": "string", "minLength": 1, "maxLength": 255}},
+                ["payment_reference"],
+            ),
+            "responses": {
+                "200": _json(_ORDER, "the order, PAID"),
+                **_BAD_BODY,
+                "401": _UNAUTHORIZED,
+                "404": _error("not_found"),
+                "409": _error("stock_not_reserved (still reserving) or invalid_transition"),
+                "503": _error("command_timeout"),
+            },
+        },
+    },
+    "/api/v1/orders/{order_id}/cancel": {
+        "parameters": _ORDER_ID,
+        "post": {
+            "summary": "Cancel a PENDING order; its stock is released",
+            "operationId": "cancelOrder",
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": _json(_ORDER, "the order, CANCELLED (customer_request)"),
+                "401": _UNAUTHORIZED,
+                "404": _error("not_found"),
+                "409": _error("invalid_transition"),
+                "503": _error("command_timeout"),
             },
         },
     },

@@ -38,7 +38,9 @@ SCHEMA_VERSION = "1.0"  # what producers of product events write today
 # (an edit, a stock adjustment) is an update of it.
 PRODUCT_EVENT_TYPES: Mapping[str, frozenset[str]] = {
     PRODUCT_CREATED: frozenset({"ProductCreated"}),
-    PRODUCT_UPDATED: frozenset({"ProductUpdated", "StockAdjusted"}),
+    PRODUCT_UPDATED: frozenset(
+        {"ProductUpdated", "StockAdjusted", "StockReserved", "StockReleased", "StockSold"}
+    ),
 }
 
 MAX_INT = 2**31 - 1

@@ -1,13 +1,18 @@
-"""Order events on Kafka (`order.created`, version 1.0). The inventory agent decodes them."""
+"""Order-side events on Kafka, version 1.0: `order.created` (to the inventory agent) and the
+inventory's answers `stock.reserved` / `stock.rejected` (to the order side). A 2.x or anything that
+does not parse is a poison message: dead-lettered, and the agent carries on."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from shop.domain.orders import PricedLine
+from shop.schemas.events import MalformedEvent, UnknownSchemaVersion
 
 ORDER_CREATED = "order.created"
 SCHEMA_VERSION = "1.0"
@@ -40,3 +45,85 @@ def encode_order_created(
         "total_cents": total_cents,
         "currency": currency,
     }
+
+
+# --- the saga's messages: order.created in, stock.reserved / stock.rejected out ----------------
+
+STOCK_RESERVED = "stock.reserved"
+STOCK_REJECTED = "stock.rejected"
+ORDER_CANCELLED = "order.cancelled"
+ORDER_PAID = "order.paid"
+
+
+@dataclass(frozen=True)
+class OrderCreatedV1:
+    event_id: UUID
+    order_id: UUID
+    lines: tuple[tuple[UUID, int], ...]  # (product id, quantity)
+
+
+@dataclass(frozen=True)
+class OrderNoticeV1:
+    """stock.reserved, stock.rejected, order.cancelled, order.paid: something happened to an order."""
+
+    schema: str
+    event_id: UUID
+    order_id: UUID
+    reason: str | None
+
+
+def encode_order_notice(
+    schema: str, event_id: UUID, occurred_at: datetime, order_id: UUID, reason: str | None
+) -> dict[str, Any]:
+    return {
+        "schema": schema,
+        "schema_version": SCHEMA_VERSION,
+        "event_id": str(event_id),
+        "occurred_at": occurred_at.isoformat(),
+        "order_id": str(order_id),
+        "reason": reason,
+    }
+
+
+def _envelope(value: bytes | None, schema: str) -> dict[str, Any]:
+    try:
+        body = json.loads(value or b"")
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedEvent(f"{schema}: not JSON") from None
+    if not isinstance(body, dict) or body.get("schema") != schema:
+        raise MalformedEvent(f"not a {schema} event")
+    version = body.get("schema_version")
+    if not isinstance(version, str) or not version.split(".", 1)[0].isdigit():
+        raise MalformedEvent(f"{schema}: schema_version missing")
+    if int(version.split(".", 1)[0]) != 1:
+        raise UnknownSchemaVersion(f"{schema} {version}: only 1.x is understood")
+    return body
+
+
+def _uuid(body: dict[str, Any], name: str) -> UUID:
+    try:
+        return UUID(str(body[name]))
+    except (KeyError, ValueError):
+        raise MalformedEvent(f"{name} must be a UUID") from None
+
+
+def decode_order_created(value: bytes | None) -> OrderCreatedV1:
+    body = _envelope(value, ORDER_CREATED)
+    raw_lines = body.get("lines")
+    if not isinstance(raw_lines, list) or not raw_lines:
+        raise MalformedEvent("order.created: lines must be a non-empty list")
+    lines = []
+    for line in raw_lines:
+        quantity = line.get("quantity") if isinstance(line, dict) else None
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            raise MalformedEvent("order.created: each line needs a positive integer quantity")
+        lines.append((_uuid(line, "product_id"), quantity))
+    return OrderCreatedV1(_uuid(body, "event_id"), _uuid(body, "order_id"), tuple(lines))
+
+
+def decode_order_notice(schema: str, value: bytes | None) -> OrderNoticeV1:
+    body = _envelope(value, schema)
+    reason = body.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise MalformedEvent(f"{schema}: reason must be a string")
+    return OrderNoticeV1(schema, _uuid(body, "event_id"), _uuid(body, "order_id"), reason)

@@ -106,3 +106,115 @@ def test_someone_elses_order_is_not_found(stack, alice, product):
 )
 def test_bad_requests_are_refused_clearly(stack, alice, key, body, status, code):
     assert_error(place(stack, alice, key, body), status, code)
+
+
+def wait_for_stock(stack, token: str, order_id: str, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        order = get(stack, f"/api/v1/orders/{order_id}", token).json()
+        if order["stock"] != "reserving":
+            return dict(order)
+        assert time.monotonic() < deadline, f"order {order_id} still reserving"
+        time.sleep(0.1)
+
+
+def catalog_stock(settings, product_id: str) -> tuple[int, int]:
+    import psycopg
+
+    with psycopg.connect(settings.databases["catalog"].primary_url) as conn:
+        row = conn.execute(
+            "SELECT stock_available, stock_reserved FROM products WHERE id = %s", (product_id,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def wait_for_catalog(settings, product_id: str, expected: tuple[int, int], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while catalog_stock(settings, product_id) != expected:
+        assert time.monotonic() < deadline, f"{catalog_stock(settings, product_id)} != {expected}"
+        time.sleep(0.1)
+
+
+def test_place_reserved_pay_and_the_reservation_becomes_a_sale(stack, settings, admin):  # noqa: F811
+    token = customer_token(stack)
+    product = create(stack, admin, stock=10)
+    order = _place_when_priced(stack, token, product, 4)
+    assert wait_for_stock(stack, token, order["id"])["stock"] == "reserved"
+    wait_for_catalog(settings, product["id"], (6, 4))
+    paid = call(stack, "POST", f"/api/v1/orders/{order['id']}/pay", {"payment_reference": "psp-123"}, token)
+    assert paid.status == 200, paid.body
+    assert paid.json()["status"] == "PAID"
+    assert paid.json()["paid_at"]
+    again = call(stack, "POST", f"/api/v1/orders/{order['id']}/pay", {"payment_reference": "psp-123"}, token)
+    assert again.status == 200
+    assert again.json()["paid_at"] == paid.json()["paid_at"]
+    assert_error(
+        call(stack, "POST", f"/api/v1/orders/{order['id']}/pay", {"payment_reference": "other"}, token),
+        409,
+        "invalid_transition",
+    )
+    assert_error(
+        call(stack, "POST", f"/api/v1/orders/{order['id']}/cancel", None, token), 409, "invalid_transition"
+    )
+    wait_for_catalog(settings, product["id"], (6, 0))  # sold: out of the stock for good
+    history = [
+        e["type"]
+        for e in call(stack, "GET", f"/api/v1/products/{product['id']}/events", token=admin).json()["items"]
+    ]
+    assert history == ["ProductCreated", "StockReserved", "StockSold"]
+
+
+def test_cancel_gives_the_stock_back(stack, settings, admin):  # noqa: F811
+    token = customer_token(stack)
+    product = create(stack, admin, stock=10)
+    order = _place_when_priced(stack, token, product, 5)
+    assert wait_for_stock(stack, token, order["id"])["stock"] == "reserved"
+    cancelled = call(stack, "POST", f"/api/v1/orders/{order['id']}/cancel", None, token)
+    assert cancelled.status == 200
+    assert (cancelled.json()["status"], cancelled.json()["cancel_reason"]) == (
+        "CANCELLED",
+        "customer_request",
+    )
+    wait_for_catalog(settings, product["id"], (10, 0))
+    assert_error(
+        call(stack, "POST", f"/api/v1/orders/{order['id']}/pay", {"payment_reference": "late"}, token),
+        409,
+        "invalid_transition",
+    )
+
+
+def test_a_flash_sale_never_oversells(stack, settings, admin):  # noqa: F811
+    product = create(stack, admin, stock=50)
+    buyers = [customer_token(stack) for _ in range(10)]
+    opening = _place_when_priced(
+        stack, buyers[0], product, 1
+    )  # the first of 200 orders, once prices are known
+    with ThreadPoolExecutor(20) as pool:
+        responses = list(
+            pool.map(
+                lambda n: place(stack, buyers[n % 10], str(uuid.uuid4()), body_for(product, 1)), range(1, 200)
+            )
+        )
+    assert {r.status for r in responses} == {201}
+    orders = [r.json() for r in responses]
+    token_of = {o["id"]: buyers[n % 10] for n, o in zip(range(1, 200), orders, strict=True)}
+    settled = [wait_for_stock(stack, token_of[o["id"]], o["id"], timeout=60) for o in orders]
+    settled.append(wait_for_stock(stack, buyers[0], opening["id"]))
+    reserved = [o for o in settled if o["stock"] == "reserved"]
+    rejected = [o for o in settled if o["stock"] == "rejected"]
+    assert len(reserved) + len(rejected) == 200
+    assert len(reserved) == 50
+    assert all((o["status"], o["cancel_reason"]) == ("CANCELLED", "out_of_stock") for o in rejected)
+    wait_for_catalog(settings, product["id"], (0, 50))
+
+
+def _place_when_priced(stack, token: str, product: dict, quantity: int) -> dict:
+    deadline = time.monotonic() + 20
+    while True:
+        response = place(stack, token, str(uuid.uuid4()), body_for(product, quantity))
+        if response.status == 201:
+            return dict(response.json())
+        assert response.json()["error"]["code"] == "unknown_product", response.body
+        assert time.monotonic() < deadline
+        time.sleep(0.2)

@@ -25,7 +25,7 @@ from shop.handlers.orders import IdempotencyKeyReused
 from shop.http.auth import require_principal
 from shop.http.commands import CommandBus
 from shop.http.errors import ApiError
-from shop.http.json_body import json_object
+from shop.http.json_body import json_object, text_field
 from shop.http.pagination import decode_cursor, encode_cursor, page_limit
 from shop.http.routes.products import WriteFreshness
 from shop.observability.tracecontext import traceparent_from
@@ -35,7 +35,14 @@ from shop.schemas.views import order_view
 IN_FLIGHT_MS = 30_000
 _ERRORS: dict[str, type[rules.OrderRuleError]] = {
     cls.__name__: cls
-    for cls in (rules.InvalidOrder, rules.UnknownProduct, rules.InvalidTransition, IdempotencyKeyReused)
+    for cls in (
+        rules.InvalidOrder,
+        rules.UnknownProduct,
+        rules.InvalidTransition,
+        rules.OrderNotFound,
+        rules.StockNotReserved,
+        IdempotencyKeyReused,
+    )
 }
 # Deletes the lock only if it is still ours (it may have expired and been taken by a retry).
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
@@ -44,6 +51,8 @@ _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del
 @dataclass(frozen=True)
 class OrderActors:
     place: dramatiq.Actor[..., dict[str, Any]]
+    pay: dramatiq.Actor[..., dict[str, Any]]
+    cancel: dramatiq.Actor[..., dict[str, Any]]
 
 
 @dataclass
@@ -104,12 +113,38 @@ class OrderRoutes:
         order = answer["order"]
         return web.json_response(order, status=201, headers={"Location": f"/api/v1/orders/{order['id']}"})
 
+    async def _transition(
+        self, request: web.Request, actor: dramatiq.Actor[..., Any], **kwargs: Any
+    ) -> web.Response:
+        principal = require_principal(request)
+        order_id = _order_id(request)
+        answer = await self.commands.ask(
+            actor, order_id=str(order_id), user_id=str(principal.user_id), **kwargs
+        )
+        if answer is None:
+            raise ApiError(
+                503, "command_timeout", "the order did not answer in time; retry", {"Retry-After": "1"}
+            )
+        if "error" in answer:
+            error = answer["error"]
+            raise _ERRORS.get(error["type"], rules.OrderRuleError)(error["message"])
+        if answer.get("commit_lsn"):
+            await self.freshness.remember(principal.user_id, answer["commit_lsn"])
+        return web.json_response(answer["order"])
+
+    async def pay(self, request: web.Request) -> web.Response:
+        body = await json_object(request)
+        reference = text_field(body, "payment_reference", max_length=255)
+        if not reference.strip():
+            raise ApiError(422, "invalid_field", "payment_reference must not be blank")
+        return await self._transition(request, self.actors.pay, payment_reference=reference)
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        return await self._transition(request, self.actors.cancel)
+
     async def get(self, request: web.Request) -> web.Response:
         principal = require_principal(request)
-        try:
-            order_id = UUID(request.match_info["order_id"])
-        except ValueError:
-            raise ApiError(404, "not_found", "no such order") from None
+        order_id = _order_id(request)
         async with self._reading(principal.user_id) as conn:
             found = await db.order_async(conn, order_id)
         # Someone else's order is as absent as a missing one: ids are not a way to probe.
@@ -127,7 +162,16 @@ class OrderRoutes:
         return web.json_response({"items": [order_view(*o) for o in page], "next_cursor": next_cursor})
 
 
+def _order_id(request: web.Request) -> UUID:
+    try:
+        return UUID(request.match_info["order_id"])
+    except ValueError:
+        raise ApiError(404, "not_found", "no such order") from None
+
+
 def add_order_routes(app: web.Application, routes: OrderRoutes) -> None:
     app.router.add_post("/api/v1/orders", routes.place)
     app.router.add_get("/api/v1/orders", routes.list)
     app.router.add_get("/api/v1/orders/{order_id}", routes.get)
+    app.router.add_post("/api/v1/orders/{order_id}/pay", routes.pay)
+    app.router.add_post("/api/v1/orders/{order_id}/cancel", routes.cancel)

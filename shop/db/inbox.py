@@ -1,0 +1,23 @@
+"""The inbox every consumer shares: the event ids it has handled, recorded in its own transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+Conn = psycopg.Connection[Any]
+
+
+def record_handled(conn: Conn, consumer: str, event_id: UUID) -> bool:
+    """Records `event_id` in the inbox of `consumer`; False when it was there already.
+
+    A concurrent transaction inserting the same id makes this wait for its outcome, so exactly
+    one of two overlapping deliveries gets True.
+    """
+    cur = conn.execute(
+        "INSERT INTO inbox (consumer, event_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+        (consumer, event_id),
+    )
+    return cur.rowcount == 1

@@ -1,0 +1,103 @@
+"""The inventory agent on the real catalog database and Kafka."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from confluent_kafka import Producer
+from psycopg_pool import ConnectionPool
+
+from shop.db.unit_of_work import UnitOfWork
+from shop.domain.orders import PricedLine
+from shop.handlers.inventory import handle_order_created
+from shop.handlers.products import CreateProduct, handle_create
+from shop.schemas.orders import decode_order_created, encode_order_created
+from shop.streams.runner import StreamRunner
+from shop.streams.saga import inventory_agent
+from tests.integration.kafka_helpers import scratch_topic
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@pytest.fixture(scope="module")
+def pool(settings):
+    with ConnectionPool(settings.databases["catalog"].primary_url, min_size=1, max_size=4) as pool:
+        yield pool
+
+
+def stock(pool, product_id) -> tuple[int, int]:
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT stock_available, stock_reserved FROM products WHERE id = %s", (product_id,)
+        ).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def order_created(lines: list[tuple[uuid.UUID, int]]) -> bytes:
+    payload = encode_order_created(
+        uuid.uuid4(), now(), uuid.uuid4(), uuid.uuid4(), [PricedLine(p, q, 100) for p, q in lines], 100, "EUR"
+    )
+    return json.dumps(payload).encode()
+
+
+def new_product(pool, quantity: int):
+    fields = {
+        "sku": f"INV-{uuid.uuid4().hex[:10]}",
+        "name": "Pot",
+        "price_cents": 100,
+        "currency": "EUR",
+        "stock": quantity,
+    }
+    return handle_create(CreateProduct(fields), UnitOfWork(pool), now)
+
+
+def test_all_lines_or_none(pool):
+    plenty, scarce = new_product(pool, 10), new_product(pool, 1)
+    rejected = decode_order_created(order_created([(plenty.id, 3), (scarce.id, 2)]))
+    assert handle_order_created(rejected, UnitOfWork(pool), now) == "rejected"
+    assert stock(pool, plenty.id) == (10, 0)
+    accepted = decode_order_created(order_created([(plenty.id, 3), (scarce.id, 1)]))
+    assert handle_order_created(accepted, UnitOfWork(pool), now) == "reserved"
+    assert (stock(pool, plenty.id), stock(pool, scarce.id)) == ((7, 3), (0, 1))
+
+
+def test_redelivery_after_the_commit_but_before_the_offset_commit_does_not_reserve_twice(settings, pool):
+    product = new_product(pool, 10)
+    value = order_created([(product.id, 4)])
+    # The agent's transaction committed, then the process died before committing the offset...
+    assert handle_order_created(decode_order_created(value), UnitOfWork(pool), now) == "reserved"
+    assert stock(pool, product.id) == (6, 4)
+    # ...so the same record is delivered again, to a fresh consumer of the group.
+    with (
+        scratch_topic(settings.kafka_bootstrap, partitions=1) as topic,
+        scratch_topic(settings.kafka_bootstrap, 1, "dlt") as dead_letter,
+    ):
+        producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+        producer.produce(topic, value=value, key=b"k")
+        producer.produce(topic, value=b"not json", key=b"k")
+        producer.produce(topic, value=order_created([(product.id, 1)]), key=b"k")
+        assert producer.flush(10) == 0
+        runner = StreamRunner(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap,
+                "group.id": f"inv-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+            },
+            {"bootstrap.servers": settings.kafka_bootstrap},
+            {topic: inventory_agent},
+            dead_letter_topic=dead_letter,
+        )
+        runner.start()
+        deadline = time.monotonic() + 20
+        while stock(pool, product.id) != (5, 5) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        runner.stop()
+    # The redelivered order changed nothing; the poison record was skipped; the next order reserved.
+    assert stock(pool, product.id) == (5, 5)
