@@ -75,6 +75,26 @@ def _differences(conn: psycopg.Connection[Any]) -> list[str]:
     return report
 
 
+def _replace_projection(conn: psycopg.Connection[Any]) -> None:
+    """Row by row rather than delete-all: other tables (stock reservations) reference products."""
+    columns = ", ".join(_FIELDS)
+    values = ", ".join(f"r.{f}" for f in _FIELDS)
+    conn.execute(
+        f"""
+        UPDATE products p SET ({columns}) = ({values})
+          FROM products_replay r
+         WHERE r.id = p.id AND (p.*) IS DISTINCT FROM (r.*)
+        """
+    )
+    conn.execute(
+        "INSERT INTO products SELECT r.* FROM products_replay r"
+        " WHERE NOT EXISTS (SELECT 1 FROM products p WHERE p.id = r.id)"
+    )
+    conn.execute(
+        "DELETE FROM products p WHERE NOT EXISTS (SELECT 1 FROM products_replay r WHERE r.id = p.id)"
+    )
+
+
 def replay_products(url: str, apply_changes: bool) -> tuple[int, list[str]]:
     """(products rebuilt, differences). Applies the rebuild when asked and there are differences."""
     with psycopg.connect(url) as conn:
@@ -86,6 +106,5 @@ def replay_products(url: str, apply_changes: bool) -> tuple[int, list[str]]:
             count = _rebuild(conn)
             differences = _differences(conn)
             if apply_changes and differences:
-                conn.execute("DELETE FROM products")
-                conn.execute("INSERT INTO products SELECT * FROM products_replay")
+                _replace_projection(conn)
     return count, differences
