@@ -33,6 +33,7 @@ def place_order(
     request_hash: str,
     lines: list[dict[str, Any]],
     trace_headers: dict[str, str],
+    customer_email: str | None = None,
 ) -> dict[str, Any]:
     pool = bootstrap.primary_pool("orders")
     command = PlaceOrder(
@@ -42,6 +43,7 @@ def place_order(
         request_hash,
         [OrderLine(UUID(line["product_id"]), int(line["quantity"])) for line in lines],
         trace_headers,
+        customer_email,
     )
     try:
         placed = handle_place_order(

@@ -88,13 +88,15 @@ def insert_order(
     currency: str,
     now: datetime,
     expires_at: datetime,
+    customer_email: str | None = None,
 ) -> None:
     conn.execute(
         """
-        INSERT INTO orders (id, user_id, total_cents, currency, created_at, updated_at, expires_at)
-        VALUES (%s, %s, %s, %s, %s, %s, %s)
+        INSERT INTO orders
+               (id, user_id, total_cents, currency, created_at, updated_at, expires_at, customer_email)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
         """,
-        (order_id, user_id, total_cents, currency, now, now, expires_at),
+        (order_id, user_id, total_cents, currency, now, now, expires_at, customer_email),
     )
     with conn.cursor() as cur:
         cur.executemany(

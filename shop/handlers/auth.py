@@ -49,7 +49,7 @@ class LoginThrottle(Protocol):
 
 
 class AccessTokenIssuer(Protocol):
-    def issue(self, user_id: UUID, roles: Sequence[str]) -> tuple[str, int]: ...
+    def issue(self, user_id: UUID, roles: Sequence[str], email: str | None = None) -> tuple[str, int]: ...
 
 
 @dataclass(frozen=True)
@@ -203,6 +203,7 @@ def _issue_pair(
     uow: UnitOfWork,
     user_id: UUID,
     roles: Sequence[str],
+    email: str,
     family_id: UUID,
     issuer: AccessTokenIssuer,
     policy: AuthPolicy,
@@ -212,7 +213,7 @@ def _issue_pair(
     db.insert_refresh_token(
         uow.conn, uuid7(), family_id, _hash_refresh_token(refresh_token), now, now + policy.refresh_token_ttl
     )
-    access_token, expires_in = issuer.issue(user_id, roles)
+    access_token, expires_in = issuer.issue(user_id, roles, email)
     return TokenPair(access_token, refresh_token, expires_in)
 
 
@@ -242,7 +243,7 @@ def handle_login(
             db.set_password_hash(uow.conn, user.id, hash_password(cmd.password), now)
         family_id = uuid7()
         db.create_family(uow.conn, family_id, user.id, now)
-        return _issue_pair(uow, user.id, user.roles, family_id, issuer, policy, now)
+        return _issue_pair(uow, user.id, user.roles, user.email, family_id, issuer, policy, now)
 
 
 def handle_refresh(
@@ -262,7 +263,7 @@ def handle_refresh(
             if user is None:
                 raise InvalidRefreshToken("the account is gone")
             db.mark_refresh_token_used(uow.conn, row.id, now)
-            pair = _issue_pair(uow, user.id, user.roles, row.family_id, issuer, policy, now)
+            pair = _issue_pair(uow, user.id, user.roles, user.email, row.family_id, issuer, policy, now)
     if reused:
         raise RefreshTokenReused("refresh token was already used; every session of this login is revoked")
     return pair

@@ -48,6 +48,7 @@ class PlaceOrder:
     request_hash: str
     lines: list[OrderLine]
     trace_headers: dict[str, str]
+    customer_email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,17 @@ def handle_place_order(
             prices = db.prices_of(uow.conn, [line.product_id for line in cmd.lines])
             priced, total, currency = price_lines(cmd.lines, prices)
             now = clock()
-            db.insert_order(uow.conn, cmd.order_id, cmd.user_id, priced, total, currency, now, now + ttl)
+            db.insert_order(
+                uow.conn,
+                cmd.order_id,
+                cmd.user_id,
+                priced,
+                total,
+                currency,
+                now,
+                now + ttl,
+                cmd.customer_email,
+            )
             # The primary key of this row is what stops a second order when Redis forgot the lock.
             db.insert_idempotency_record(
                 uow.conn, cmd.user_id, cmd.idempotency_key, cmd.request_hash, cmd.order_id
@@ -110,15 +121,33 @@ def handle_stock_outcome(event: OrderNoticeV1, uow: UnitOfWork, clock: Clock) ->
                 (now, event.order_id),
             )
         else:
-            uow.conn.execute(
+            cancelled = uow.conn.execute(
                 """
                 UPDATE orders SET stock = 'rejected', status = 'CANCELLED', cancel_reason = 'out_of_stock',
                        updated_at = %s
                  WHERE id = %s AND status = 'PENDING' AND stock = 'reserving'
+                RETURNING customer_email
                 """,
                 (now, event.order_id),
-            )
+            ).fetchone()
+            if cancelled is not None and cancelled[0]:
+                _email_cancellation(uow, event.order_id, cancelled[0], "out_of_stock")
         return True
+
+
+def _email_cancellation(uow: UnitOfWork, order_id: UUID, email: str, reason: str) -> None:
+    """Through the outbox: the email goes out if and only if the cancellation commits."""
+    uow.enqueue_actor(
+        uuid7(),
+        "mail",
+        "send_email",
+        {
+            "template": "order_cancelled",
+            "to": email,
+            "context": {"order_id": str(order_id), "reason": reason},
+            "dedupe_key": f"order-cancelled:{order_id}",
+        },
+    )
 
 
 @dataclass(frozen=True)

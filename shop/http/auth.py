@@ -40,6 +40,7 @@ class Principal:
 
     user_id: UUID
     roles: frozenset[str]
+    email: str | None = None
 
     def is_admin(self) -> bool:
         return ADMIN_ROLE in self.roles
@@ -109,7 +110,7 @@ def require_principal(request: web.Request) -> Principal:
         raise _invalid_token("token_expired", "the access token has expired") from None
     except InvalidToken as exc:
         raise _invalid_token("invalid_token", f"the access token is invalid: {exc.reason}") from None
-    principal = Principal(user_id=claims.user_id, roles=frozenset(claims.roles))
+    principal = Principal(user_id=claims.user_id, roles=frozenset(claims.roles), email=claims.email)
     request[PRINCIPAL_KEY] = principal
     return principal
 

@@ -57,6 +57,8 @@ class AccessClaims:
     # Seconds since the epoch, as in the token.
     issued_at: int
     expires_at: int
+    # The account's address, so services can email the customer without reading the auth database.
+    email: str | None = None
 
 
 class TokenIssuer:
@@ -71,7 +73,7 @@ class TokenIssuer:
         self._ttl = int(ttl_seconds)
         self._clock = clock
 
-    def issue(self, user_id: UUID, roles: Sequence[str]) -> tuple[str, int]:
+    def issue(self, user_id: UUID, roles: Sequence[str], email: str | None = None) -> tuple[str, int]:
         """A signed access token and its lifetime in seconds (`expires_in`)."""
         now = int(self._clock())
         claims = {
@@ -85,6 +87,8 @@ class TokenIssuer:
             "roles": list(roles),
             "token_use": TOKEN_USE,
         }
+        if email is not None:
+            claims["email"] = email
         headers = {"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": self._keyring.signing_kid}
         token = jwt.encode(claims, self._keyring.signing_key, algorithm=ALGORITHM, headers=headers)
         return token, self._ttl
@@ -166,7 +170,11 @@ class TokenVerifier:
         roles = claims["roles"]
         if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
             raise InvalidToken("invalid claim roles")
+        email = claims.get("email")
+        if email is not None and (not isinstance(email, str) or len(email) > 254):
+            raise InvalidToken("invalid claim email")
         return AccessClaims(
+            email=email,
             user_id=_user_id(claims["sub"]),
             roles=tuple(roles),
             jti=jti,

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.e2e import mailpit
 from tests.e2e.test_auth import assert_error, get, login, new_address, register_and_verify
 from tests.e2e.test_products import admin, call, create  # noqa: F401  # the admin fixture
 
@@ -207,6 +208,27 @@ def test_a_flash_sale_never_oversells(stack, settings, admin):  # noqa: F811
     assert len(reserved) == 50
     assert all((o["status"], o["cancel_reason"]) == ("CANCELLED", "out_of_stock") for o in rejected)
     wait_for_catalog(settings, product["id"], (0, 50))
+
+
+def test_an_order_rejected_for_stock_is_cancelled_and_the_customer_is_told(stack, settings, admin):  # noqa: F811
+    email = new_address()
+    register_and_verify(stack, email)
+    token = str(login(stack, email)["access_token"])
+    product = create(stack, admin, stock=1)
+    order = _place_when_priced(stack, token, product, 1)
+    assert wait_for_stock(stack, token, order["id"])["stock"] == "reserved"
+    late = place(stack, token, str(uuid.uuid4()), body_for(product, 1)).json()
+    settled = wait_for_stock(stack, token, late["id"])
+    assert (settled["status"], settled["stock"], settled["cancel_reason"]) == (
+        "CANCELLED",
+        "rejected",
+        "out_of_stock",
+    )
+    deadline = time.monotonic() + 20
+    while not (mails := [m for m in mailpit.messages_to(email) if late["id"] in m["Subject"] + m["Snippet"]]):
+        assert time.monotonic() < deadline, "no cancellation email"
+        time.sleep(0.2)
+    assert len(mails) == 1
 
 
 def _place_when_priced(stack, token: str, product: dict, quantity: int) -> dict:

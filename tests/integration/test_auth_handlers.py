@@ -31,7 +31,7 @@ PASSWORD = "correct horse battery staple"
 
 
 class FixedIssuer:
-    def issue(self, user_id, roles):
+    def issue(self, user_id, roles, email=None):
         return f"access-{user_id}-{','.join(roles)}", 900
 
 

@@ -97,6 +97,7 @@ class OrderRoutes:
             request_hash=rules.request_fingerprint(body),
             lines=[{"product_id": str(line.product_id), "quantity": line.quantity} for line in lines],
             trace_headers={"traceparent": traceparent_from(request.headers)},
+            customer_email=principal.email,
         )
         if answer is None:
             # Still working: the lock stays until it expires, so a retry meanwhile gets 409, not a twin.
