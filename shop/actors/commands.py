@@ -30,3 +30,9 @@ def command_actor(
         return actor
 
     return declare
+
+
+def refusal(exc: Exception) -> dict[str, Any]:
+    """A rule the command broke, as the actor's answer: not a failure, so neither retried nor
+    dead-lettered. The gateway turns it back into the typed error (`shop.http.commands`)."""
+    return {"error": {"type": type(exc).__name__, "code": getattr(exc, "code", ""), "message": str(exc)}}

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from shop import bootstrap
-from shop.actors.commands import command_actor
+from shop.actors.commands import command_actor, refusal
 from shop.db import orders as db
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.orders import OrderLine, OrderRuleError
@@ -53,7 +53,7 @@ def place_order(
             timedelta(seconds=bootstrap.process_settings().order_ttl),
         )
     except OrderRuleError as exc:
-        return {"error": {"type": type(exc).__name__, "code": exc.code, "message": str(exc)}}
+        return refusal(exc)
     with pool.connection() as conn:
         found = db.order(conn, placed.order_id)
         row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
@@ -65,7 +65,7 @@ def _answer(pool: Any, order_id: UUID, work: Callable[[], None]) -> dict[str, An
     try:
         work()
     except OrderRuleError as exc:
-        return {"error": {"type": type(exc).__name__, "code": exc.code, "message": str(exc)}}
+        return refusal(exc)
     with pool.connection() as conn:
         found = db.order(conn, order_id)
         row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()

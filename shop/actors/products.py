@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from shop import bootstrap
-from shop.actors.commands import command_actor
+from shop.actors.commands import command_actor, refusal
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.products import CatalogError, Product
 from shop.handlers.products import (
@@ -29,7 +29,7 @@ def _run(work: Any) -> dict[str, Any]:
     try:
         product: Product = work(uow)
     except CatalogError as exc:
-        return {"error": {"type": type(exc).__name__, "code": exc.code, "message": str(exc)}}
+        return refusal(exc)
     return {"product": product_view(product), "commit_lsn": uow.commit_lsn}
 
 

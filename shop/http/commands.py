@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -38,3 +38,12 @@ class CommandBus:
             return None
         except ResultFailure:
             raise ApiError(503, "command_failed", "the command failed; try again") from None
+
+
+def raise_refusal(
+    answer: dict[str, Any], known: Mapping[str, type[Exception]], default: type[Exception]
+) -> None:
+    """Raises the typed error an actor's answer carries (see `shop.actors.commands.refusal`), if any."""
+    error = answer.get("error")
+    if error is not None:
+        raise known.get(error["type"], default)(error["message"])

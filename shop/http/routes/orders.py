@@ -23,7 +23,7 @@ from shop.domain import orders as rules
 from shop.domain.ids import uuid7
 from shop.handlers.orders import IdempotencyKeyReused
 from shop.http.auth import require_principal
-from shop.http.commands import CommandBus
+from shop.http.commands import CommandBus, raise_refusal
 from shop.http.errors import ApiError
 from shop.http.json_body import json_object, text_field
 from shop.http.pagination import decode_cursor, encode_cursor, page_limit
@@ -106,9 +106,7 @@ class OrderRoutes:
                 {"status": "processing", "id": str(order_id)}, status=202, headers={"Location": location}
             )
         await self.redis.eval(_RELEASE, 1, lock, token)
-        if "error" in answer:
-            error = answer["error"]
-            raise _ERRORS.get(error["type"], rules.OrderRuleError)(error["message"])
+        raise_refusal(answer, _ERRORS, rules.OrderRuleError)
         if answer.get("commit_lsn"):
             await self.freshness.remember(principal.user_id, answer["commit_lsn"])
         order = answer["order"]
@@ -126,9 +124,7 @@ class OrderRoutes:
             raise ApiError(
                 503, "command_timeout", "the order did not answer in time; retry", {"Retry-After": "1"}
             )
-        if "error" in answer:
-            error = answer["error"]
-            raise _ERRORS.get(error["type"], rules.OrderRuleError)(error["message"])
+        raise_refusal(answer, _ERRORS, rules.OrderRuleError)
         if answer.get("commit_lsn"):
             await self.freshness.remember(principal.user_id, answer["commit_lsn"])
         return web.json_response(answer["order"])

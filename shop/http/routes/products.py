@@ -19,7 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from shop.db import products as db
 from shop.domain import products as rules
 from shop.http.auth import optional_principal, require_admin
-from shop.http.commands import CommandBus
+from shop.http.commands import CommandBus, raise_refusal
 from shop.http.errors import ApiError
 from shop.http.json_body import json_object
 from shop.http.pagination import decode_cursor, encode_cursor, page_limit
@@ -82,9 +82,7 @@ class ProductRoutes:
             raise ApiError(
                 503, "command_timeout", "the catalog did not answer in time; retry", {"Retry-After": "1"}
             )
-        if "error" in answer:
-            error = answer["error"]
-            raise _CATALOG_ERRORS.get(error["type"], rules.CatalogError)(error["message"])
+        raise_refusal(answer, _CATALOG_ERRORS, rules.CatalogError)
         if answer.get("commit_lsn"):
             await self.freshness.remember(principal.user_id, answer["commit_lsn"])
         return answer["product"]
