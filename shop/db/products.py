@@ -148,10 +148,3 @@ async def events_of(conn: AsyncConn, product_id: UUID) -> list[StoredEvent]:
             (product_id,),
         )
         return await cur.fetchall()
-
-
-async def replica_has_replayed(conn: AsyncConn, lsn: str) -> bool:
-    """True when this replica has replayed the WAL up to `lsn` (or is not a replica at all)."""
-    cur = await conn.execute("SELECT coalesce(pg_last_wal_replay_lsn() >= %s::pg_lsn, true)", (lsn,))
-    row = await cur.fetchone()
-    return bool(row and row[0])

@@ -14,10 +14,11 @@ from shop import bootstrap
 from shop.bootstrap import DEPENDENCIES, build_readiness
 from shop.http.app import create_gateway_app
 from shop.http.commands import CommandBus
+from shop.http.freshness import WriteFreshness
 from shop.http.middlewares import AccessLogger
 from shop.http.routes.auth import AuthActors, AuthRoutes
 from shop.http.routes.orders import OrderActors, OrderRoutes
-from shop.http.routes.products import ProductActors, ProductRoutes, WriteFreshness
+from shop.http.routes.products import ProductActors, ProductRoutes
 from shop.security.keys import load_keyring
 from shop.security.throttle import LoginLimiter
 from shop.security.tokens import TokenIssuer, TokenVerifier

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -18,16 +17,15 @@ from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
 from shop.db import orders as db
-from shop.db.products import replica_has_replayed
 from shop.domain import orders as rules
 from shop.domain.ids import uuid7
 from shop.handlers.orders import IdempotencyKeyReused
 from shop.http.auth import require_principal
 from shop.http.commands import CommandBus, raise_refusal
 from shop.http.errors import ApiError
+from shop.http.freshness import WriteFreshness
 from shop.http.json_body import json_object, text_field
 from shop.http.pagination import decode_cursor, encode_cursor, page_limit
-from shop.http.routes.products import WriteFreshness
 from shop.observability.tracecontext import traceparent_from
 from shop.schemas.views import order_view
 
@@ -64,16 +62,8 @@ class OrderRoutes:
     redis: aioredis.Redis
     freshness: WriteFreshness
 
-    @asynccontextmanager
-    async def _reading(self, user_id: UUID) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """The replica, unless it has not yet replayed this customer's own last write."""
-        lsn = await self.freshness.lsn_for(user_id)
-        async with self.replica.connection() as conn:
-            if lsn is None or await replica_has_replayed(conn, lsn):
-                yield conn
-                return
-        async with self.primary.connection() as conn:
-            yield conn
+    def _reading(self, user_id: UUID) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        return self.freshness.connection(user_id, self.replica, self.primary)
 
     async def place(self, request: web.Request) -> web.Response:
         principal = require_principal(request)

@@ -4,15 +4,13 @@ an admin whose own last write the replica has not replayed yet (read-your-writes
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import dramatiq
 import psycopg
-import redis.asyncio as aioredis
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
@@ -21,12 +19,12 @@ from shop.domain import products as rules
 from shop.http.auth import optional_principal, require_admin
 from shop.http.commands import CommandBus, raise_refusal
 from shop.http.errors import ApiError
+from shop.http.freshness import WriteFreshness
 from shop.http.json_body import json_object
 from shop.http.pagination import decode_cursor, encode_cursor, page_limit
 from shop.observability.tracecontext import traceparent_from
 from shop.schemas.views import product_view
 
-FRESHNESS_SECONDS = 60
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 # The actor answers with the name of the rule that refused the command; the error type maps it to HTTP.
 _CATALOG_ERRORS = {cls.__name__: cls for cls in rules.CatalogError.__subclasses__()}
@@ -39,21 +37,6 @@ class ProductActors:
     adjust_stock: dramatiq.Actor[..., dict[str, Any]]
 
 
-class WriteFreshness:
-    """Remembers, per user and database, the primary's WAL position after their last write."""
-
-    def __init__(self, client: aioredis.Redis, database: str = "catalog") -> None:
-        self._redis = client
-        self._database = database
-
-    async def remember(self, user_id: UUID, lsn: str) -> None:
-        await self._redis.set(f"{self._database}:written-lsn:{user_id}", lsn, ex=FRESHNESS_SECONDS)
-
-    async def lsn_for(self, user_id: UUID) -> str | None:
-        value = await self._redis.get(f"{self._database}:written-lsn:{user_id}")
-        return value.decode() if isinstance(value, bytes) else value
-
-
 @dataclass
 class ProductRoutes:
     actors: ProductActors
@@ -62,16 +45,9 @@ class ProductRoutes:
     primary: AsyncConnectionPool
     freshness: WriteFreshness
 
-    @asynccontextmanager
-    async def _reading(self, request: web.Request) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    def _reading(self, request: web.Request) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
         principal = optional_principal(request)
-        lsn = await self.freshness.lsn_for(principal.user_id) if principal else None
-        async with self.replica.connection() as conn:
-            if lsn is None or await db.replica_has_replayed(conn, lsn):
-                yield conn
-                return
-        async with self.primary.connection() as conn:
-            yield conn
+        return self.freshness.connection(principal.user_id if principal else None, self.replica, self.primary)
 
     async def _command(self, request: web.Request, actor: dramatiq.Actor[..., Any], **kwargs: Any) -> Any:
         principal = require_admin(request)
