@@ -3,9 +3,10 @@
 One thread per database. Each holds that database's relay lease (an advisory lock), claims the
 oldest unsent rows, produces them with an idempotent producer, waits for every acknowledgement,
 and only then marks them sent in the same transaction that locked them. Rows for RabbitMQ become
-dramatiq messages (message id = event id) published with confirms to their queue. A crash between the
-acknowledgement and the commit publishes those rows again on the next run: delivery is at least
-once, and consumers deduplicate by event id. It wakes on LISTEN/NOTIFY and polls as a fallback.
+dramatiq messages (message id = event id), published in one AMQP transaction per batch to their
+queue, or to the delay queue of their delay (order timers). A crash between the acknowledgement and
+the commit publishes those rows again on the next run: delivery is at least once, and consumers
+deduplicate by event id. It wakes on LISTEN/NOTIFY and polls as a fallback.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import psycopg
 from confluent_kafka import KafkaError, Message, Producer
 from prometheus_client import Counter, Gauge
 
+from shop.actors.publisher import OutgoingMessage, TransactionalPublisher
 from shop.db.outbox import KAFKA, NOTIFY_CHANNEL, RABBITMQ, OutboxRow, claim_unsent, mark_sent, try_take_lease
 
 log = logging.getLogger("shop.relay")
@@ -39,7 +41,7 @@ class OutboxRelay:
         self,
         databases: Mapping[str, str],
         producer_config: Mapping[str, Any],
-        broker: dramatiq.Broker | None = None,
+        rabbitmq_url: str | None = None,
         batch_size: int = 500,
         poll_interval: float = 1.0,
         max_backoff: float = 30.0,
@@ -47,7 +49,7 @@ class OutboxRelay:
         self._databases = dict(databases)
         # Idempotence keeps per-partition order and drops producer-retry duplicates.
         self._producer = Producer({**producer_config, "enable.idempotence": True, "acks": "all"})
-        self._broker = broker
+        self._rabbitmq_url = rabbitmq_url
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._max_backoff = max_backoff
@@ -73,17 +75,23 @@ class OutboxRelay:
     def _run(self, database: str, url: str) -> None:
         backoff = self._poll_interval
         while not self._stopping.is_set():
+            publisher = TransactionalPublisher(self._rabbitmq_url) if self._rabbitmq_url else None
             try:
                 with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-                    self._serve(database, conn)
+                    self._serve(database, conn, publisher)
                 return
             except Exception as exc:  # database or broker away: retry with backoff, never die
                 LEADER.labels(database).set(0)
                 log.warning("relay %s: %s; retrying in %.1fs", database, exc, backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
+            finally:
+                if publisher is not None:
+                    publisher.close()
 
-    def _serve(self, database: str, conn: psycopg.Connection[Any]) -> None:
+    def _serve(
+        self, database: str, conn: psycopg.Connection[Any], publisher: TransactionalPublisher | None
+    ) -> None:
         conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
         leader = False
         while not self._stopping.is_set():
@@ -93,32 +101,34 @@ class OutboxRelay:
                 if leader:
                     log.info("relay %s: holding the lease; publishing", database)
             if leader:
-                while self._publish_batch(database, conn) == self._batch_size:
+                while self._publish_batch(database, conn, publisher) == self._batch_size:
                     pass  # a full batch means there may be more: drain before waiting
             # Sleep until a writer commits (NOTIFY) or the poll interval passes.
             for _ in conn.notifies(timeout=self._poll_interval, stop_after=1):
                 pass
 
-    def _publish_batch(self, database: str, conn: psycopg.Connection[Any]) -> int:
+    def _publish_batch(
+        self, database: str, conn: psycopg.Connection[Any], publisher: TransactionalPublisher | None
+    ) -> int:
         with conn.transaction():
             rows = claim_unsent(conn, self._batch_size)
             if rows:
-                self._produce_all(rows)
+                self._produce_all(rows, publisher)
                 mark_sent(conn, [r.id for r in rows])
         for row in rows:
             PUBLISHED.labels(database, row.destination, row.topic).inc()
         return len(rows)
 
-    def _produce_all(self, rows: list[OutboxRow]) -> None:
+    def _produce_all(self, rows: list[OutboxRow], publisher: TransactionalPublisher | None) -> None:
         failures: list[str] = []
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
             if error is not None:
                 failures.append(f"{message.topic()}: {error.str()}")
 
+        for_rabbitmq = [row for row in rows if row.destination == RABBITMQ]
         for row in rows:
             if row.destination == RABBITMQ:
-                self._enqueue(row)
                 continue
             if row.destination != KAFKA:
                 raise PublishFailed(f"outbox row {row.id} has unknown destination {row.destination!r}")
@@ -133,23 +143,25 @@ class OutboxRelay:
                 on_delivery=on_delivery,
             )
             self._producer.poll(0)
+        if for_rabbitmq:  # while Kafka acknowledges in the background
+            if publisher is None:
+                raise PublishFailed(f"outbox row {for_rabbitmq[0].id} is for RabbitMQ; this relay has none")
+            publisher.publish([_dramatiq_message(row) for row in for_rabbitmq])
         remaining = self._producer.flush(30)
         if remaining or failures:
             # Nothing is marked sent: the transaction rolls back and the rows go out again later.
             raise PublishFailed(f"{remaining} unacknowledged, failures: {failures[:3]}")
 
-    def _enqueue(self, row: OutboxRow) -> None:
-        if self._broker is None:
-            raise PublishFailed(f"outbox row {row.id} is for RabbitMQ but this relay has no broker")
-        message: dramatiq.Message[Any] = dramatiq.Message(
-            queue_name=row.topic,
-            actor_name=row.payload["actor_name"],
-            args=tuple(row.payload.get("args", ())),
-            kwargs=row.payload.get("kwargs", {}),
-            options={},
-            # The event id as message id: a resend after a crash is recognisably the same message.
-            message_id=str(row.event_id),
-            message_timestamp=int(row.created_at.timestamp() * 1000),
-        )
-        # With publisher confirms on, this returns only once RabbitMQ has the message.
-        self._broker.enqueue(message)
+
+def _dramatiq_message(row: OutboxRow) -> OutgoingMessage:
+    message: dramatiq.Message[Any] = dramatiq.Message(
+        queue_name=row.topic,
+        actor_name=row.payload["actor_name"],
+        args=tuple(row.payload.get("args", ())),
+        kwargs=row.payload.get("kwargs", {}),
+        options={},
+        # The event id as message id: a resend after a crash is recognisably the same message.
+        message_id=str(row.event_id),
+        message_timestamp=int(row.created_at.timestamp() * 1000),
+    )
+    return OutgoingMessage(message, row.payload.get("delay_ms"))

@@ -7,6 +7,7 @@ handed the object.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -26,16 +27,23 @@ class SettingsError(ValueError):
     """A SHOP_* variable holds a value that cannot be used."""
 
 
-_DURATION = re.compile(r"^\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_BARE_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+_DURATION_PART = re.compile(r"(?P<amount>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h|d)")
+_COMPOUND_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_duration(text: str) -> float:
-    """`"90"`, `"90s"`, `"10m"`, `"4h"`, `"1.5d"`, `"250ms"` -> seconds. A bare number is seconds."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 10m, 4h, 1d)")
-    return float(match["amount"]) * _UNIT_SECONDS[match["unit"]]
+    """`"90"`, `"90s"`, `"10m"`, `"4h"`, `"1h30m"`, `"1.5d"`, `"250ms"` -> seconds.
+
+    A bare number is seconds. Parts of a compound duration are added up.
+    """
+    compact = text.strip()
+    if _BARE_NUMBER.match(compact):
+        return float(compact)
+    if not _COMPOUND_DURATION.match(compact):
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 10m, 4h, 1h30m, 1d)")
+    return sum(float(m["amount"]) * _UNIT_SECONDS[m["unit"]] for m in _DURATION_PART.finditer(compact))
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,35 @@ class MailSettings:
 
 
 @dataclass(frozen=True)
+class OrderSettings:
+    # An unpaid order is cancelled this long after it was placed, a paid one completed (API.md: 24 h).
+    ttl: float
+    # Payment reminders, as delays after placement, strictly increasing and shorter than `ttl`.
+    reminders: tuple[float, ...]
+    # The sweeper fires a timer whose trigger message has not come this long after its due time.
+    timer_grace: float
+    # How often each sweeper looks for such timers.
+    sweep_interval: float
+
+
+def _order_settings(ttl: float, reminders: tuple[float, ...], grace: float, sweep: float) -> OrderSettings:
+    if ttl <= 0:
+        raise SettingsError(f"SHOP_ORDER_TTL must be longer than zero, got {ttl:g}s")
+    if any(r <= 0 for r in reminders):
+        raise SettingsError("SHOP_ORDER_REMINDERS: every reminder must come after the order is placed")
+    if any(later <= earlier for earlier, later in itertools.pairwise(reminders)):
+        raise SettingsError("SHOP_ORDER_REMINDERS must be strictly increasing, e.g. 4h,12h,22h")
+    if reminders and reminders[-1] >= ttl:
+        raise SettingsError(
+            f"SHOP_ORDER_REMINDERS: the last reminder ({reminders[-1]:g}s) must come before"
+            f" SHOP_ORDER_TTL ({ttl:g}s)"
+        )
+    if grace <= 0 or sweep <= 0:
+        raise SettingsError("SHOP_TIMER_GRACE and SHOP_TIMER_SWEEP_INTERVAL must be longer than zero")
+    return OrderSettings(ttl=ttl, reminders=reminders, timer_grace=grace, sweep_interval=sweep)
+
+
+@dataclass(frozen=True)
 class Database:
     """The primary (writes, fresh reads) and the streaming replica (queries) of one context."""
 
@@ -96,8 +133,7 @@ class Settings:
     readiness_timeout: float
     # How long the gateway waits for an actor's answer where the API needs one.
     command_timeout: float
-    # An unpaid order is cancelled this long after it was placed (API.md: 24 h).
-    order_ttl: float
+    orders: OrderSettings
     auth: AuthSettings
     mail: MailSettings
 
@@ -132,6 +168,15 @@ class Settings:
                 return parse_duration(raw)
             except ValueError as exc:
                 raise SettingsError(f"{name}: {exc}") from None
+
+        def durations(name: str, default: str) -> tuple[float, ...]:
+            raw = env.get(name, default).strip()
+            if raw.lower() in ("", "none"):
+                return ()
+            try:
+                return tuple(parse_duration(part) for part in raw.split(","))
+            except ValueError as exc:
+                raise SettingsError(f"{name}: {exc}; expected a list like 4h,12h,22h") from None
 
         def flag(name: str, default: bool) -> bool:
             raw = env.get(name, "").strip().lower()
@@ -183,7 +228,12 @@ class Settings:
             log_format=log_format,
             readiness_timeout=number("SHOP_READINESS_TIMEOUT", 2.0),
             command_timeout=duration("SHOP_COMMAND_TIMEOUT", "5s"),
-            order_ttl=duration("SHOP_ORDER_TTL", "24h"),
+            orders=_order_settings(
+                ttl=duration("SHOP_ORDER_TTL", "24h"),
+                reminders=durations("SHOP_ORDER_REMINDERS", "4h,12h,22h"),
+                grace=duration("SHOP_TIMER_GRACE", "60s"),
+                sweep=duration("SHOP_TIMER_SWEEP_INTERVAL", "10s"),
+            ),
             auth=AuthSettings(
                 jwt_issuer=text("SHOP_JWT_ISSUER", "shop"),
                 jwt_audience=text("SHOP_JWT_AUDIENCE", "shop-api"),
@@ -222,7 +272,7 @@ class Settings:
                     "private_key_pem": "***" if value.private_key_pem else None,
                     "code_pepper": "***",
                 }
-            elif f.name == "mail":
+            elif f.name in ("mail", "orders"):
                 value = {k.name: getattr(value, k.name) for k in fields(value)}
             elif isinstance(value, str):
                 value = redact(value)

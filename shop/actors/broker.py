@@ -3,6 +3,11 @@
 Quorum queues are replicated (Raft) and survive a node loss in the 3-node cluster; classic
 mirrored queues are deprecated. Publisher confirms mean `send` returns only once RabbitMQ has the
 message, so a command the gateway accepted is never lost in flight.
+
+Delay queues hold messages that must wait hours (order timers) inside RabbitMQ rather than in a
+worker: one quorum queue per delay, whose message TTL is that delay, with no consumer, dead-lettering
+each message into its actor's queue when the TTL is over. They are named by queue and delay, so a
+new delay gets a new queue and never conflicts with the arguments of one declared before.
 """
 
 from __future__ import annotations
@@ -11,10 +16,70 @@ from functools import partial
 from typing import Any
 
 import pika
-from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL, RabbitmqBroker, _RabbitmqConsumer
-from dramatiq.common import q_name, xq_name
+from dramatiq.brokers.rabbitmq import (
+    DEAD_MESSAGE_TTL,
+    MAX_DECLARE_ATTEMPTS,
+    RabbitmqBroker,
+    _RabbitmqConsumer,
+)
+from dramatiq.common import dq_name, q_name, xq_name
+from dramatiq.errors import ConnectionClosed
 
 QUORUM = {"x-queue-type": "quorum"}
+
+
+def actor_queue_arguments(queue_name: str) -> dict[str, Any]:
+    """The arguments of an actor's queue and of its dramatiq delay queue (`.DQ`)."""
+    return {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": xq_name(q_name(queue_name)), **QUORUM}
+
+
+def declare_actor_queue(channel: Any, queue_name: str) -> None:
+    """The queues dramatiq declares for an actor queue, with this broker's arguments, on `channel`."""
+    queue = q_name(queue_name)
+    channel.queue_declare(queue=queue, durable=True, arguments=actor_queue_arguments(queue))
+    channel.queue_declare(queue=dq_name(queue), durable=True, arguments=actor_queue_arguments(queue))
+    channel.queue_declare(
+        queue=xq_name(queue), durable=True, arguments={"x-message-ttl": DEAD_MESSAGE_TTL, **QUORUM}
+    )
+
+
+def delay_label(delay_ms: int) -> str:
+    """14_400_000 -> "4h", 5_400_000 -> "1h30m", 90_000 -> "1m30s", 1_500 -> "1s500ms"."""
+    if delay_ms <= 0:
+        raise ValueError(f"a delay must be positive, got {delay_ms} ms")
+    parts = []
+    rest = delay_ms
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)):
+        amount, rest = divmod(rest, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return "".join(parts)
+
+
+def delay_queue_name(queue_name: str, delay_ms: int) -> str:
+    return f"{q_name(queue_name)}.wait.{delay_label(delay_ms)}"
+
+
+def delay_queue_arguments(queue_name: str, delay_ms: int) -> dict[str, Any]:
+    return {
+        **QUORUM,
+        "x-message-ttl": delay_ms,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": q_name(queue_name),
+        # At-least-once dead-lettering (quorum queues, RabbitMQ 3.10+): a message leaves this queue only
+        # once the target queue has confirmed it, so a broker restart in between cannot drop a timer.
+        # It requires reject-publish overflow; no length limit is set, so nothing is ever rejected.
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
+def declare_delay_queue(channel: Any, queue_name: str, delay_ms: int) -> str:
+    """Declares the delay queue of (`queue_name`, `delay_ms`) and the actor queue it feeds; its name."""
+    declare_actor_queue(channel, queue_name)
+    name = delay_queue_name(queue_name, delay_ms)
+    channel.queue_declare(queue=name, durable=True, arguments=delay_queue_arguments(queue_name, delay_ms))
+    return name
 
 
 class _DeadLetterWithFinalError(_RabbitmqConsumer):
@@ -53,18 +118,19 @@ class QuorumRabbitmqBroker(RabbitmqBroker):
     def consumer_class(self) -> type[_RabbitmqConsumer]:
         return _DeadLetterWithFinalError
 
-    def _build_queue_arguments(self, queue_name: str) -> dict[str, Any]:
-        arguments: dict[str, Any] = super()._build_queue_arguments(queue_name)  # type: ignore[no-untyped-call]
-        # Quorum queues have no priorities in RabbitMQ 3.10; dramatiq adds one only when asked.
-        arguments.pop("x-max-priority", None)
-        return {**arguments, **QUORUM}
-
-    def _declare_xq_queue(self, queue_name: str) -> Any:
-        return self.channel.queue_declare(
-            queue=xq_name(queue_name),
-            durable=True,
-            arguments={"x-message-ttl": DEAD_MESSAGE_TTL, **QUORUM},
-        )
+    def _ensure_queue(self, canonical_queue_name: str) -> None:
+        # dramatiq declares the queue, its .DQ and its .XQ one by one; one function does all three here,
+        # so the relay (which declares on a connection of its own) cannot drift from this broker.
+        attempts = 0
+        while canonical_queue_name in self.queues_pending:
+            try:
+                declare_actor_queue(self.channel, canonical_queue_name)
+                self.queues_pending.discard(canonical_queue_name)
+            except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError) as exc:
+                del self.connection
+                attempts += 1
+                if attempts >= MAX_DECLARE_ATTEMPTS:
+                    raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
 
 
 def create_broker(rabbitmq_url: str) -> QuorumRabbitmqBroker:

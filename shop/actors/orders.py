@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -12,6 +11,7 @@ from shop.actors.commands import command_actor, refusal
 from shop.db import orders as db
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.orders import OrderLine, OrderRuleError
+from shop.domain.timers import TimerPolicy
 from shop.handlers.orders import (
     CancelOrder,
     PayOrder,
@@ -45,12 +45,13 @@ def place_order(
         trace_headers,
         customer_email,
     )
+    orders = bootstrap.process_settings().orders
     try:
         placed = handle_place_order(
             command,
             lambda: UnitOfWork(pool),
             bootstrap.utc_now,
-            timedelta(seconds=bootstrap.process_settings().order_ttl),
+            TimerPolicy.from_seconds(orders.reminders, orders.ttl),
         )
     except OrderRuleError as exc:
         return refusal(exc)

@@ -10,4 +10,5 @@ from shop.actors import (
     mail,  # noqa: F401
     orders,  # noqa: F401
     products,  # noqa: F401
+    timers,  # noqa: F401
 )

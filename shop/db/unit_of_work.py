@@ -8,6 +8,7 @@ message exists if and only if the state change that caused it was committed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import TracebackType
 from typing import Any
 from uuid import UUID
@@ -65,7 +66,20 @@ class UnitOfWork:
     ) -> None:
         self.messages.append(OutboxMessage(event_id, KAFKA, topic, key, payload, headers))
 
-    def enqueue_actor(self, message_id: UUID, queue: str, actor_name: str, kwargs: dict[str, Any]) -> None:
-        """A dramatiq message for `actor_name`, sent by the relay once this transaction committed."""
-        payload = {"actor_name": actor_name, "args": [], "kwargs": kwargs}
+    def enqueue_actor(
+        self,
+        message_id: UUID,
+        queue: str,
+        actor_name: str,
+        kwargs: dict[str, Any],
+        delay: timedelta | None = None,
+    ) -> None:
+        """A dramatiq message for `actor_name`, sent by the relay once this transaction committed.
+
+        With `delay`, the relay sends it to the RabbitMQ queue of that delay, which hands it on to
+        `queue` when the delay is over (see `shop.actors.broker.delay_queue_name`).
+        """
+        payload: dict[str, Any] = {"actor_name": actor_name, "args": [], "kwargs": kwargs}
+        if delay is not None:
+            payload["delay_ms"] = round(delay.total_seconds() * 1000)
         self.messages.append(OutboxMessage(message_id, RABBITMQ, queue, None, payload))

@@ -1,20 +1,24 @@
 """Placing an order: idempotent per (user, Idempotency-Key), priced from the order side's copy of
-product prices, written with its `order.created` event in one transaction."""
+product prices, written with its `order.created` event and its timers in one transaction. Paying
+and cancelling it; the inventory's answer to it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import psycopg
 
 from shop.db import orders as db
+from shop.db import timers as timers_db
 from shop.db.inbox import record_handled
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.ids import uuid7
 from shop.domain.orders import (
+    InvalidTransition,
     OrderLine,
     OrderNotFound,
     OrderRuleError,
@@ -23,6 +27,7 @@ from shop.domain.orders import (
     check_transition,
     price_lines,
 )
+from shop.domain.timers import EXPIRY, TimerPolicy, schedule
 from shop.schemas.orders import (
     ORDER_CANCELLED,
     ORDER_CREATED,
@@ -66,8 +71,30 @@ def _replay(uow: UnitOfWork, cmd: PlaceOrder) -> Placed | None:
     return Placed(record.order_id, created=False)
 
 
+# The timer actors (shop.actors.timers), named here so that placing an order needs no actor import.
+TIMER_QUEUE = "timers"
+REMINDER_ACTOR = "send_payment_reminder"
+EXPIRY_ACTOR = "expire_order"
+
+
+def schedule_timers(uow: UnitOfWork, order_id: UUID, placed_at: datetime, policy: TimerPolicy) -> None:
+    """Records the order's timers and sends each one's trigger through the outbox: the relay puts it
+    in the RabbitMQ queue of its delay, which hands it to the timer queue when the delay is over."""
+    timers = schedule(placed_at, policy)
+    timers_db.insert_timers(uow.conn, order_id, timers)
+    for timer in timers:
+        actor = EXPIRY_ACTOR if timer.kind == EXPIRY else REMINDER_ACTOR
+        uow.enqueue_actor(
+            uuid7(),
+            TIMER_QUEUE,
+            actor,
+            {"order_id": str(order_id), "kind": timer.kind},
+            delay=timer.delay,
+        )
+
+
 def handle_place_order(
-    cmd: PlaceOrder, uow_factory: Callable[[], UnitOfWork], clock: Clock, ttl: timedelta
+    cmd: PlaceOrder, uow_factory: Callable[[], UnitOfWork], clock: Clock, policy: TimerPolicy
 ) -> Placed:
     try:
         with uow_factory() as uow:
@@ -85,9 +112,10 @@ def handle_place_order(
                 total,
                 currency,
                 now,
-                now + ttl,
+                now + policy.ttl,
                 cmd.customer_email,
             )
+            schedule_timers(uow, cmd.order_id, now, policy)
             # The primary key of this row is what stops a second order when Redis forgot the lock.
             db.insert_idempotency_record(
                 uow.conn, cmd.user_id, cmd.idempotency_key, cmd.request_hash, cmd.order_id
@@ -131,22 +159,28 @@ def handle_stock_outcome(event: OrderNoticeV1, uow: UnitOfWork, clock: Clock) ->
                 (now, event.order_id),
             ).fetchone()
             if cancelled is not None and cancelled[0]:
-                _email_cancellation(uow, event.order_id, cancelled[0], "out_of_stock")
+                email_cancellation(uow, event.order_id, cancelled[0], "out_of_stock")
         return True
 
 
-def _email_cancellation(uow: UnitOfWork, order_id: UUID, email: str, reason: str) -> None:
-    """Through the outbox: the email goes out if and only if the cancellation commits."""
+def email_customer(uow: UnitOfWork, template: str, to: str, context: dict[str, Any], dedupe_key: str) -> None:
+    """Through the outbox: the email goes out if and only if the change that caused it commits.
+    `dedupe_key` names that change, so a redelivered message never sends it twice."""
     uow.enqueue_actor(
         uuid7(),
         "mail",
         "send_email",
-        {
-            "template": "order_cancelled",
-            "to": email,
-            "context": {"order_id": str(order_id), "reason": reason},
-            "dedupe_key": f"order-cancelled:{order_id}",
-        },
+        {"template": template, "to": to, "context": context, "dedupe_key": dedupe_key},
+    )
+
+
+def email_cancellation(uow: UnitOfWork, order_id: UUID, email: str, reason: str) -> None:
+    email_customer(
+        uow,
+        "order_cancelled",
+        email,
+        {"order_id": str(order_id), "reason": reason},
+        f"order-cancelled:{order_id}",
     )
 
 
@@ -163,16 +197,26 @@ class CancelOrder:
     user_id: UUID
 
 
-def _lock_own_order(uow: UnitOfWork, order_id: UUID, user_id: UUID) -> tuple[Status, str, str | None]:
+@dataclass(frozen=True)
+class LockedOrder:
+    status: Status
+    stock: str
+    payment_reference: str | None
+    expires_at: datetime
+
+
+def _lock_own_order(uow: UnitOfWork, order_id: UUID, user_id: UUID) -> LockedOrder:
     row = uow.conn.execute(
-        "SELECT status, stock, payment_reference, user_id FROM orders WHERE id = %s FOR UPDATE", (order_id,)
+        "SELECT status, stock, payment_reference, expires_at, user_id FROM orders WHERE id = %s FOR UPDATE",
+        (order_id,),
     ).fetchone()
-    if row is None or row[3] != user_id:
+    if row is None or row[4] != user_id:
         raise OrderNotFound("no such order")
-    return Status(row[0]), row[1], row[2]
+    return LockedOrder(Status(row[0]), row[1], row[2], row[3])
 
 
-def _notify(uow: UnitOfWork, schema: str, order_id: UUID, reason: str | None, now: datetime) -> None:
+def notify(uow: UnitOfWork, schema: str, order_id: UUID, reason: str | None, now: datetime) -> None:
+    """An order notice (order.paid, order.cancelled, order.completed) on Kafka, through the outbox."""
     event_id = uuid7()
     uow.publish_event(
         event_id, schema, str(order_id), encode_order_notice(schema, event_id, now, order_id, reason), {}
@@ -183,11 +227,14 @@ def handle_pay(cmd: PayOrder, uow: UnitOfWork, clock: Clock) -> None:
     """PENDING with stock reserved → PAID. The same payment again is harmless."""
     now = clock()
     with uow:
-        status, stock, reference = _lock_own_order(uow, cmd.order_id, cmd.user_id)
-        if status is Status.PAID and reference == cmd.payment_reference:
+        order = _lock_own_order(uow, cmd.order_id, cmd.user_id)
+        if order.status is Status.PAID and order.payment_reference == cmd.payment_reference:
             return
-        check_transition(status, Status.PAID)
-        if stock != "reserved":
+        check_transition(order.status, Status.PAID)
+        if now >= order.expires_at:
+            # Its expiry timer is about to cancel it; a payment now would race that and lose.
+            raise InvalidTransition(f"the order expired at {order.expires_at.isoformat()}; it cannot be paid")
+        if order.stock != "reserved":
             raise StockNotReserved("the order's stock is not reserved yet; try again shortly")
         uow.conn.execute(
             """
@@ -196,20 +243,23 @@ def handle_pay(cmd: PayOrder, uow: UnitOfWork, clock: Clock) -> None:
             """,
             (now, cmd.payment_reference, now, cmd.order_id),
         )
-        _notify(uow, ORDER_PAID, cmd.order_id, None, now)
+        notify(uow, ORDER_PAID, cmd.order_id, None, now)
+
+
+def cancel_locked(uow: UnitOfWork, order_id: UUID, reason: str, now: datetime) -> None:
+    """PENDING → CANCELLED on an order the caller has locked; order.cancelled makes the inventory
+    release its stock."""
+    uow.conn.execute(
+        "UPDATE orders SET status = 'CANCELLED', cancel_reason = %s, updated_at = %s WHERE id = %s",
+        (reason, now, order_id),
+    )
+    notify(uow, ORDER_CANCELLED, order_id, reason, now)
 
 
 def handle_cancel(cmd: CancelOrder, uow: UnitOfWork, clock: Clock) -> None:
-    """PENDING → CANCELLED (customer_request); the inventory releases the stock on order.cancelled."""
+    """PENDING → CANCELLED (customer_request)."""
     now = clock()
     with uow:
-        status, _stock, _reference = _lock_own_order(uow, cmd.order_id, cmd.user_id)
-        check_transition(status, Status.CANCELLED)
-        uow.conn.execute(
-            """
-            UPDATE orders SET status = 'CANCELLED', cancel_reason = 'customer_request', updated_at = %s
-             WHERE id = %s
-            """,
-            (now, cmd.order_id),
-        )
-        _notify(uow, ORDER_CANCELLED, cmd.order_id, "customer_request", now)
+        order = _lock_own_order(uow, cmd.order_id, cmd.user_id)
+        check_transition(order.status, Status.CANCELLED)
+        cancel_locked(uow, cmd.order_id, "customer_request", now)

@@ -6,7 +6,8 @@ Every template exists twice, `NAME.txt` and `NAME.html`, both rendered from the 
 Templates and the context each one needs:
   verification_code   code, expires_minutes
   already_registered  (nothing: no code; it points to sign-in and password reset)
-  payment_reminder    order_id, total, currency, expires_at, reminder (1 for the first, 2, ...)
+  payment_reminder    order_id, total, currency, expires_at, time_left, reminder (1 for the first,
+                      2, ...), lines [{name, quantity, unit_price, line_total}]
   order_cancelled     order_id, reason
   order_completed     order_id, total, currency
 Values are shown as given: amounts and times arrive formatted (the message is JSON).

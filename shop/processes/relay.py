@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from shop.actors.broker import create_broker
 from shop.bootstrap import build_readiness, kafka_config
 from shop.http.app import create_base_app
 from shop.processes.host import run_service
@@ -14,7 +13,7 @@ def run_relay(settings: Settings, port: int | None = None) -> int:
     relay = OutboxRelay(
         {context: db.primary_url for context, db in settings.databases.items()},
         kafka_config(settings),
-        broker=create_broker(settings.rabbitmq_url),
+        rabbitmq_url=settings.rabbitmq_url,
     )
     readiness, resources = build_readiness(settings, ["postgres_primary", "kafka", "rabbitmq"])
     app = create_base_app(readiness, settings.max_body_bytes)

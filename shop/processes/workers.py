@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import timedelta
+
 import dramatiq
 
 from shop import bootstrap
 from shop.bootstrap import build_readiness
+from shop.db.unit_of_work import UnitOfWork
+from shop.handlers.orders import TIMER_QUEUE
 from shop.http.app import create_base_app
-from shop.processes.host import run_service
+from shop.processes.host import Service, run_service
+from shop.processes.sweeper import TimerSweeper
 from shop.settings import Settings
 
 
@@ -28,6 +34,24 @@ class DramatiqWorkers:
         return all(t.is_alive() for t in self._worker.workers)
 
 
+class Together:
+    """Several services as one: started in order, stopped in reverse, alive while all are."""
+
+    def __init__(self, services: Sequence[Service]) -> None:
+        self._services = list(services)
+
+    def start(self) -> None:
+        for service in self._services:
+            service.start()
+
+    def stop(self) -> None:
+        for service in reversed(self._services):
+            service.stop()
+
+    def alive(self) -> bool:
+        return all(service.alive() for service in self._services)
+
+
 def run_workers(settings: Settings, queues: list[str], threads: int, port: int | None = None) -> int:
     broker = bootstrap.message_broker()
     unknown = set(queues) - broker.get_declared_queues()
@@ -35,5 +59,18 @@ def run_workers(settings: Settings, queues: list[str], threads: int, port: int |
         raise SystemExit(f"shop run workers: no actor consumes queue(s) {', '.join(sorted(unknown))}")
     readiness, resources = build_readiness(settings, ["postgres_primary", "redis", "rabbitmq"])
     app = create_base_app(readiness, settings.max_body_bytes)
-    workers = DramatiqWorkers(broker, set(queues) or None, threads)
-    return run_service("workers", workers, app, settings.host, port or settings.workers_port, resources)
+    services: list[Service] = [DramatiqWorkers(broker, set(queues) or None, threads)]
+    if not queues or TIMER_QUEUE in queues:
+        # Where timer triggers are consumed, the sweeper makes up for lost ones.
+        pool = bootstrap.primary_pool("orders")
+        services.append(
+            TimerSweeper(
+                lambda: UnitOfWork(pool),
+                bootstrap.utc_now,
+                timedelta(seconds=settings.orders.timer_grace),
+                settings.orders.sweep_interval,
+            )
+        )
+    return run_service(
+        "workers", Together(services), app, settings.host, port or settings.workers_port, resources
+    )

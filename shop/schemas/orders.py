@@ -53,6 +53,7 @@ STOCK_RESERVED = "stock.reserved"
 STOCK_REJECTED = "stock.rejected"
 ORDER_CANCELLED = "order.cancelled"
 ORDER_PAID = "order.paid"
+ORDER_COMPLETED = "order.completed"
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ class OrderCreatedV1:
 
 @dataclass(frozen=True)
 class OrderNoticeV1:
-    """stock.reserved, stock.rejected, order.cancelled, order.paid: something happened to an order."""
+    """stock.reserved, stock.rejected, order.cancelled, order.paid, order.completed: something
+    happened to an order."""
 
     schema: str
     event_id: UUID

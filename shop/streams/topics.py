@@ -33,6 +33,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("order.created", 6, _EVENTS),
     TopicSpec("order.cancelled", 6, _EVENTS),
     TopicSpec("order.paid", 6, _EVENTS),
+    TopicSpec("order.completed", 6, _EVENTS),
     TopicSpec("stock.reserved", 6, _EVENTS),
     TopicSpec("stock.rejected", 6, _EVENTS),
     # Events a consumer could not parse or does not understand, kept for a person to look at.

@@ -12,7 +12,10 @@ from psycopg_pool import ConnectionPool
 
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.orders import OrderLine, UnknownProduct, request_fingerprint
+from shop.domain.timers import TimerPolicy
 from shop.handlers.orders import IdempotencyKeyReused, PlaceOrder, handle_place_order
+
+DAY_WITH_REMINDERS = TimerPolicy.from_seconds([4 * 3600, 12 * 3600, 22 * 3600], 24 * 3600)
 
 
 def now() -> datetime:
@@ -40,7 +43,7 @@ def product(pool) -> uuid.UUID:
 def place(pool, user: uuid.UUID, key: str, lines: list[OrderLine]):
     body = {"items": [{"product_id": str(line.product_id), "quantity": line.quantity} for line in lines]}
     command = PlaceOrder(uuid.uuid4(), user, key, request_fingerprint(body), lines, {})
-    return handle_place_order(command, lambda: UnitOfWork(pool), now, timedelta(hours=24))
+    return handle_place_order(command, lambda: UnitOfWork(pool), now, DAY_WITH_REMINDERS)
 
 
 def test_an_order_is_priced_and_written_with_its_event(pool, product):

@@ -17,7 +17,12 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "total": "59.90",
         "currency": "EUR",
         "expires_at": "2026-11-26 10:00 UTC",
+        "time_left": "7 hours 59 minutes",
         "reminder": 2,
+        "lines": [
+            {"name": "Blue mug", "quantity": 2, "unit_price": "12.50", "line_total": "25.00"},
+            {"name": "Tea <loose>", "quantity": 1, "unit_price": "34.90", "line_total": "34.90"},
+        ],
     },
     "order_cancelled": {"order_id": "ord_7Q2", "reason": "payment not received in time"},
     "order_completed": {"order_id": "ord_7Q2", "total": "59.90", "currency": "EUR"},
@@ -37,8 +42,18 @@ def test_a_template_renders_subject_text_and_html(template):
     assert "<html" in email.html
     assert "{{" not in email.text + email.html
     for value in SAMPLES[template].values():
-        assert str(value) in email.text
-        assert str(value) in email.html
+        if isinstance(value, (str, int)):
+            assert str(value) in email.text
+            assert str(value) in email.html
+
+
+def test_a_payment_reminder_lists_every_line_and_the_time_left():
+    email = render("payment_reminder", SAMPLES["payment_reminder"])
+    assert "2 x Blue mug at 12.50 = 25.00 EUR" in email.text
+    assert "1 x Tea <loose> at 34.90 = 34.90 EUR" in email.text
+    assert "Tea &lt;loose&gt;" in email.html
+    assert "(7 hours 59 minutes left)" in email.text
+    assert "This is reminder 2" in email.text
 
 
 def test_the_verification_code_is_in_both_parts_and_the_subject_names_no_code():

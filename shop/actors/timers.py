@@ -1,0 +1,54 @@
+"""Timer actors on queue `timers`, fed by the delay queues when an order's timer falls due.
+
+Each re-reads the order under a lock and fires the timer at most once (shop.handlers.timers): a
+duplicate trigger, or one the sweeper beat, is acknowledged and does nothing. No actor here waits:
+the hours between placement and due time are spent in RabbitMQ's delay queues, not in a worker.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import dramatiq
+
+from shop import bootstrap
+from shop.db.unit_of_work import UnitOfWork
+from shop.domain.timers import EXPIRY, reminder_number
+from shop.handlers.orders import EXPIRY_ACTOR, REMINDER_ACTOR, TIMER_QUEUE
+from shop.handlers.timers import fire_trigger
+
+# A database restart is waited out with backoff; past the last retry the sweeper still fires the timer.
+MAX_RETRIES, MIN_BACKOFF_MS, MAX_BACKOFF_MS = 8, 1_000, 60_000
+
+
+def _fire(order_id: str, kind: str) -> None:
+    pool = bootstrap.primary_pool("orders")
+    fire_trigger(UUID(order_id), kind, UnitOfWork(pool), bootstrap.utc_now)
+
+
+@dramatiq.actor(
+    actor_name=REMINDER_ACTOR,
+    queue_name=TIMER_QUEUE,
+    max_retries=MAX_RETRIES,
+    min_backoff=MIN_BACKOFF_MS,
+    max_backoff=MAX_BACKOFF_MS,
+)
+def send_payment_reminder(order_id: str, kind: str) -> None:
+    """Emails a payment reminder if the order is still PENDING and this reminder was not sent yet."""
+    if reminder_number(kind) is None:
+        raise ValueError(f"not a reminder timer: {kind!r}")
+    _fire(order_id, kind)
+
+
+@dramatiq.actor(
+    actor_name=EXPIRY_ACTOR,
+    queue_name=TIMER_QUEUE,
+    max_retries=MAX_RETRIES,
+    min_backoff=MIN_BACKOFF_MS,
+    max_backoff=MAX_BACKOFF_MS,
+)
+def expire_order(order_id: str, kind: str = EXPIRY) -> None:
+    """PENDING → CANCELLED (payment_timeout), PAID → COMPLETED; anything else stays as it is."""
+    if kind != EXPIRY:
+        raise ValueError(f"not an expiry timer: {kind!r}")
+    _fire(order_id, kind)

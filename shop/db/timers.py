@@ -1,0 +1,128 @@
+"""SQL of order timers (orders database): record them, lock one, claim overdue ones, mark them fired."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import class_row
+
+from shop.domain.timers import Timer
+
+Conn = psycopg.Connection[Any]
+
+# A timer whose sweep failed this often is left alone (and counted): a bug to look at, not a retry loop.
+MAX_SWEEP_FAILURES = 5
+
+
+@dataclass(frozen=True)
+class TimerRow:
+    order_id: UUID
+    kind: str
+    due_at: datetime
+    fired_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OrderForTimer:
+    status: str
+    expires_at: datetime
+    customer_email: str | None
+    total_cents: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class ReminderLine:
+    name: str
+    quantity: int
+    unit_price_cents: int
+
+
+def insert_timers(conn: Conn, order_id: UUID, timers: Sequence[Timer]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO order_timers (order_id, kind, due_at) VALUES (%s, %s, %s)",
+            [(order_id, t.kind, t.due_at) for t in timers],
+        )
+
+
+def lock_timer(conn: Conn, order_id: UUID, kind: str) -> TimerRow | None:
+    """The timer, locked until the transaction ends: a trigger and the sweeper never both fire it."""
+    with conn.cursor(row_factory=class_row(TimerRow)) as cur:
+        cur.execute(
+            "SELECT order_id, kind, due_at, fired_at FROM order_timers"
+            " WHERE order_id = %s AND kind = %s FOR UPDATE",
+            (order_id, kind),
+        )
+        return cur.fetchone()
+
+
+def claim_overdue(conn: Conn, due_before: datetime) -> TimerRow | None:
+    """The oldest unfired timer due before `due_before`, locked; rows another sweeper holds are skipped."""
+    with conn.cursor(row_factory=class_row(TimerRow)) as cur:
+        cur.execute(
+            """
+            SELECT order_id, kind, due_at, fired_at FROM order_timers
+             WHERE fired_at IS NULL AND due_at < %s AND sweep_failures < %s
+             ORDER BY due_at
+             LIMIT 1
+               FOR UPDATE SKIP LOCKED
+            """,
+            (due_before, MAX_SWEEP_FAILURES),
+        )
+        return cur.fetchone()
+
+
+def record_sweep_failure(conn: Conn, order_id: UUID, kind: str, error: str) -> int:
+    row = conn.execute(
+        """
+        UPDATE order_timers SET sweep_failures = sweep_failures + 1, last_error = %s
+         WHERE order_id = %s AND kind = %s
+        RETURNING sweep_failures
+        """,
+        (error[:2000], order_id, kind),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def mark_fired(conn: Conn, order_id: UUID, kind: str, now: datetime, fired_by: str, outcome: str) -> None:
+    conn.execute(
+        "UPDATE order_timers SET fired_at = %s, fired_by = %s, outcome = %s"
+        " WHERE order_id = %s AND kind = %s",
+        (now, fired_by, outcome, order_id, kind),
+    )
+
+
+def lock_order_for_timer(conn: Conn, order_id: UUID) -> OrderForTimer | None:
+    with conn.cursor(row_factory=class_row(OrderForTimer)) as cur:
+        cur.execute(
+            "SELECT status, expires_at, customer_email, total_cents, currency FROM orders"
+            " WHERE id = %s FOR UPDATE",
+            (order_id,),
+        )
+        return cur.fetchone()
+
+
+def reminder_lines(conn: Conn, order_id: UUID) -> list[ReminderLine]:
+    """The order's lines with the product names the order side knows (the id where it knows none)."""
+    with conn.cursor(row_factory=class_row(ReminderLine)) as cur:
+        cur.execute(
+            """
+            SELECT coalesce(p.name, l.product_id::text) AS name, l.quantity, l.unit_price_cents
+              FROM order_lines l LEFT JOIN product_prices p USING (product_id)
+             WHERE l.order_id = %s
+             ORDER BY name, l.product_id
+            """,
+            (order_id,),
+        )
+        return cur.fetchall()
+
+
+def pending_count(conn: Conn) -> int:
+    row = conn.execute("SELECT count(*) FROM order_timers WHERE fired_at IS NULL").fetchone()
+    return int(row[0]) if row else 0

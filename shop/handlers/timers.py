@@ -1,0 +1,175 @@
+"""Firing order timers, from their trigger messages or from the sweeper.
+
+Both paths lock the timer row first, so a timer is fired once whoever comes first: the other finds
+`fired_at` set and does nothing. Firing locks the order, decides the outcome (shop.domain.timers),
+applies it and marks the timer, all in one transaction with the events and emails it causes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from prometheus_client import Counter, Histogram
+
+from shop.db import timers as db
+from shop.db.unit_of_work import UnitOfWork
+from shop.domain.orders import Status
+from shop.domain.timers import (
+    EXPIRY,
+    Outcome,
+    arrived_early,
+    decide,
+    describe_time_left,
+    format_amount,
+    reminder_number,
+)
+from shop.handlers.orders import cancel_locked, email_cancellation, email_customer, notify
+from shop.schemas.orders import ORDER_COMPLETED
+
+log = logging.getLogger("shop.timers")
+
+Clock = Callable[[], datetime]
+
+TRIGGER, SWEEPER = "trigger", "sweeper"
+
+FIRED = Counter("shop_timers_fired_total", "Order timers fired", ["kind", "outcome", "fired_by"])
+LATENESS = Histogram(
+    "shop_timer_lateness_seconds",
+    "How long after its due time a timer fired",
+    ["fired_by"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600),
+)
+SWEEP_FAILURES = Counter("shop_timer_sweep_failures_total", "Timers whose sweep raised an error")
+
+
+@dataclass(frozen=True)
+class Fired:
+    outcome: Outcome
+    lateness: timedelta
+
+
+def fire_trigger(order_id: UUID, kind: str, uow: UnitOfWork, clock: Clock) -> Fired | None:
+    """A trigger message arrived. None when there is nothing to fire: already fired (a duplicate
+    trigger, or the sweeper came first), unknown, or early (the sweeper will fire it)."""
+    with uow:
+        timer = db.lock_timer(uow.conn, order_id, kind)
+        now = clock()
+        if timer is None:
+            log.warning("timer trigger for unknown timer %s of order %s: ignored", kind, order_id)
+            return None
+        if timer.fired_at is not None:
+            return None
+        if arrived_early(now, timer.due_at):
+            log.warning(
+                "timer %s of order %s triggered at %s, before its due time %s: left to the sweeper",
+                kind,
+                order_id,
+                now.isoformat(),
+                timer.due_at.isoformat(),
+            )
+            return None
+        return _fire_locked(uow, timer, now, TRIGGER)
+
+
+def sweep(uow_factory: Callable[[], UnitOfWork], clock: Clock, grace: timedelta, limit: int) -> int:
+    """Fires up to `limit` timers overdue by more than `grace`, oldest first, one transaction each.
+
+    SKIP LOCKED lets several sweepers share the work; a timer whose firing fails is counted against
+    it and skipped by later sweeps once it has failed `db.MAX_SWEEP_FAILURES` times.
+    """
+    fired = 0
+    for _ in range(limit):
+        with uow_factory() as uow:
+            now = clock()
+            timer = db.claim_overdue(uow.conn, now - grace)
+            if timer is None:
+                break
+            written = len(uow.messages)
+            try:
+                with uow.conn.transaction():  # a savepoint: a failure undoes this timer's writes only
+                    _fire_locked(uow, timer, now, SWEEPER)
+            except Exception as exc:
+                del uow.messages[written:]
+                failures = db.record_sweep_failure(uow.conn, timer.order_id, timer.kind, repr(exc))
+                SWEEP_FAILURES.inc()
+                log.error(
+                    "sweeping timer %s of order %s failed (%d of %d tries): %r",
+                    timer.kind,
+                    timer.order_id,
+                    failures,
+                    db.MAX_SWEEP_FAILURES,
+                    exc,
+                )
+                continue
+        fired += 1
+    return fired
+
+
+def _fire_locked(uow: UnitOfWork, timer: db.TimerRow, now: datetime, fired_by: str) -> Fired:
+    order = db.lock_order_for_timer(uow.conn, timer.order_id)
+    if order is None:  # the foreign key makes this impossible; a deleted order has no timers left
+        raise LookupError(f"order {timer.order_id} of timer {timer.kind} is gone")
+    outcome = decide(timer.kind, Status(order.status), now, order.expires_at)
+    if outcome is Outcome.REMINDED:
+        if order.customer_email:
+            _email_reminder(uow, timer, order, now)
+        else:
+            outcome = Outcome.SKIPPED  # placed before orders kept an address: nobody to remind
+    elif outcome is Outcome.CANCELLED:
+        cancel_locked(uow, timer.order_id, "payment_timeout", now)
+        if order.customer_email:
+            email_cancellation(uow, timer.order_id, order.customer_email, "payment_timeout")
+    elif outcome is Outcome.COMPLETED:
+        uow.conn.execute(
+            "UPDATE orders SET status = 'COMPLETED', updated_at = %s WHERE id = %s", (now, timer.order_id)
+        )
+        notify(uow, ORDER_COMPLETED, timer.order_id, None, now)
+        if order.customer_email:
+            email_customer(
+                uow,
+                "order_completed",
+                order.customer_email,
+                {
+                    "order_id": str(timer.order_id),
+                    "total": format_amount(order.total_cents),
+                    "currency": order.currency,
+                },
+                f"order-completed:{timer.order_id}",
+            )
+    db.mark_fired(uow.conn, timer.order_id, timer.kind, now, fired_by, outcome)
+    lateness = now - timer.due_at
+    FIRED.labels("expiry" if timer.kind == EXPIRY else "reminder", outcome, fired_by).inc()
+    LATENESS.labels(fired_by).observe(max(0.0, lateness.total_seconds()))
+    return Fired(outcome, lateness)
+
+
+def _email_reminder(uow: UnitOfWork, timer: db.TimerRow, order: db.OrderForTimer, now: datetime) -> None:
+    assert order.customer_email is not None
+    lines = db.reminder_lines(uow.conn, timer.order_id)
+    email_customer(
+        uow,
+        "payment_reminder",
+        order.customer_email,
+        {
+            "order_id": str(timer.order_id),
+            "reminder": reminder_number(timer.kind),
+            "total": format_amount(order.total_cents),
+            "currency": order.currency,
+            "expires_at": order.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "time_left": describe_time_left(order.expires_at - now),
+            "lines": [
+                {
+                    "name": line.name,
+                    "quantity": line.quantity,
+                    "unit_price": format_amount(line.unit_price_cents),
+                    "line_total": format_amount(line.unit_price_cents * line.quantity),
+                }
+                for line in lines
+            ],
+        },
+        f"order-reminder:{timer.order_id}:{timer.kind}",
+    )

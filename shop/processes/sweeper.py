@@ -1,0 +1,62 @@
+"""The timer sweeper: fires order timers whose trigger message never came (lost, or purged).
+
+It runs beside the workers that consume the `timers` queue, one thread per process. Any number may
+run at once: each claims timers with SKIP LOCKED, one transaction per timer (shop.handlers.timers).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+from prometheus_client import Gauge
+
+from shop.db.unit_of_work import UnitOfWork
+from shop.handlers.timers import Clock, sweep
+
+log = logging.getLogger("shop.timers.sweeper")
+
+LAST_SWEEP = Gauge("shop_timer_sweeper_last_run_timestamp_seconds", "When the sweeper last finished a sweep")
+
+
+class TimerSweeper:
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        clock: Clock,
+        grace: timedelta,
+        interval: float,
+        batch: int = 500,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._clock = clock
+        self._grace = grace
+        self._interval = interval
+        self._batch = batch
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="timer-sweeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                fired = sweep(self._uow_factory, self._clock, self._grace, self._batch)
+                LAST_SWEEP.set_to_current_time()
+                if fired:
+                    log.info("sweeper fired %d overdue timer(s)", fired)
+                if fired == self._batch:
+                    continue  # a full batch: there may be more overdue, go on at once
+            except Exception:  # the database away: try again next interval, never die
+                log.exception("timer sweep failed; retrying in %.1fs", self._interval)
+            self._stopping.wait(self._interval)
