@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The single-machine stack: `stack.sh up|down|status|clean|env`, or `stop NAME`/`start NAME` for one part.
+# The single-machine stack: `stack.sh up|down|status|clean|env`, or `stop NAME`/`start NAME`/`kill NAME`
+# (SIGKILL, a crash) for one part.
 #
 # Each component is defined in ops/local/components/*.sh by these functions:
 #   NAME_install  make sure the software is present (fast no-op when it is)
@@ -111,6 +112,12 @@ stop_one() {
   label "$c"; say "stopped"
 }
 
+# kill_one NAME: SIGKILL the component's whole process group, as a crash would (no clean shutdown).
+kill_one() {
+  stop_pid "$1" 5 KILL
+  label "$1"; say "killed"
+}
+
 start_one() {
   local c=$1 t0=$SECONDS
   if "${c}_ready"; then label "$c"; say "up (already running)"; return 0; fi
@@ -129,9 +136,10 @@ case "${1:-}" in
   up) up ;;
   stop) known "${2:-}"; stop_one "$2" ;;
   start) known "${2:-}"; start_one "$2" ;;
+  kill) known "${2:-}"; kill_one "$2" ;;
   down) down ;;
   status) status ;;
   env) for c in "${COMPONENTS[@]}"; do "${c}_env"; done ;;
   clean) down >/dev/null; rm -rf "$VAR"; say "removed $VAR" ;;
-  *) die "usage: $0 up|down|status|env|clean|stop NAME|start NAME" ;;
+  *) die "usage: $0 up|down|status|env|clean|stop NAME|start NAME|kill NAME" ;;
 esac

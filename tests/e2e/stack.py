@@ -50,6 +50,8 @@ def request(
 class SupervisedStack:
     ports: dict[str, int] = field(default_factory=lambda: {name: free_port() for name in PROCESS_PORTS})
     process: subprocess.Popen[bytes] | None = None
+    # Variables for this stack only, over the defaults below (e.g. short order timers).
+    env: dict[str, str] = field(default_factory=dict)
     log_path: Path = field(
         default_factory=lambda: Path(tempfile.mkstemp(prefix="shop-run-all-", suffix=".log")[1])
     )
@@ -64,6 +66,7 @@ class SupervisedStack:
             # Mail retries sized for a test run: 8 attempts still span more than 45 s.
             "SHOP_MAIL_MIN_BACKOFF": "2s",
             "SHOP_MAIL_MAX_BACKOFF": "20s",
+            **self.env,
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "shop", "run", "all"],

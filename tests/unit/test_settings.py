@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from shop.settings import Settings, SettingsError, redact
+from shop.settings import Settings, SettingsError, parse_duration, redact
 
 
 def test_defaults_point_at_the_local_stack():
@@ -62,3 +62,87 @@ def test_secrets_never_show_in_the_printable_view_or_repr():
 )
 def test_redact(text, expected):
     assert redact(text) == expected
+
+
+def test_order_timer_defaults():
+    s = Settings.from_env({})
+    assert s.orders.ttl == 86400
+    assert s.orders.reminders == (14400.0, 43200.0, 79200.0)
+    assert s.orders.timer_grace == 60
+    assert s.orders.sweep_interval == 10
+
+
+def test_order_durations_are_parsed():
+    s = Settings.from_env({"SHOP_ORDER_REMINDERS": "90s,1h30m", "SHOP_ORDER_TTL": "2h"})
+    assert s.orders.reminders == (90, 5400)
+    assert s.orders.ttl == 7200
+
+
+def test_spaces_around_the_reminders_are_ignored():
+    s = Settings.from_env({"SHOP_ORDER_REMINDERS": " 1h, 2h ,3h "})
+    assert s.orders.reminders == (3600, 7200, 10800)
+
+
+@pytest.mark.parametrize("raw", ["", "none", "None", "  "])
+def test_orders_may_have_no_reminders(raw):
+    assert Settings.from_env({"SHOP_ORDER_REMINDERS": raw}).orders.reminders == ()
+
+
+def test_an_empty_ttl_means_the_default():
+    assert Settings.from_env({"SHOP_ORDER_TTL": ""}).orders.ttl == 86400
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"SHOP_ORDER_REMINDERS": "2h,1h"}, "SHOP_ORDER_REMINDERS"),
+        ({"SHOP_ORDER_REMINDERS": "1h,1h"}, "SHOP_ORDER_REMINDERS"),
+        ({"SHOP_ORDER_REMINDERS": "4h,24h"}, "SHOP_ORDER_REMINDERS"),
+        ({"SHOP_ORDER_REMINDERS": "4h,25h"}, "SHOP_ORDER_REMINDERS"),
+        ({"SHOP_ORDER_REMINDERS": "1h", "SHOP_ORDER_TTL": "30m"}, "SHOP_ORDER_REMINDERS"),
+        ({"SHOP_ORDER_REMINDERS": "0s"}, "SHOP_ORDER_REMINDERS"),
+        ({"SHOP_ORDER_REMINDERS": "soon"}, "SHOP_ORDER_REMINDERS"),
+        ({"SHOP_ORDER_REMINDERS": "4h,,12h"}, "SHOP_ORDER_REMINDERS"),
+        ({"SHOP_ORDER_TTL": "0s"}, "SHOP_ORDER_TTL"),
+        ({"SHOP_ORDER_TTL": "tomorrow"}, "SHOP_ORDER_TTL"),
+        ({"SHOP_TIMER_GRACE": "0"}, "SHOP_TIMER_GRACE"),
+        ({"SHOP_TIMER_SWEEP_INTERVAL": "0s"}, "SHOP_TIMER_SWEEP_INTERVAL"),
+    ],
+)
+def test_unusable_order_timer_settings_are_refused_with_the_variable_named(env, variable):
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90", 90),
+        ("1.5", 1.5),
+        ("90s", 90),
+        ("10m", 600),
+        ("4h", 14400),
+        ("1h30m", 5400),
+        ("1d12h", 129600),
+        ("1.5d", 129600),
+        ("250ms", 0.25),
+        ("1s500ms", 1.5),
+        (" 4h ", 14400),
+    ],
+)
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "  ", "h", "1x", "1h 30m", "-1h", "1h-30m", "four hours"])
+def test_parse_duration_refuses_what_is_not_a_duration(text):
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
+
+
+def test_the_printable_view_includes_the_order_settings():
+    view = Settings.from_env({"SHOP_ORDER_TTL": "2h", "SHOP_ORDER_REMINDERS": "1h"}).public_view()
+    assert isinstance(view["orders"], dict)
+    assert view["orders"]["ttl"] == 7200
+    assert view["orders"]["reminders"] == (3600,)
+    assert view["orders"]["timer_grace"] == 60

@@ -1,0 +1,310 @@
+"""Order timers end to end, with delays of seconds: reminders, expiry, completion, lost triggers,
+and a RabbitMQ crash. Everything real: delay queues in RabbitMQ, emails in Mailpit.
+
+This module runs its own `shop run all` with short timers, on a RabbitMQ vhost of its own, so that
+the session's stack (24 h timers) never takes one of its commands. Both stacks share the databases,
+Kafka and the relay lease; which relay publishes a trigger does not matter, as each outbox row
+carries its delay.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pika
+import psycopg
+import pytest
+
+from shop.actors.broker import declare_delay_queue
+from shop.handlers.orders import TIMER_QUEUE
+from tests.e2e import mailpit
+from tests.e2e.stack import SupervisedStack
+from tests.e2e.test_auth import get, login, new_address, register_and_verify
+from tests.e2e.test_products import call, create
+
+REMINDERS, TTL, GRACE = (3.0, 6.0, 9.0), 12.0, 3.0
+VHOST = "shop-e2e-timers"
+STACK = Path(__file__).resolve().parents[2] / "ops/local/stack.sh"
+
+
+def _management(method: str, path: str, body: object | None = None) -> Any:
+    url = urllib.parse.urlsplit(
+        os.environ.get("SHOP_RABBITMQ_MANAGEMENT_URL", "http://shop:shop@127.0.0.1:15672")
+    )
+    request = urllib.request.Request(
+        f"{url.scheme}://{url.hostname}:{url.port}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={
+            "content-type": "application/json",
+            "authorization": "Basic " + base64.b64encode(f"{url.username}:{url.password}".encode()).decode(),
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        raw = response.read()
+    return json.loads(raw) if raw else None
+
+
+def _vhost_url(vhost: str) -> str:
+    base = os.environ.get("SHOP_RABBITMQ_URL", "amqp://shop:shop@127.0.0.1:5672/shop")
+    assert base.endswith("/shop"), base
+    return base.rsplit("/", 1)[0] + "/" + urllib.parse.quote(vhost, safe="")
+
+
+def _declare_delay_queues(vhost: str) -> None:
+    """Declared well before any test crashes the broker: on RabbitMQ 3.10, a quorum queue created
+    less than a second before a kill -9 can come back empty, confirmed messages and all. Long-lived
+    delay queues never meet that; the sweeper would make up for it if they did."""
+    connection = pika.BlockingConnection(pika.URLParameters(_vhost_url(vhost)))
+    try:
+        for delay in (*REMINDERS, TTL):
+            declare_delay_queue(connection.channel(), TIMER_QUEUE, round(delay * 1000))
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="module")
+def timers_stack() -> Iterator[SupervisedStack]:
+    _management("PUT", f"/api/vhosts/{VHOST}", {})
+    _management("PUT", f"/api/permissions/{VHOST}/shop", {"configure": ".*", "write": ".*", "read": ".*"})
+    for vhost in ("shop", VHOST):
+        _declare_delay_queues(vhost)
+    running = SupervisedStack(
+        env={
+            "SHOP_RABBITMQ_URL": _vhost_url(VHOST),
+            "SHOP_ORDER_REMINDERS": ",".join(f"{r:g}s" for r in REMINDERS),
+            "SHOP_ORDER_TTL": f"{TTL:g}s",
+            "SHOP_TIMER_GRACE": f"{GRACE:g}s",
+            "SHOP_TIMER_SWEEP_INTERVAL": "1s",
+        }
+    )
+    running.start()
+    yield running
+    running.stop()
+    _management("DELETE", f"/api/vhosts/{VHOST}")
+
+
+@pytest.fixture(scope="module")
+def admin(timers_stack) -> str:
+    email = new_address()
+    register_and_verify(timers_stack, email)
+    subprocess.run([sys.executable, "-m", "shop", "admin", "grant", email], check=True, capture_output=True)
+    return str(login(timers_stack, email)["access_token"])
+
+
+@pytest.fixture(scope="module")
+def product(timers_stack, admin) -> dict:
+    return create(timers_stack, admin, price_cents=1250, stock=1000)
+
+
+def customer(stack) -> tuple[str, str]:
+    email = new_address()
+    register_and_verify(stack, email)
+    return email, str(login(stack, email)["access_token"])
+
+
+def place(stack, token: str, product: dict, quantity: int = 2) -> dict:
+    """Places an order, retrying while the price feed has not delivered the product yet."""
+    body = {"items": [{"product_id": product["id"], "quantity": quantity}]}
+    deadline = time.monotonic() + 20
+    while True:
+        response = call(stack, "POST", "/api/v1/orders", body, token, {"Idempotency-Key": str(uuid.uuid4())})
+        if response.status == 201:
+            return dict(response.json())
+        assert response.json()["error"]["code"] == "unknown_product", response.body
+        assert time.monotonic() < deadline, "the price feed never delivered the product"
+        time.sleep(0.2)
+
+
+def order(stack, token: str, order_id: str) -> dict:
+    response = get(stack, f"/api/v1/orders/{order_id}", token)
+    assert response.status == 200
+    return dict(response.json())
+
+
+def wait_for(stack, token: str, order_id: str, predicate, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = order(stack, token, order_id)
+        if predicate(found):
+            return found
+        assert time.monotonic() < deadline, f"order never reached the expected state: {found}"
+        time.sleep(0.2)
+
+
+def stock_available(stack, product_id: str) -> int:
+    return int(get(stack, f"/api/v1/products/{product_id}").json()["stock_available"])
+
+
+def timers(settings, order_id: str) -> dict[str, tuple[str | None, str | None]]:
+    """{kind: (fired_by, outcome)} of the order's timers."""
+    with psycopg.connect(settings.databases["orders"].primary_url) as conn:
+        rows = conn.execute(
+            "SELECT kind, fired_by, outcome FROM order_timers WHERE order_id = %s", (order_id,)
+        ).fetchall()
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def wait_until_triggers_published(settings, order_id: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(settings.databases["orders"].primary_url, autocommit=True) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT count(*) FILTER (WHERE published_at IS NOT NULL), count(*) FROM outbox"
+                " WHERE destination = 'rabbitmq' AND topic = 'timers'"
+                " AND payload->'kwargs'->>'order_id' = %s",
+                (order_id,),
+            ).fetchone()
+            assert row is not None
+            if row[1] and row[0] == row[1]:
+                return
+            assert time.monotonic() < deadline, f"timer triggers of {order_id} never left the outbox: {row}"
+            time.sleep(0.1)
+
+
+def order_mail(address: str) -> list[dict[str, Any]]:
+    """The emails to `address` about orders (not the verification code), oldest first."""
+    found = [m for m in mailpit.messages_to(address) if "verification" not in m["Subject"]]
+    return sorted(found, key=lambda m: m["Created"])
+
+
+def subjects(address: str, count: int, timeout: float) -> list[str]:
+    """Subjects of the order emails to `address`, oldest first, once at least `count` have arrived."""
+    deadline = time.monotonic() + timeout
+    while len(found := order_mail(address)) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return [m["Subject"] for m in found]
+
+
+def reminder(order_id: str) -> str:
+    return f"Reminder: order {order_id} is waiting for payment"
+
+
+def test_an_unpaid_order_is_reminded_three_times_then_cancelled_and_its_stock_released(
+    timers_stack, settings, product
+):
+    email, token = customer(timers_stack)
+    placed = place(timers_stack, token, product, quantity=3)
+    order_id = placed["id"]
+    wait_for(timers_stack, token, order_id, lambda o: o["stock"] == "reserved", timeout=10)
+    held = stock_available(timers_stack, product["id"])
+
+    cancelled = wait_for(
+        timers_stack, token, order_id, lambda o: o["status"] == "CANCELLED", TTL + GRACE + 10
+    )
+    assert cancelled["cancel_reason"] == "payment_timeout"
+    assert subjects(email, 4, timeout=20) == [
+        reminder(order_id),
+        reminder(order_id),
+        reminder(order_id),
+        f"Order {order_id} was cancelled",
+    ]
+    texts = [mailpit.message(m["ID"])["Text"] for m in order_mail(email)]
+    assert texts[0].startswith(f"Your order {order_id} is waiting for payment.")
+    assert texts[1].startswith(f"This is reminder 2: your order {order_id}")
+    assert f"3 x {product['name']} at 12.50 = 37.50 EUR" in texts[2]
+    assert "payment_timeout" in texts[3]
+    assert timers(settings, order_id) == {
+        "reminder_1": ("trigger", "reminded"),
+        "reminder_2": ("trigger", "reminded"),
+        "reminder_3": ("trigger", "reminded"),
+        "expiry": ("trigger", "cancelled"),
+    }
+    deadline = time.monotonic() + 15  # order.cancelled → Kafka → the inventory agent releases the stock
+    while stock_available(timers_stack, product["id"]) != held + 3:
+        assert time.monotonic() < deadline, "the stock of the expired order was never released"
+        time.sleep(0.2)
+
+
+def test_an_order_paid_after_the_first_reminder_gets_no_more_reminders_and_completes(
+    timers_stack, settings, product
+):
+    email, token = customer(timers_stack)
+    order_id = place(timers_stack, token, product)["id"]
+    assert subjects(email, 1, timeout=REMINDERS[0] + 10) == [reminder(order_id)]
+    paid = call(timers_stack, "POST", f"/api/v1/orders/{order_id}/pay", {"payment_reference": "ref-1"}, token)
+    assert paid.status == 200, paid.body
+    assert paid.json()["status"] == "PAID"
+
+    completed = wait_for(
+        timers_stack, token, order_id, lambda o: o["status"] == "COMPLETED", TTL + GRACE + 10
+    )
+    assert completed["paid_at"] is not None
+    assert subjects(email, 2, timeout=10) == [reminder(order_id), f"Order {order_id} is complete"]
+    time.sleep(1)
+    assert len(order_mail(email)) == 2
+    assert timers(settings, order_id) == {
+        "reminder_1": ("trigger", "reminded"),
+        "reminder_2": ("trigger", "skipped"),
+        "reminder_3": ("trigger", "skipped"),
+        "expiry": ("trigger", "completed"),
+    }
+
+
+def _purge_delay_queues() -> list[str]:
+    purged = []
+    for vhost in ("shop", VHOST):
+        for queue in _management("GET", f"/api/queues/{urllib.parse.quote(vhost, safe='')}"):
+            if queue["name"].startswith("timers.wait."):
+                _management(
+                    "DELETE",
+                    f"/api/queues/{urllib.parse.quote(vhost, safe='')}/{queue['name']}/contents",
+                )
+                purged.append(f"{vhost}/{queue['name']}")
+    return purged
+
+
+def test_with_the_delay_queues_purged_the_sweeper_still_cancels_on_time_plus_grace(
+    timers_stack, settings, product
+):
+    email, token = customer(timers_stack)
+    started = time.monotonic()
+    order_id = place(timers_stack, token, product)["id"]
+    wait_until_triggers_published(settings, order_id)
+    assert _purge_delay_queues()
+
+    wait_for(timers_stack, token, order_id, lambda o: o["status"] == "CANCELLED", TTL + GRACE + 10)
+    # Due at TTL, overdue after the grace, found within a sweep interval (1 s), plus the time to place it.
+    assert time.monotonic() - started < TTL + GRACE + 4
+    fired = timers(settings, order_id)
+    assert {by for by, _ in fired.values()} == {"sweeper"}
+    assert fired["expiry"] == ("sweeper", "cancelled")
+    assert subjects(email, 4, timeout=10)[-1] == f"Order {order_id} was cancelled"
+
+
+def test_nothing_is_lost_or_sent_twice_when_rabbitmq_crashes_and_restarts(timers_stack, settings, product):
+    buyers = [customer(timers_stack) for _ in range(3)]
+    placed = [(email, token, place(timers_stack, token, product)["id"]) for email, token in buyers]
+    for _, _, order_id in placed:
+        wait_until_triggers_published(settings, order_id)
+    # kill -9: no clean shutdown. Back in about 7 s, so the expiry (12 s) falls due after the restart.
+    subprocess.run([str(STACK), "kill", "rabbitmq"], check=True, capture_output=True)
+    subprocess.run([str(STACK), "start", "rabbitmq"], check=True, capture_output=True)
+
+    for email, token, order_id in placed:
+        wait_for(timers_stack, token, order_id, lambda o: o["status"] == "CANCELLED", TTL + GRACE + 30)
+        fired = timers(settings, order_id)
+        assert set(fired) == {"reminder_1", "reminder_2", "reminder_3", "expiry"}
+        # The expiry's message waited in its delay queue through the crash and fired it.
+        assert fired["expiry"] == ("trigger", "cancelled"), fired
+        reminded = sum(outcome == "reminded" for _, outcome in fired.values())
+        # Every email its timers decided on arrives, and only once (mail actors retrying through the
+        # restart may deliver them out of order).
+        expected = [reminder(order_id)] * reminded + [f"Order {order_id} was cancelled"]
+        assert sorted(subjects(email, len(expected), timeout=30)) == sorted(expected), fired
+    time.sleep(2)
+    for email, _, order_id in placed:
+        assert len(order_mail(email)) == 1 + sum(
+            outcome == "reminded" for _, outcome in timers(settings, order_id).values()
+        )
