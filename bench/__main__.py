@@ -9,13 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 from bench.load import run_load
+from bench.processes import free_port, wait_ready
 
 SCENARIOS = {
     # The floor of every route: middlewares (request id, metrics, errors, body limit) and JSON.
@@ -26,24 +24,6 @@ SCENARIOS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"bench: the gateway at {url} never became ready (is the stack up? `make up`)")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--connections", type=int, default=32)
@@ -51,7 +31,7 @@ def main() -> int:
     parser.add_argument("--max-requests", type=int, default=200_000, help="per scenario")
     args = parser.parse_args()
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "SHOP_GATEWAY_PORT": str(port)}
     # The access log stays on, as in production; it just does not go to this terminal.
     gateway = subprocess.Popen(
@@ -62,7 +42,7 @@ def main() -> int:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_ready(base + "/readyz")
+        wait_ready(base + "/readyz")
         print(f"gateway on {base}; {args.connections} connections, {args.seconds:g} s per scenario")
         for name, (path, status) in SCENARIOS.items():
             result = asyncio.run(

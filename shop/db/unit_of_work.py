@@ -2,11 +2,14 @@
 
 Handlers do their reads and writes through `uow.conn` and queue messages with `publish_event` /
 `enqueue_actor`; the rows are inserted just before the commit, in the same transaction, so a
-message exists if and only if the state change that caused it was committed.
+message exists if and only if the state change that caused it was committed. After the commit a
+`NOTIFY outbox` wakes the relay (see the migrations' `outbox_notify_after_commit` for why it is not
+sent inside the transaction); if it is lost, the relay's poll finds the rows a moment later.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import TracebackType
@@ -16,7 +19,9 @@ from uuid import UUID
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from shop.db.outbox import KAFKA, RABBITMQ, insert_event
+from shop.db.outbox import KAFKA, NOTIFY_CHANNEL, RABBITMQ, insert_event
+
+log = logging.getLogger("shop.outbox")
 
 
 @dataclass(frozen=True)
@@ -55,11 +60,25 @@ class UnitOfWork:
                     insert_event(self.conn, m.event_id, m.topic, m.key, m.payload, m.headers, m.destination)
             self._tx.__exit__(exc_type, exc, tb)  # commits, or rolls back on an exception
             self.committed = exc is None
+            if self.committed and self.messages:
+                self._wake_relay()
             if self.committed and self._track_lsn:
                 row = self.conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
                 self.commit_lsn = row[0] if row else None
         finally:
             self._conn_cm.__exit__(exc_type, exc, tb)
+
+    def _wake_relay(self) -> None:
+        """One round trip in autocommit mode: a transaction with no writes, so no WAL flush."""
+        autocommit = self.conn.autocommit
+        try:
+            self.conn.autocommit = True
+            self.conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+        except psycopg.Error as exc:  # committed already: the relay's poll will find the rows
+            log.warning("could not wake the relay (it will poll): %s", exc)
+        finally:
+            if not self.conn.closed:
+                self.conn.autocommit = autocommit
 
     def publish_event(
         self, event_id: UUID, topic: str, key: str, payload: Any, headers: dict[str, str]

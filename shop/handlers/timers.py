@@ -56,11 +56,12 @@ def fire_trigger(order_id: UUID, kind: str, uow: UnitOfWork, clock: Clock) -> Fi
     """A trigger message arrived. None when there is nothing to fire: already fired (a duplicate
     trigger, or the sweeper came first), unknown, or early (the sweeper will fire it)."""
     with uow:
-        timer = db.lock_timer(uow.conn, order_id, kind)
+        locked = db.lock_timer_and_order(uow.conn, order_id, kind)
         now = clock()
-        if timer is None:
+        if locked is None:
             log.warning("timer trigger for unknown timer %s of order %s: ignored", kind, order_id)
             return None
+        timer, order = locked
         if timer.fired_at is not None:
             return None
         if arrived_early(now, timer.due_at):
@@ -72,7 +73,7 @@ def fire_trigger(order_id: UUID, kind: str, uow: UnitOfWork, clock: Clock) -> Fi
                 timer.due_at.isoformat(),
             )
             return None
-        return _fire_locked(uow, timer, now, TRIGGER)
+        return _fire_locked(uow, timer, order, now, TRIGGER)
 
 
 def sweep(uow_factory: Callable[[], UnitOfWork], clock: Clock, grace: timedelta, limit: int) -> int:
@@ -91,7 +92,10 @@ def sweep(uow_factory: Callable[[], UnitOfWork], clock: Clock, grace: timedelta,
             written = len(uow.messages)
             try:
                 with uow.conn.transaction():  # a savepoint: a failure undoes this timer's writes only
-                    _fire_locked(uow, timer, now, SWEEPER)
+                    order = db.lock_order_for_timer(uow.conn, timer.order_id)
+                    if order is None:  # the foreign key makes this impossible
+                        raise LookupError(f"order {timer.order_id} of timer {timer.kind} is gone")
+                    _fire_locked(uow, timer, order, now, SWEEPER)
             except Exception as exc:
                 del uow.messages[written:]
                 failures = db.record_sweep_failure(uow.conn, timer.order_id, timer.kind, repr(exc))
@@ -109,10 +113,10 @@ def sweep(uow_factory: Callable[[], UnitOfWork], clock: Clock, grace: timedelta,
     return fired
 
 
-def _fire_locked(uow: UnitOfWork, timer: db.TimerRow, now: datetime, fired_by: str) -> Fired:
-    order = db.lock_order_for_timer(uow.conn, timer.order_id)
-    if order is None:  # the foreign key makes this impossible; a deleted order has no timers left
-        raise LookupError(f"order {timer.order_id} of timer {timer.kind} is gone")
+def _fire_locked(
+    uow: UnitOfWork, timer: db.TimerRow, order: db.OrderForTimer, now: datetime, fired_by: str
+) -> Fired:
+    """Fires `timer` of `order`, both locked by the caller."""
     outcome = decide(timer.kind, Status(order.status), now, order.expires_at)
     if outcome is Outcome.REMINDED:
         if order.customer_email:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 log = logging.getLogger("shop.streams")
 
@@ -85,10 +85,26 @@ class StreamRunner:
                         log.warning("consumer error: %s", error)
                     continue
                 if self._handle(consumer, producer, message):
-                    consumer.commit(message=message, asynchronous=False)
+                    self._commit(consumer, message)
         finally:
             producer.flush(10)
             consumer.close()  # leaves the group at once, so a restart rebalances fast
+
+    def _commit(self, consumer: Consumer, message: Message) -> None:
+        """Commits past `message`, retrying errors Kafka calls retriable (a coordinator still loading
+        after a broker restart); others end the runner, and the process restarts with a clean slate."""
+        backoff = 0.2
+        while True:
+            try:
+                consumer.commit(message=message, asynchronous=False)
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                if not (isinstance(error, KafkaError) and error.retriable()) or self._stopping.is_set():
+                    raise
+                log.warning("offset commit failed (%s); retrying in %.1fs", error.str(), backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
 
     def _handle(self, consumer: Consumer, producer: Producer, message: Message) -> bool:
         """True when the message is done with (handled or dead-lettered); False when stopping."""

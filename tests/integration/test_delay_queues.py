@@ -204,9 +204,7 @@ def test_each_delay_has_a_queue_of_its_own(settings, reader):
         _delete_queues(settings.rabbitmq_url, _queues_of(target, 1000, 2000))
 
 
-def test_a_queue_deleted_behind_the_publishers_back_fails_the_batch_then_is_declared_again(
-    settings, reader
-):
+def test_a_queue_deleted_behind_the_publishers_back_fails_the_batch_then_is_declared_again(settings, reader):
     target = _target()
     publisher = TransactionalPublisher(settings.rabbitmq_url)
     try:

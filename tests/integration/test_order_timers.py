@@ -129,7 +129,9 @@ def test_a_reminder_is_emailed_once_with_the_lines_and_the_time_left(pool, produ
     context = email["context"]
     assert (context["reminder"], context["total"], context["currency"]) == (1, "9.00", "EUR")
     assert context["time_left"] == "19 seconds"
-    assert context["lines"] == [{"name": "Timer mug", "quantity": 2, "unit_price": "4.50", "line_total": "9.00"}]
+    assert context["lines"] == [
+        {"name": "Timer mug", "quantity": 2, "unit_price": "4.50", "line_total": "9.00"}
+    ]
     assert timers_of(pool, order_id)["reminder_1"][2:] == ("trigger", "reminded")
     assert order_state(pool, order_id) == ("PENDING", None)
 
@@ -146,7 +148,8 @@ def test_expiry_cancels_an_unpaid_order_with_its_event_and_email(pool, product):
     t0 = datetime.now(UTC) - timedelta(seconds=31)
     order_id = place(pool, product, t0)
     fired = fire(pool, order_id, "expiry", t0 + timedelta(seconds=30))
-    assert fired is not None and fired.outcome is Outcome.CANCELLED
+    assert fired is not None
+    assert fired.outcome is Outcome.CANCELLED
     assert order_state(pool, order_id) == ("CANCELLED", "payment_timeout")
     topic, payload = events_of(pool, order_id)[-1]
     assert (topic, payload["reason"]) == ("order.cancelled", "payment_timeout")
@@ -154,7 +157,8 @@ def test_expiry_cancels_an_unpaid_order_with_its_event_and_email(pool, product):
     assert (email["template"], email["context"]["reason"]) == ("order_cancelled", "payment_timeout")
     # A reminder arriving after the cancellation sends nothing, and is marked so.
     late = fire(pool, order_id, "reminder_2", t0 + timedelta(seconds=32))
-    assert late is not None and late.outcome is Outcome.SKIPPED
+    assert late is not None
+    assert late.outcome is Outcome.SKIPPED
     assert len(emails_of(pool, order_id)) == 1
 
 
@@ -171,9 +175,11 @@ def test_expiry_completes_a_paid_order_and_later_reminders_send_nothing(pool, pr
     t0 = datetime.now(UTC) - timedelta(seconds=31)
     order_id = _paid(pool, product, t0)
     reminder = fire(pool, order_id, "reminder_2", t0 + timedelta(seconds=20))
-    assert reminder is not None and reminder.outcome is Outcome.SKIPPED
+    assert reminder is not None
+    assert reminder.outcome is Outcome.SKIPPED
     fired = fire(pool, order_id, "expiry", t0 + timedelta(seconds=30))
-    assert fired is not None and fired.outcome is Outcome.COMPLETED
+    assert fired is not None
+    assert fired.outcome is Outcome.COMPLETED
     assert order_state(pool, order_id) == ("COMPLETED", None)
     assert [topic for topic, _ in events_of(pool, order_id)] == [
         "order.created",
@@ -203,7 +209,9 @@ def test_two_sweepers_fire_every_overdue_timer_exactly_once(pool, product):
     counts: list[int] = []
 
     def sweeper() -> None:
-        counts.append(sweep(lambda: UnitOfWork(pool), lambda: datetime.now(UTC), timedelta(seconds=1), 10_000))
+        counts.append(
+            sweep(lambda: UnitOfWork(pool), lambda: datetime.now(UTC), timedelta(seconds=1), 10_000)
+        )
 
     threads = [threading.Thread(target=sweeper) for _ in range(2)]
     for t in threads:
@@ -228,10 +236,10 @@ def test_a_timer_that_keeps_failing_is_counted_and_does_not_block_the_others(poo
     poison, healthy = place(pool, product, placed_at, policy), place(pool, product, placed_at, policy)
     real_fire = timer_handlers._fire_locked
 
-    def fire_unless_poison(uow, timer, now, fired_by):
+    def fire_unless_poison(uow, timer, order, now, fired_by):
         if timer.order_id == poison:
             raise RuntimeError("this timer cannot be fired")
-        return real_fire(uow, timer, now, fired_by)
+        return real_fire(uow, timer, order, now, fired_by)
 
     monkeypatch.setattr(timer_handlers, "_fire_locked", fire_unless_poison)
     for _ in range(MAX_SWEEP_FAILURES + 2):
