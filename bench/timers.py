@@ -107,6 +107,12 @@ class Rabbit:
         (node,) = _management(self._env, "GET", "/api/nodes")
         return float(node["mem_used"]) / 2**20
 
+    def delay_queue_memory(self) -> tuple[int, int]:
+        """(bytes, messages) of this vhost's delay queues, as their queue processes report them."""
+        queues = _management(self._env, "GET", f"/api/queues/{VHOST}?columns=name,messages,memory")
+        delay = [q for q in queues if q["name"].startswith("timers.wait.")]
+        return sum(q.get("memory") or 0 for q in delay), sum(q.get("messages") or 0 for q in delay)
+
     def waiting(self) -> int:
         """Messages in this vhost's delay queues (management stats lag a few seconds)."""
         queues = _management(self._env, "GET", f"/api/queues/{VHOST}?columns=name,messages")
@@ -123,6 +129,7 @@ def _insert(conn: psycopg.Connection[Any], count: int, delays: dict[str, int], t
             _INSERT_ORDERS,
             {"user": BENCH_USER, "count": count, "ttl_ms": ttl_ms, "delays": json.dumps(delays)},
         )
+    conn.execute("NOTIFY outbox")  # as the unit of work does after its commit: wakes the relay
 
 
 def _wait(what: str, done: Callable[[], bool], timeout: float, every: float = 1.0) -> float:
@@ -181,6 +188,8 @@ def run(
             results["rabbitmq_bytes_per_pending_timer"] = round(
                 (rabbit_after - rabbit_before) * 2**20 / (orders * 4)
             )
+            queue_bytes, queue_messages = rabbit.delay_queue_memory()
+            results["delay_queue_bytes_per_pending_timer"] = round(queue_bytes / max(1, queue_messages))
             results["workers_rss_pending_mib"] = round(sum(w.rss_mib() for w in pool), 1)
             print(
                 f"{orders * 4:,} triggers pending after {published:.0f} s;"
@@ -252,7 +261,8 @@ def markdown(results: dict[str, Any]) -> str:
         (
             "RabbitMQ memory",
             f"{results['rabbitmq_mib_before']} → {results['rabbitmq_mib_after']} MiB"
-            f" ({results['rabbitmq_bytes_per_pending_timer']} bytes per pending timer)",
+            f" ({results['rabbitmq_bytes_per_pending_timer']:,} bytes per pending timer; the delay"
+            f" queues' own processes: {results['delay_queue_bytes_per_pending_timer']} bytes)",
         ),
         (
             "timer workers' RSS: idle / 400k pending / after the expiries",

@@ -59,6 +59,23 @@ def test_a_bad_setting_exits_2_naming_the_variable(monkeypatch, capsys):
     assert "SHOP_GATEWAY_PORT" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SHOP_ORDER_REMINDERS", "12h,4h"),
+        ("SHOP_ORDER_REMINDERS", "4h,25h"),
+        ("SHOP_ORDER_REMINDERS", "soon"),
+        ("SHOP_ORDER_TTL", "0s"),
+        ("SHOP_TIMER_GRACE", "a minute"),
+    ],
+)
+def test_bad_order_timer_settings_stop_every_process_at_start(monkeypatch, capsys, variable, value):
+    monkeypatch.setenv(variable, value)
+    for argv in (["settings"], ["run", "workers"], ["run", "gateway"]):
+        assert main(argv) == 2
+        assert variable in capsys.readouterr().err
+
+
 def test_settings_prints_without_passwords(monkeypatch, capsys):
     monkeypatch.setenv("SHOP_ORDERS_DB_URL", "postgresql://orders:hunter2@db/orders")
     assert main(["settings"]) == 0
