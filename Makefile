@@ -7,13 +7,13 @@ BIN := $(VENV)/bin
 WITH_ENV := ops/local/with-env
 STACK := ops/local/stack.sh
 
-.PHONY: run test up down status clean venv migrate lint unit integration e2e lock bench help
+.PHONY: run test up down status clean venv migrate lint unit integration e2e lock bench bench-timers help
 
 help:
 	@echo "make run     stack up, migrations, every process in the foreground (Ctrl-C stops them)"
 	@echo "make test    stack up, migrations, ruff, mypy, pytest"
 	@echo "make up | down | status | clean    the local stack alone (clean wipes var/)"
-	@echo "make lint | unit | integration | e2e | bench | lock"
+	@echo "make lint | unit | integration | e2e | bench | bench-timers | lock"
 
 run: up migrate
 	$(WITH_ENV) $(BIN)/shop run all
@@ -72,3 +72,6 @@ lock:
 
 bench: up migrate
 	$(WITH_ENV) $(BIN)/python -m bench
+
+bench-timers: up migrate
+	$(WITH_ENV) $(BIN)/python -m bench.timers
