@@ -14,6 +14,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 CONTEXTS = ("auth", "catalog", "orders")
+# The gateway's rate-limit groups (shop/http/routing.py; a test keeps the two lists equal).
+RATE_LIMIT_GROUPS = ("auth", "products", "orders")
+DEFAULT_RATE_LIMITS = "auth=600/60s,products=1200/60s,orders=60/60s"
 
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
 
@@ -105,6 +108,47 @@ def _order_settings(ttl: float, reminders: tuple[float, ...], grace: float, swee
     return OrderSettings(ttl=ttl, reminders=reminders, timer_grace=grace, sweep_interval=sweep)
 
 
+def _rate_limits(raw: str) -> dict[str, tuple[int, float]]:
+    """`auth=300/60s,orders=120/1m` -> {"auth": (300, 60.0), "orders": (120, 60.0)}; groups not named
+    keep their default."""
+    limits = {k: v for k, v in (_one_limit(p) for p in DEFAULT_RATE_LIMITS.split(","))}
+    for part in (p.strip() for p in raw.split(",")):
+        if part:
+            name, limit = _one_limit(part)
+            limits[name] = limit
+    return limits
+
+
+def _one_limit(part: str) -> tuple[str, tuple[int, float]]:
+    example = "expected GROUP=QUOTA/WINDOW, e.g. orders=60/60s"
+    name, sep, rule = part.partition("=")
+    quota, slash, window = rule.partition("/")
+    name = name.strip()
+    if not sep or not slash or name not in RATE_LIMIT_GROUPS:
+        raise SettingsError(f"SHOP_RATE_LIMITS: {part!r}: {example}; groups: {', '.join(RATE_LIMIT_GROUPS)}")
+    try:
+        count, seconds = int(quota), parse_duration(window)
+    except ValueError:
+        raise SettingsError(f"SHOP_RATE_LIMITS: {part!r}: {example}") from None
+    if count < 1 or seconds <= 0:
+        raise SettingsError(f"SHOP_RATE_LIMITS: {part!r}: quota and window must be positive")
+    return name, (count, seconds)
+
+
+def _networks(raw: str) -> tuple[str, ...]:
+    import ipaddress
+
+    networks = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise SettingsError(f"SHOP_TRUSTED_PROXIES: {part!r} is not an address or a network") from None
+    return tuple(networks)
+
+
 @dataclass(frozen=True)
 class Database:
     """The primary (writes, fresh reads) and the streaming replica (queries) of one context."""
@@ -134,6 +178,10 @@ class Settings:
     # How long the gateway waits for an actor's answer where the API needs one.
     command_timeout: float
     orders: OrderSettings
+    # {group: (requests, per seconds)} for the gateway's rate limits.
+    rate_limits: Mapping[str, tuple[int, float]]
+    # Peers whose X-Forwarded-For is believed (load balancers, HAProxy); none by default.
+    trusted_proxies: tuple[str, ...]
     auth: AuthSettings
     mail: MailSettings
 
@@ -228,6 +276,8 @@ class Settings:
             log_format=log_format,
             readiness_timeout=number("SHOP_READINESS_TIMEOUT", 2.0),
             command_timeout=duration("SHOP_COMMAND_TIMEOUT", "5s"),
+            rate_limits=_rate_limits(env.get("SHOP_RATE_LIMITS", "")),
+            trusted_proxies=_networks(env.get("SHOP_TRUSTED_PROXIES", "")),
             orders=_order_settings(
                 ttl=duration("SHOP_ORDER_TTL", "24h"),
                 reminders=durations("SHOP_ORDER_REMINDERS", "4h,12h,22h"),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
+from aiohttp.typedefs import Handler, Middleware
 
 from shop.http.auth import identity_middleware, jwks_handler
 from shop.http.health import add_health_routes
@@ -16,9 +17,11 @@ from shop.http.middlewares import (
     request_id_middleware,
 )
 from shop.http.openapi import openapi
-from shop.http.routes.auth import AuthRoutes, add_auth_routes
-from shop.http.routes.orders import OrderRoutes, add_order_routes
-from shop.http.routes.products import ProductRoutes, add_product_routes
+from shop.http.ratelimit import add_headers as add_rate_limit_headers
+from shop.http.routes.auth import AuthRoutes
+from shop.http.routes.orders import OrderRoutes
+from shop.http.routes.products import ProductRoutes
+from shop.http.routing import add_routes, spec_of
 from shop.observability.readiness import Readiness
 from shop.security.keys import KeyRing
 from shop.security.tokens import TokenVerifier
@@ -42,6 +45,25 @@ def create_base_app(
     return app
 
 
+@dataclass(frozen=True)
+class GatewayRoutes:
+    """The gateway's own routes (context "gateway" in the routing table)."""
+
+    openapi: Handler
+    jwks: Handler
+
+
+async def _secure_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare`, so error envelopes and aiohttp's own answers get them too."""
+    response.headers["Server"] = "shop"  # never aiohttp's name and version
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    spec = spec_of(request)
+    if spec is not None and spec.context == "auth":
+        # Tokens and account details must not sit in any cache between us and the client.
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+
+
 def create_gateway_app(
     readiness: Readiness,
     max_body_bytes: int,
@@ -50,15 +72,17 @@ def create_gateway_app(
     auth: AuthRoutes | None,
     products: ProductRoutes | None = None,
     orders: OrderRoutes | None = None,
+    rate_limit: Middleware | None = None,
 ) -> web.Application:
-    """The gateway. Contexts are None only in tests of the shared behaviour, which need no database."""
-    app = create_base_app(readiness, max_body_bytes, [identity_middleware(verifier)])
-    app.router.add_get("/api/v1/openapi.json", openapi)
-    app.router.add_get("/.well-known/jwks.json", jwks_handler(keyring))
-    if auth is not None:
-        add_auth_routes(app, auth)
-    if products is not None:
-        add_product_routes(app, products)
-    if orders is not None:
-        add_order_routes(app, orders)
+    """The gateway. Contexts are None only in tests of the shared behaviour, which need no database.
+    Routes come from the routing table (shop/http/routing.py)."""
+    middlewares = [identity_middleware(verifier), *([rate_limit] if rate_limit else [])]
+    app = create_base_app(readiness, max_body_bytes, middlewares)
+    contexts: dict[str, object] = {"gateway": GatewayRoutes(openapi, jwks_handler(keyring))}
+    for name, routes in (("auth", auth), ("products", products), ("orders", orders)):
+        if routes is not None:
+            contexts[name] = routes
+    add_routes(app, contexts)
+    app.on_response_prepare.append(_secure_headers)
+    app.on_response_prepare.append(add_rate_limit_headers)
     return app

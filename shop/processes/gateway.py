@@ -16,6 +16,7 @@ from shop.http.app import create_gateway_app
 from shop.http.commands import CommandBus
 from shop.http.freshness import WriteFreshness
 from shop.http.middlewares import AccessLogger
+from shop.http.ratelimit import ClientAddress, Policy, RedisRateLimiter, rate_limit_middleware
 from shop.http.routes.auth import AuthActors, AuthRoutes
 from shop.http.routes.orders import OrderActors, OrderRoutes
 from shop.http.routes.products import ProductActors, ProductRoutes
@@ -93,7 +94,16 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
         freshness=WriteFreshness(freshness_redis, "orders"),
     )
     pools = [replica, primary_async, catalog_replica, catalog_primary, orders_replica, orders_primary]
-    app = create_gateway_app(readiness, settings.max_body_bytes, keyring, verifier, routes, products, orders)
+    # Its own client with short timeouts: a Redis that hangs must not hang requests (see ratelimit.py).
+    limiter_redis = aioredis.from_url(settings.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25)
+    rate_limit = rate_limit_middleware(
+        RedisRateLimiter(limiter_redis),
+        {name: Policy(name, quota, window) for name, (quota, window) in settings.rate_limits.items()},
+        ClientAddress(settings.trusted_proxies),
+    )
+    app = create_gateway_app(
+        readiness, settings.max_body_bytes, keyring, verifier, routes, products, orders, rate_limit
+    )
     listen_port = port or settings.gateway_port
 
     async def start(_: web.Application) -> None:
@@ -107,6 +117,7 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
         for pool in pools:
             await pool.close()
         await freshness_redis.aclose()
+        await limiter_redis.aclose()
         executor.shutdown(wait=True, cancel_futures=True)
         await resources.close()
 

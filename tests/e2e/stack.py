@@ -66,6 +66,8 @@ class SupervisedStack:
             # Mail retries sized for a test run: 8 attempts still span more than 45 s.
             "SHOP_MAIL_MIN_BACKOFF": "2s",
             "SHOP_MAIL_MAX_BACKOFF": "20s",
+            # The suite signs up hundreds of users from 127.0.0.1; test_rate_limits uses real limits.
+            "SHOP_RATE_LIMITS": "auth=100000/60s,products=100000/60s,orders=100000/60s",
             **self.env,
         }
         self.process = subprocess.Popen(

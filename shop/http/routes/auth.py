@@ -170,13 +170,3 @@ def _token_response(pair: TokenPair) -> web.Response:
     }
     # Tokens must never be cached by anything between us and the client (RFC 6749 §5.1).
     return web.json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
-
-
-def add_auth_routes(app: web.Application, routes: AuthRoutes) -> None:
-    app.router.add_post("/api/v1/auth/register", routes.register)
-    app.router.add_post("/api/v1/auth/verify", routes.verify)
-    app.router.add_post("/api/v1/auth/resend", routes.resend)
-    app.router.add_post("/api/v1/auth/login", routes.login)
-    app.router.add_post("/api/v1/auth/refresh", routes.refresh)
-    app.router.add_post("/api/v1/auth/logout", routes.logout)
-    app.router.add_get("/api/v1/auth/me", routes.me)

@@ -154,11 +154,3 @@ def _order_id(request: web.Request) -> UUID:
         return UUID(request.match_info["order_id"])
     except ValueError:
         raise ApiError(404, "not_found", "no such order") from None
-
-
-def add_order_routes(app: web.Application, routes: OrderRoutes) -> None:
-    app.router.add_post("/api/v1/orders", routes.place)
-    app.router.add_get("/api/v1/orders", routes.list)
-    app.router.add_get("/api/v1/orders/{order_id}", routes.get)
-    app.router.add_post("/api/v1/orders/{order_id}/pay", routes.pay)
-    app.router.add_post("/api/v1/orders/{order_id}/cancel", routes.cancel)

@@ -154,12 +154,3 @@ def _product_response(
     if location:
         headers["Location"] = location
     return web.json_response(product, status=status, headers=headers)
-
-
-def add_product_routes(app: web.Application, routes: ProductRoutes) -> None:
-    app.router.add_get("/api/v1/products", routes.list)
-    app.router.add_post("/api/v1/products", routes.create)
-    app.router.add_get("/api/v1/products/{product_id}", routes.get)
-    app.router.add_patch("/api/v1/products/{product_id}", routes.patch)
-    app.router.add_post("/api/v1/products/{product_id}/stock", routes.adjust_stock)
-    app.router.add_get("/api/v1/products/{product_id}/events", routes.events)

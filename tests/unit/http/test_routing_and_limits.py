@@ -1,0 +1,86 @@
+"""The routing table, client addresses behind proxies, rate-limit policies and settings, security headers."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import make_mocked_request
+
+from shop.http.ratelimit import ClientAddress, Policy
+from shop.http.routing import LIMIT_GROUPS, ROUTES, Access
+from shop.observability.readiness import Readiness
+from shop.settings import RATE_LIMIT_GROUPS, Settings, SettingsError
+from tests.unit.http.test_gateway_app import _up, gateway
+
+
+def test_every_route_is_in_the_table_once_with_a_known_context_and_group():
+    keys = [(r.method, r.path) for r in ROUTES]
+    assert len(keys) == len(set(keys))
+    assert {r.context for r in ROUTES} == {"gateway", "auth", "products", "orders"}
+    assert set(RATE_LIMIT_GROUPS) == LIMIT_GROUPS
+    assert all(r.limit is None for r in ROUTES if r.context == "gateway")
+    assert {r.access for r in ROUTES if r.context == "orders"} <= {Access.CUSTOMER, Access.OWNER}
+
+
+def _request(peer: str, forwarded: str | None = None):
+    headers = {"X-Forwarded-For": forwarded} if forwarded is not None else {}
+    request = make_mocked_request("GET", "/", headers=headers)
+    request._transport_peername = (peer, 1234)  # type: ignore[attr-defined]
+    return request
+
+
+@pytest.mark.parametrize(
+    ("trusted", "peer", "forwarded", "client"),
+    [
+        ([], "203.0.113.9", "198.51.100.1", "203.0.113.9"),  # nobody trusted: the header is ignored
+        (["10.0.0.0/8"], "203.0.113.9", "198.51.100.1", "203.0.113.9"),  # untrusted peer
+        (["10.0.0.0/8"], "10.0.0.5", "198.51.100.1", "198.51.100.1"),
+        (["10.0.0.0/8"], "10.0.0.5", "6.6.6.6, 198.51.100.1, 10.0.0.7", "198.51.100.1"),  # spoofed left part
+        (["10.0.0.0/8"], "10.0.0.5", "10.0.0.9", "10.0.0.5"),  # only our own proxies
+        (["10.0.0.0/8"], "10.0.0.5", "not-an-address", "10.0.0.5"),
+        (["10.0.0.0/8"], "10.0.0.5", None, "10.0.0.5"),
+        (["::1"], "::1", "2001:db8::7", "2001:db8::7"),
+    ],
+)
+def test_the_client_address_believes_forwarded_for_only_from_trusted_proxies(
+    trusted, peer, forwarded, client
+):
+    assert ClientAddress(trusted).of(_request(peer, forwarded)) == client
+
+
+def test_a_policy_gives_exactly_its_quota_and_prints_the_draft_header():
+    policy = Policy("orders", 60, 60)
+    assert policy.header() == '"orders";q=60;w=60'
+    assert policy.window_ms // policy.interval_ms == 60
+    odd = Policy("products", 3, 5)
+    assert odd.window_ms // odd.interval_ms == 3
+
+
+def test_rate_limits_come_from_the_environment_with_defaults_for_the_rest():
+    limits = Settings.from_env({"SHOP_RATE_LIMITS": "orders=10/1m"}).rate_limits
+    assert limits["orders"] == (10, 60.0)
+    assert set(limits) == set(RATE_LIMIT_GROUPS)
+    assert Settings.from_env({}).rate_limits["orders"] == (60, 60.0)  # API.md's example policy
+
+
+@pytest.mark.parametrize(
+    "value", ["orders", "orders=10", "orders=ten/60s", "orders=0/60s", "orders=10/never", "basket=1/1s"]
+)
+def test_bad_rate_limits_name_the_variable(value):
+    with pytest.raises(SettingsError, match="SHOP_RATE_LIMITS"):
+        Settings.from_env({"SHOP_RATE_LIMITS": value})
+
+
+def test_trusted_proxies_must_be_addresses_or_networks():
+    assert Settings.from_env({"SHOP_TRUSTED_PROXIES": "10.0.0.0/8,::1"}).trusted_proxies == (
+        "10.0.0.0/8",
+        "::1/128",
+    )
+    with pytest.raises(SettingsError, match="SHOP_TRUSTED_PROXIES"):
+        Settings.from_env({"SHOP_TRUSTED_PROXIES": "haproxy"})
+
+
+async def test_every_answer_hides_the_server_version_and_forbids_sniffing(aiohttp_client):
+    client = await aiohttp_client(gateway(Readiness({"redis": _up}, timeout=1, cache_seconds=0)))
+    for response in (await client.get("/healthz"), await client.get("/nope"), await client.post("/healthz")):
+        assert response.headers["Server"] == "shop"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
