@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 import shop
+from shop.http.routing import ROUTES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -582,6 +583,50 @@ DOCUMENT: dict[str, Any] = {
         "responses": {"Error": _json(_ERROR, "an error")},
     },
 }
+
+
+_RATE_LIMIT_HEADERS = {
+    "RateLimit-Policy": {
+        "description": 'IETF draft: the group\'s quota and window, e.g. "orders";q=60;w=60',
+        "schema": {"type": "string"},
+    },
+    "RateLimit": {
+        "description": "IETF draft: requests left and seconds until the whole quota is back,"
+        ' e.g. "orders";r=41;t=17',
+        "schema": {"type": "string"},
+    },
+}
+
+
+def _add_rate_limits(document: dict[str, Any]) -> None:
+    """Every rate-limited route of the routing table: the headers on each answer, 429, and for auth
+    routes the 503 of a limiter that cannot decide."""
+    for spec in ROUTES:
+        if spec.limit is None:
+            continue
+        operation = document["paths"][spec.path][spec.method.lower()]
+        # Copies: response objects are shared between operations.
+        operation["responses"] = {
+            status: answer
+            if "$ref" in answer
+            else {**answer, "headers": {**answer.get("headers", {}), **_RATE_LIMIT_HEADERS}}
+            for status, answer in operation["responses"].items()
+        }
+        operation["responses"]["429"] = {
+            **_error(f"rate_limited: over the {spec.limit!r} quota for this client; see Retry-After"),
+            "headers": {
+                **_RATE_LIMIT_HEADERS,
+                "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}},
+            },
+        }
+        if spec.context == "auth":
+            operation["responses"]["503"] = _error(
+                "rate_limiter_unavailable (or another dependency away): auth is refused while the"
+                " limiter cannot decide; retry"
+            )
+
+
+_add_rate_limits(DOCUMENT)
 
 
 async def openapi(request: web.Request) -> web.Response:

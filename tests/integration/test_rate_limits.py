@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -62,7 +63,8 @@ def _app(limiter: RedisRateLimiter, quota: int) -> web.Application:
     policies = {name: Policy(name, quota, 60) for name in ("auth", "products", "orders")}
     middleware = rate_limit_middleware(limiter, policies, ClientAddress(["127.0.0.1"]))
     readiness = Readiness({"redis": _up}, timeout=1, cache_seconds=0)
-    return create_gateway_app(readiness, LIMIT, KEYRING, VERIFIER, _Stand(), _Stand(), _Stand(), middleware)
+    stand: Any = _Stand()
+    return create_gateway_app(readiness, LIMIT, KEYRING, VERIFIER, stand, stand, stand, middleware)
 
 
 async def test_limited_routes_carry_the_headers_and_a_429_has_retry_after(aiohttp_client, redis_client):

@@ -24,7 +24,7 @@ def test_every_route_is_in_the_table_once_with_a_known_context_and_group():
 def _request(peer: str, forwarded: str | None = None):
     headers = {"X-Forwarded-For": forwarded} if forwarded is not None else {}
     request = make_mocked_request("GET", "/", headers=headers)
-    request._transport_peername = (peer, 1234)  # type: ignore[attr-defined]
+    request._transport_peername = (peer, 1234)
     return request
 
 
