@@ -15,12 +15,13 @@ import uuid
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler, Middleware
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from shop.domain.auth import AuthRuleError
 from shop.domain.orders import OrderRuleError
 from shop.domain.products import CatalogError
 from shop.http.errors import REQUEST_ID_KEY, ApiError, error_response, from_domain_error, from_http_exception
+from shop.http.routing import spec_of
 
 log = logging.getLogger("shop.http")
 
@@ -28,13 +29,16 @@ REQUEST_ID_HEADER = "X-Request-Id"
 # A client's id is echoed only when it is short and made of visible, header-safe characters.
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 
-HTTP_REQUESTS = Counter("shop_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
+HTTP_REQUESTS = Counter(
+    "shop_http_requests_total", "HTTP requests answered", ["method", "route", "status", "context"]
+)
 HTTP_LATENCY = Histogram(
     "shop_http_request_duration_seconds",
     "Time to answer an HTTP request",
-    ["method", "route"],
+    ["method", "route", "status", "context"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+HTTP_IN_FLIGHT = Gauge("shop_http_requests_in_flight", "HTTP requests being answered now")
 
 
 def new_request_id() -> str:
@@ -66,6 +70,7 @@ def _route_label(request: web.Request) -> str:
 async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     status = 500
+    HTTP_IN_FLIGHT.inc()
     try:
         response = await handler(request)
         status = response.status
@@ -74,9 +79,14 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = exc.status
         raise
     finally:
+        HTTP_IN_FLIGHT.dec()
         route = _route_label(request)
-        HTTP_REQUESTS.labels(request.method, route, str(status)).inc()
-        HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+        spec = spec_of(request)
+        # The routing table's context; "process" for health, metrics and unmatched requests.
+        context = spec.context if spec is not None else "process"
+        labels = (request.method, route, str(status), context)
+        HTTP_REQUESTS.labels(*labels).inc()
+        HTTP_LATENCY.labels(*labels).observe(time.perf_counter() - started)
 
 
 @web.middleware

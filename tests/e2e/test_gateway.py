@@ -65,7 +65,7 @@ def test_openapi_document_is_served(stack):
 def test_gateway_metrics_count_what_it_answered(stack):
     request("GET", stack.url("gateway", "/healthz"))
     text = request("GET", stack.url("gateway", "/metrics")).body.decode()
-    assert 'shop_http_requests_total{method="GET",route="/healthz",status="200"}' in text
+    assert 'shop_http_requests_total{context="process",method="GET",route="/healthz",status="200"}' in text
 
 
 def test_supervisor_restarts_a_process_that_dies(stack):

@@ -96,3 +96,18 @@ async def test_without_redis_queries_pass_and_auth_is_refused(aiohttp_client):
         assert refused.headers["Cache-Control"] == "no-store"
     finally:
         await unreachable.aclose()
+
+
+async def test_metrics_name_the_route_template_and_context_never_the_raw_path(aiohttp_client, redis_client):
+    client = await aiohttp_client(_app(RedisRateLimiter(redis_client, f"test-{uuid.uuid4().hex}"), 1))
+    product = uuid.uuid4()
+    await client.get(f"/api/v1/products/{product}")
+    await client.get(f"/api/v1/products/{product}")  # over the quota of 1
+    text = await (await client.get("/metrics")).text()
+    route = 'route="/api/v1/products/{product_id}"'
+    assert f'shop_http_requests_total{{context="products",method="GET",{route},status="200"}}' in text
+    assert f'shop_http_requests_total{{context="products",method="GET",{route},status="429"}}' in text
+    assert "shop_http_request_duration_seconds_bucket{context=" in text
+    assert "shop_http_requests_in_flight" in text
+    assert 'shop_rate_limit_rejections_total{group="products"}' in text
+    assert str(product) not in text

@@ -145,7 +145,7 @@ async def test_metrics_count_requests_by_route_template(client):
     await client.get("/healthz")
     await client.get("/no/such/thing")
     text = await (await client.get("/metrics")).text()
-    assert 'shop_http_requests_total{method="GET",route="/healthz",status="200"}' in text
+    assert 'shop_http_requests_total{context="process",method="GET",route="/healthz",status="200"}' in text
     assert 'route="unmatched",status="404"' in text
     assert "/no/such/thing" not in text
 
