@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from shop.http.auth import identity_middleware, jwks_handler
+from shop.http.docs import DocsRoutes
 from shop.http.health import add_health_routes
 from shop.http.middlewares import (
     body_limit_middleware,
@@ -51,6 +52,8 @@ class GatewayRoutes:
 
     openapi: Handler
     jwks: Handler
+    docs: Handler
+    docs_asset: Handler
 
 
 async def _secure_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -78,7 +81,10 @@ def create_gateway_app(
     Routes come from the routing table (shop/http/routing.py)."""
     middlewares = [identity_middleware(verifier), *([rate_limit] if rate_limit else [])]
     app = create_base_app(readiness, max_body_bytes, middlewares)
-    contexts: dict[str, object] = {"gateway": GatewayRoutes(openapi, jwks_handler(keyring))}
+    docs = DocsRoutes()
+    contexts: dict[str, object] = {
+        "gateway": GatewayRoutes(openapi, jwks_handler(keyring), docs.page, docs.asset)
+    }
     for name, routes in (("auth", auth), ("products", products), ("orders", orders)):
         if routes is not None:
             contexts[name] = routes

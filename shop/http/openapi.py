@@ -550,6 +550,26 @@ DOCUMENT: dict[str, Any] = {
                 },
             }
         },
+        "/docs": {
+            "get": {
+                "summary": "This document as a reference page (Swagger UI, served from a pinned package)",
+                "operationId": "docs",
+                "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
+            }
+        },
+        "/docs/static/{filename}": {
+            "get": {
+                "summary": "The reference page's scripts, styles and icon",
+                "operationId": "docsAsset",
+                "parameters": [
+                    {"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {"description": "the file", "content": {"*/*": {}}},
+                    "404": _error("not_found: not one of the page's files"),
+                },
+            }
+        },
         "/api/v1/openapi.json": {
             "get": {
                 "summary": "This document",

@@ -32,6 +32,8 @@ class RouteSpec:
 ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/api/v1/openapi.json", "gateway", "openapi", None, Access.ANYONE),
     RouteSpec("GET", "/.well-known/jwks.json", "gateway", "jwks", None, Access.ANYONE),
+    RouteSpec("GET", "/docs", "gateway", "docs", None, Access.ANYONE),
+    RouteSpec("GET", "/docs/static/{filename}", "gateway", "docs_asset", None, Access.ANYONE),
     RouteSpec("POST", "/api/v1/auth/register", "auth", "register", "auth", Access.ANYONE),
     RouteSpec("POST", "/api/v1/auth/verify", "auth", "verify", "auth", Access.ANYONE),
     RouteSpec("POST", "/api/v1/auth/resend", "auth", "resend", "auth", Access.ANYONE),

@@ -84,3 +84,26 @@ async def test_every_answer_hides_the_server_version_and_forbids_sniffing(aiohtt
     for response in (await client.get("/healthz"), await client.get("/nope"), await client.post("/healthz")):
         assert response.headers["Server"] == "shop"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_the_docs_page_and_its_files_come_from_the_pinned_package_not_a_cdn(aiohttp_client):
+    client = await aiohttp_client(gateway(Readiness({"redis": _up}, timeout=1, cache_seconds=0)))
+    page = await client.get("/docs")
+    assert page.status == 200
+    assert page.content_type == "text/html"
+    html = await page.text()
+    assert "/api/v1/openapi.json" in html
+    assert "http://" not in html
+    assert "https://" not in html
+    for name, content_type in (
+        ("swagger-ui-bundle.js", "application/javascript"),
+        ("swagger-ui-standalone-preset.js", "application/javascript"),
+        ("swagger-ui.css", "text/css"),
+    ):
+        asset = await client.get(f"/docs/static/{name}")
+        assert asset.status == 200
+        assert asset.content_type in (content_type, "text/javascript")
+        assert len(await asset.read()) > 1000
+    missing = await client.get("/docs/static/..%2Fcore.py")
+    assert missing.status == 404
+    assert (await missing.json())["error"]["code"] == "not_found"
