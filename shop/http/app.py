@@ -17,12 +17,12 @@ from shop.http.middlewares import (
     metrics_middleware,
     request_id_middleware,
 )
-from shop.http.openapi import openapi
+from shop.http.openapi import QUERY_PARAMETERS, openapi
 from shop.http.ratelimit import add_headers as add_rate_limit_headers
 from shop.http.routes.auth import AuthRoutes
 from shop.http.routes.orders import OrderRoutes
 from shop.http.routes.products import ProductRoutes
-from shop.http.routing import add_routes, spec_of
+from shop.http.routing import add_routes, spec_of, unknown_query_middleware
 from shop.observability.readiness import Readiness
 from shop.security.keys import KeyRing
 from shop.security.tokens import TokenVerifier
@@ -79,7 +79,11 @@ def create_gateway_app(
 ) -> web.Application:
     """The gateway. Contexts are None only in tests of the shared behaviour, which need no database.
     Routes come from the routing table (shop/http/routing.py)."""
-    middlewares = [identity_middleware(verifier), *([rate_limit] if rate_limit else [])]
+    middlewares = [
+        identity_middleware(verifier),
+        *([rate_limit] if rate_limit else []),
+        unknown_query_middleware(QUERY_PARAMETERS),
+    ]
     app = create_base_app(readiness, max_body_bytes, middlewares)
     docs = DocsRoutes()
     contexts: dict[str, object] = {

@@ -221,7 +221,7 @@ _PRODUCT_PATHS: dict[str, Any] = {
                 {
                     "name": "cursor",
                     "in": "query",
-                    "schema": {"type": "string"},
+                    "schema": {"type": "string", "minLength": 1},
                     "description": "a next_cursor",
                 },
             ],
@@ -432,7 +432,7 @@ _ORDER_PATHS: dict[str, Any] = {
             "security": [{"bearer": []}],
             "parameters": [
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                {"name": "cursor", "in": "query", "schema": {"type": "string", "minLength": 1}},
             ],
             "responses": {
                 "200": _json(
@@ -445,7 +445,9 @@ _ORDER_PATHS: dict[str, Any] = {
                     },
                     "a page",
                 ),
+                "400": _error("invalid_cursor"),
                 "401": _UNAUTHORIZED,
+                "422": _error("invalid_limit"),
             },
         },
     },
@@ -622,9 +624,13 @@ def _add_rate_limits(document: dict[str, Any]) -> None:
     """Every rate-limited route of the routing table: the headers on each answer, 429, and for auth
     routes the 503 of a limiter that cannot decide."""
     for spec in ROUTES:
+        operation = document["paths"][spec.path][spec.method.lower()]
+        # Every route of the table refuses query parameters its operation does not list.
+        operation["responses"].setdefault(
+            "400", _error("unknown_parameter (a query parameter this route does not take) or bad_request")
+        )
         if spec.limit is None:
             continue
-        operation = document["paths"][spec.path][spec.method.lower()]
         # Copies: response objects are shared between operations.
         operation["responses"] = {
             status: answer
@@ -647,6 +653,22 @@ def _add_rate_limits(document: dict[str, Any]) -> None:
 
 
 _add_rate_limits(DOCUMENT)
+
+
+def _query_parameters(document: dict[str, Any]) -> dict[tuple[str, str], frozenset[str]]:
+    """{(METHOD, path template): the query parameters the document allows}."""
+    allowed: dict[tuple[str, str], frozenset[str]] = {}
+    for path, item in document["paths"].items():
+        shared = item.get("parameters", [])
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            parameters = [*shared, *operation.get("parameters", [])]
+            allowed[(method.upper(), path)] = frozenset(p["name"] for p in parameters if p["in"] == "query")
+    return allowed
+
+
+QUERY_PARAMETERS = _query_parameters(DOCUMENT)
 
 
 async def openapi(request: web.Request) -> web.Response:

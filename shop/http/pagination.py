@@ -24,7 +24,8 @@ def encode_cursor(last_id: UUID) -> str:
 
 
 def decode_cursor(raw: str | None) -> UUID | None:
-    if not raw:
+    """None for no cursor (the first page); an empty `cursor=` is as wrong as a garbled one."""
+    if raw is None:
         return None
     try:
         return UUID(bytes=base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))

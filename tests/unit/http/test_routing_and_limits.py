@@ -107,3 +107,13 @@ async def test_the_docs_page_and_its_files_come_from_the_pinned_package_not_a_cd
     missing = await client.get("/docs/static/..%2Fcore.py")
     assert missing.status == 404
     assert (await missing.json())["error"]["code"] == "not_found"
+
+
+async def test_a_query_parameter_the_route_does_not_take_is_a_400(aiohttp_client):
+    client = await aiohttp_client(gateway(Readiness({"redis": _up}, timeout=1, cache_seconds=0)))
+    response = await client.get("/api/v1/openapi.json?limt=5")
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"]["code"] == "unknown_parameter"
+    assert "limt" in body["error"]["message"]
+    assert (await client.get("/api/v1/openapi.json")).status == 200
