@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 WITH_ENV := ops/local/with-env
 STACK := ops/local/stack.sh
 
-.PHONY: run test up down status clean venv migrate lint unit integration e2e lock bench bench-timers help
+.PHONY: run test up down status clean venv migrate lint unit integration e2e lock bench bench-overhead bench-timers help
 
 help:
 	@echo "make run     stack up, migrations, every process in the foreground (Ctrl-C stops them)"
@@ -72,6 +72,9 @@ lock:
 
 bench: up migrate
 	$(WITH_ENV) $(BIN)/python -m bench
+
+bench-overhead: up
+	$(WITH_ENV) $(BIN)/python -m bench.overhead
 
 bench-timers: up migrate
 	$(WITH_ENV) $(BIN)/python -m bench.timers

@@ -36,7 +36,13 @@ class LoadResult:
 
 
 async def run_load(
-    name: str, url: str, connections: int, seconds: float, max_requests: int, expect_status: int = 200
+    name: str,
+    url: str,
+    connections: int,
+    seconds: float,
+    max_requests: int,
+    expect_status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> LoadResult:
     if urlparse(url).hostname not in LOOPBACK:
         raise ValueError(f"refusing to load anything but loopback: {url}")
@@ -60,7 +66,7 @@ async def run_load(
                 errors += 1
 
     connector = aiohttp.TCPConnector(limit=connections)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         await one_connection_warmup(session, url)
         started = time.perf_counter()
         await asyncio.gather(*(one_connection(session) for _ in range(connections)))
