@@ -117,3 +117,29 @@ async def test_a_query_parameter_the_route_does_not_take_is_a_400(aiohttp_client
     assert body["error"]["code"] == "unknown_parameter"
     assert "limt" in body["error"]["message"]
     assert (await client.get("/api/v1/openapi.json")).status == 200
+
+
+async def test_a_lone_surrogate_anywhere_in_a_body_is_a_400_not_a_500(aiohttp_client):
+    from aiohttp import web
+
+    from shop.http.json_body import json_object
+    from shop.http.middlewares import error_middleware
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.json_response(await json_object(request))
+
+    app = web.Application(middlewares=[error_middleware])
+    app.router.add_post("/echo", echo)
+    client = await aiohttp_client(app)
+    headers = {"Content-Type": "application/json"}
+    for raw in (
+        '{"email": "\\ud8fd"}',
+        '{"a": ["x", "\\udc00"]}',
+        '{"\\ud800": 1}',
+        '{"a": {"b": "\\ud800"}}',
+    ):
+        response = await client.post("/echo", data=raw, headers=headers)
+        assert response.status == 400, raw
+        assert (await response.json())["error"]["code"] == "malformed_json"
+    ok = await client.post("/echo", data='{"name": "caf\\u00e9"}', headers=headers)
+    assert await ok.json() == {"name": "café"}
