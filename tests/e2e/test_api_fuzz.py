@@ -9,7 +9,11 @@ import sys
 
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import missing_required_header, positive_data_acceptance
+from schemathesis.specs.openapi.checks import (
+    missing_required_header,
+    negative_data_rejection,
+    positive_data_acceptance,
+)
 
 from shop.http.openapi import DOCUMENT
 from shop.http.routing import ROUTES, Access
@@ -33,7 +37,8 @@ def _token(stack, admin: bool) -> str:
 
 
 @schema.parametrize()
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+# Derandomized: the same examples every run, so CI is repeatable; drop derandomize locally to explore.
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_every_operation_answers_within_its_document(case, stack):
     admin = ACCESS.get((case.method.upper(), case.path)) is Access.ADMIN
     headers = {"Authorization": f"Bearer {_token(stack, admin)}"}
@@ -41,8 +46,12 @@ def test_every_operation_answers_within_its_document(case, stack):
     # verification code, an unknown product), and API.md answers those with documented 4xx codes.
     # Not `missing_required_header`: it expects 400/406/422 where RFC 6585 (and test_products) has a
     # missing If-Match answered with 428 Precondition Required.
+    # Not `negative_data_rejection`: every case here carries a valid token, including the ones
+    # schemathesis meant to send without credentials, which are then rightly served (missing and
+    # broken tokens on every route are test_token_attacks' job; unknown query parameters have a
+    # unit test).
     case.call_and_validate(
         base_url=stack.url("gateway", ""),
         headers=headers,
-        excluded_checks=[positive_data_acceptance, missing_required_header],
+        excluded_checks=[positive_data_acceptance, missing_required_header, negative_data_rejection],
     )
