@@ -24,9 +24,13 @@ EVENT_TYPES = (CREATED, UPDATED, STOCK_ADJUSTED, STOCK_RESERVED, STOCK_RELEASED,
 PATCHABLE = ("name", "description", "price_cents", "currency")
 MAX_STOCK = 1_000_000_000
 MAX_PRICE_CENTS = 2_000_000_000
+NAME_MAX, DESCRIPTION_MAX = 200, 5000
+# Whole-string patterns; the API's JSON Schemas anchor the same ones.
+SKU_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+CURRENCY_PATTERN = r"[A-Z]{3}"
 
-_SKU = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_CURRENCY = re.compile(r"[A-Z]{3}")
+_SKU = re.compile(SKU_PATTERN)
+_CURRENCY = re.compile(CURRENCY_PATTERN)
 
 
 class CatalogError(Exception):
@@ -105,9 +109,9 @@ def _check_int(name: str, value: Any, low: int, high: int) -> int:
 
 def _check_field(name: str, value: Any) -> Any:
     if name == "name":
-        return _check_text("name", value, 200)
+        return _check_text("name", value, NAME_MAX)
     if name == "description":
-        return _check_text("description", value, 5000, allow_empty=True)
+        return _check_text("description", value, DESCRIPTION_MAX, allow_empty=True)
     if name == "price_cents":
         return _check_int("price_cents", value, 0, MAX_PRICE_CENTS)
     if name == "currency":

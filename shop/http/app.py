@@ -10,6 +10,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from shop.http.auth import identity_middleware, jwks_handler
 from shop.http.docs import DocsRoutes
+from shop.http.headers import secure_headers, strip_headers_middleware
 from shop.http.health import add_health_routes
 from shop.http.middlewares import (
     body_limit_middleware,
@@ -17,12 +18,13 @@ from shop.http.middlewares import (
     metrics_middleware,
     request_id_middleware,
 )
-from shop.http.openapi import QUERY_PARAMETERS, openapi
+from shop.http.openapi import openapi
 from shop.http.ratelimit import add_headers as add_rate_limit_headers
 from shop.http.routes.auth import AuthRoutes
 from shop.http.routes.orders import OrderRoutes
 from shop.http.routes.products import ProductRoutes
-from shop.http.routing import add_routes, spec_of, unknown_query_middleware
+from shop.http.routing import add_routes
+from shop.http.validation import contract_middleware
 from shop.observability.readiness import Readiness
 from shop.security.keys import KeyRing
 from shop.security.tokens import TokenVerifier
@@ -56,17 +58,6 @@ class GatewayRoutes:
     docs_asset: Handler
 
 
-async def _secure_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """`on_response_prepare`, so error envelopes and aiohttp's own answers get them too."""
-    response.headers["Server"] = "shop"  # never aiohttp's name and version
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    spec = spec_of(request)
-    if spec is not None and spec.context == "auth":
-        # Tokens and account details must not sit in any cache between us and the client.
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Pragma"] = "no-cache"
-
-
 def create_gateway_app(
     readiness: Readiness,
     max_body_bytes: int,
@@ -82,7 +73,10 @@ def create_gateway_app(
     middlewares = [
         identity_middleware(verifier),
         *([rate_limit] if rate_limit else []),
-        unknown_query_middleware(QUERY_PARAMETERS),
+        # Inside the limiter: stripping clones the request, and what a middleware leaves on a clone
+        # is not seen by the on_response_prepare hooks (they get the original request).
+        strip_headers_middleware,
+        contract_middleware,  # access, then parameters, from the table and the document
     ]
     app = create_base_app(readiness, max_body_bytes, middlewares)
     docs = DocsRoutes()
@@ -93,6 +87,6 @@ def create_gateway_app(
         if routes is not None:
             contexts[name] = routes
     add_routes(app, contexts)
-    app.on_response_prepare.append(_secure_headers)
+    app.on_response_prepare.append(secure_headers)
     app.on_response_prepare.append(add_rate_limit_headers)
     return app

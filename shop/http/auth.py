@@ -1,8 +1,9 @@
 """Who is calling: bearer access tokens at the gateway, and the JWKS that lets others check them.
 
-`identity_middleware` strips identity headers a client may have forged and leaves the verifier on the
-request; routes that need a caller ask `require_principal` / `require_admin`, which verify the token
-once per request. Public routes never pay for a signature check.
+`identity_middleware` leaves the verifier on the request; the routing table's access level makes the
+contract middleware ask `require_principal` / `require_admin`, which verify the token once per
+request and inject the caller as `request[PRINCIPAL_KEY]`. Public routes never pay for a signature
+check. Identity headers a client may have forged never get this far (`shop.http.headers`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from uuid import UUID
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from multidict import CIMultiDict
 
 from shop.http.errors import ApiError
 from shop.security.keys import KeyRing
@@ -23,12 +23,6 @@ from shop.security.tokens import InvalidToken, TokenExpired, TokenVerifier
 ADMIN_ROLE = "admin"
 REALM = "shop"
 
-# Headers that assert an identity. Nothing in front of the gateway sets them, so one arriving here
-# came from the client; they are removed so no handler (or proxied service) can be fooled by one.
-_IDENTITY_HEADERS = frozenset(
-    {"x-user-id", "x-user-roles", "x-authenticated-user", "x-forwarded-user", "x-remote-user", "remote-user"}
-)
-_IDENTITY_PREFIX = "x-shop-user"
 # RFC 6750 §2.1: the scheme is case-insensitive; one token of b64token characters follows.
 _BEARER = re.compile(r"^[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*) *$")
 _SCHEME = re.compile(r"^\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)")
@@ -50,38 +44,16 @@ PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 _VERIFIER_KEY = web.RequestKey("token_verifier", TokenVerifier)
 
 
-def _is_identity_header(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in _IDENTITY_HEADERS or lowered.startswith(_IDENTITY_PREFIX)
-
-
 def identity_middleware(verifier: TokenVerifier) -> Middleware:
-    """Place it inside `error_middleware`: its own 400 (undecodable headers next to a forged identity)
-    and the 401/403s of `require_principal`/`require_admin` then get the envelope."""
+    """Place it inside `error_middleware`: the 401/403s of `require_principal`/`require_admin` then
+    get the envelope."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if any(_is_identity_header(name) for name in request.headers):
-            request = request.clone(headers=_without_identity(request))
         request[_VERIFIER_KEY] = verifier
         return await handler(request)
 
     return middleware
-
-
-def _without_identity(request: web.Request) -> CIMultiDict[str]:
-    kept: CIMultiDict[str] = CIMultiDict()
-    for name, value in request.headers.items():
-        if _is_identity_header(name):
-            continue
-        try:
-            # clone() re-encodes every header as strict UTF-8 and would fail with a 500 on the
-            # undecodable bytes aiohttp keeps as surrogates.
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ApiError(400, "bad_request", f"the {name} header is not valid UTF-8") from None
-        kept.add(name, value)
-    return kept
 
 
 def require_principal(request: web.Request) -> Principal:

@@ -1,4 +1,5 @@
-"""Opaque cursors for keyset pagination over UUIDv7 ids, and the `limit` parameter."""
+"""Opaque cursors for keyset pagination over UUIDv7 ids, and the bounds of the `limit` parameter
+(checked against its schema, shop/http/schemas.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,6 @@ from uuid import UUID
 from shop.http.errors import ApiError
 
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
-
-
-def page_limit(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise ApiError(422, "invalid_limit", f"limit must be an integer from 1 to {MAX_LIMIT}")
-    return int(raw)
 
 
 def encode_cursor(last_id: UUID) -> str:

@@ -24,8 +24,8 @@ from shop.http.auth import require_principal
 from shop.http.commands import CommandBus, raise_refusal
 from shop.http.errors import ApiError
 from shop.http.freshness import WriteFreshness
-from shop.http.json_body import json_object, text_field
-from shop.http.pagination import decode_cursor, encode_cursor, page_limit
+from shop.http.pagination import decode_cursor, encode_cursor
+from shop.http.validation import params, valid_body
 from shop.observability.tracecontext import traceparent_from
 from shop.schemas.views import order_view
 
@@ -68,8 +68,8 @@ class OrderRoutes:
     async def place(self, request: web.Request) -> web.Response:
         principal = require_principal(request)
         key = rules.check_idempotency_key(request.headers.get("Idempotency-Key"))
-        body = await json_object(request)
-        lines = rules.parse_lines(body)
+        body = await valid_body(request)
+        lines = rules.parse_lines(body)  # merges lines of one product; the shape is already checked
         lock = f"orders:in-flight:{principal.user_id}:{hashlib.sha256(key.encode()).hexdigest()}"
         token = secrets.token_hex(16)
         if not await self.redis.set(lock, token, nx=True, px=IN_FLIGHT_MS):
@@ -120,10 +120,7 @@ class OrderRoutes:
         return web.json_response(answer["order"])
 
     async def pay(self, request: web.Request) -> web.Response:
-        body = await json_object(request)
-        reference = text_field(body, "payment_reference", max_length=255)
-        if not reference.strip():
-            raise ApiError(422, "invalid_field", "payment_reference must not be blank")
+        reference = (await valid_body(request))["payment_reference"]
         return await self._transition(request, self.actors.pay, payment_reference=reference)
 
     async def cancel(self, request: web.Request) -> web.Response:
@@ -141,8 +138,8 @@ class OrderRoutes:
 
     async def list(self, request: web.Request) -> web.Response:
         principal = require_principal(request)
-        limit = page_limit(request.query.get("limit"))
-        before = decode_cursor(request.query.get("cursor"))
+        query = params(request)
+        limit, before = query["limit"], decode_cursor(query.get("cursor"))
         async with self._reading(principal.user_id) as conn:
             page = await db.orders_of(conn, principal.user_id, before, limit)
         next_cursor = encode_cursor(page[-1][0].id) if len(page) == limit else None
@@ -150,7 +147,4 @@ class OrderRoutes:
 
 
 def _order_id(request: web.Request) -> UUID:
-    try:
-        return UUID(request.match_info["order_id"])
-    except ValueError:
-        raise ApiError(404, "not_found", "no such order") from None
+    return UUID(params(request)["order_id"])  # checked: a malformed id is a 404 like an unknown one

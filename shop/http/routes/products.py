@@ -20,8 +20,8 @@ from shop.http.auth import optional_principal, require_admin
 from shop.http.commands import CommandBus, raise_refusal
 from shop.http.errors import ApiError
 from shop.http.freshness import WriteFreshness
-from shop.http.json_body import json_object
-from shop.http.pagination import decode_cursor, encode_cursor, page_limit
+from shop.http.pagination import decode_cursor, encode_cursor
+from shop.http.validation import params, valid_body
 from shop.observability.tracecontext import traceparent_from
 from shop.schemas.views import product_view
 
@@ -66,13 +66,11 @@ class ProductRoutes:
     # --- commands ------------------------------------------------------------------------------
 
     async def create(self, request: web.Request) -> web.Response:
-        require_admin(request)
-        body = await json_object(request)
+        body = await valid_body(request)
         product = await self._command(request, self.actors.create, fields=body)
         return _product_response(product, status=201, location=f"/api/v1/products/{product['id']}")
 
     async def patch(self, request: web.Request) -> web.Response:
-        require_admin(request)
         product_id = _product_id(request)
         raw = request.headers.get("If-Match")
         if raw is None:
@@ -80,7 +78,7 @@ class ProductRoutes:
         match = _IF_MATCH.match(raw)
         if match is None:
             raise ApiError(400, "invalid_if_match", 'If-Match must be the product version, e.g. "3"')
-        changes = await json_object(request)
+        changes = await valid_body(request)
         product = await self._command(
             request,
             self.actors.patch,
@@ -91,11 +89,8 @@ class ProductRoutes:
         return _product_response(product)
 
     async def adjust_stock(self, request: web.Request) -> web.Response:
-        require_admin(request)
         product_id = _product_id(request)
-        body = await json_object(request)
-        if "delta" not in body:
-            raise ApiError(422, "missing_field", "delta is required")
+        body = await valid_body(request)
         product = await self._command(
             request, self.actors.adjust_stock, product_id=str(product_id), delta=body["delta"]
         )
@@ -104,8 +99,8 @@ class ProductRoutes:
     # --- queries -------------------------------------------------------------------------------
 
     async def list(self, request: web.Request) -> web.Response:
-        limit = page_limit(request.query.get("limit"))
-        after = decode_cursor(request.query.get("cursor"))
+        query = params(request)
+        limit, after = query["limit"], decode_cursor(query.get("cursor"))
         async with self._reading(request) as conn:
             page = await db.list_products(conn, after, limit)
         next_cursor = encode_cursor(page[-1].id) if len(page) == limit else None
@@ -120,7 +115,6 @@ class ProductRoutes:
         return _product_response(product_view(product))
 
     async def events(self, request: web.Request) -> web.Response:
-        require_admin(request)
         product_id = _product_id(request)
         async with self._reading(request) as conn:
             events = await db.events_of(conn, product_id)
@@ -141,10 +135,7 @@ class ProductRoutes:
 
 
 def _product_id(request: web.Request) -> UUID:
-    try:
-        return UUID(request.match_info["product_id"])
-    except ValueError:
-        raise rules.ProductNotFound("no such product") from None
+    return UUID(params(request)["product_id"])  # checked: a malformed id is a 404 like an unknown one
 
 
 def _product_response(

@@ -24,6 +24,7 @@ from shop.http.auth import (
     require_admin,
     require_principal,
 )
+from shop.http.headers import strip_headers_middleware
 from shop.http.middlewares import error_middleware, request_id_middleware
 from shop.security.keys import KeyRing
 from shop.security.tokens import TokenIssuer, TokenVerifier
@@ -56,7 +57,12 @@ def issuer(clock) -> TokenIssuer:
 async def client(aiohttp_client, clock) -> TestClient:
     verifier = TokenVerifier(RING, ISS, AUD, clock=clock)
     app = web.Application(
-        middlewares=[request_id_middleware, error_middleware, identity_middleware(verifier)]
+        middlewares=[
+            request_id_middleware,
+            error_middleware,
+            strip_headers_middleware,
+            identity_middleware(verifier),
+        ]
     )
 
     async def me(request: web.Request) -> web.Response:

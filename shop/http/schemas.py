@@ -1,0 +1,362 @@
+"""The JSON Schemas of the public API: request bodies, parameters and answers.
+
+Each schema serves twice: `openapi.py` puts it in the document, and `validation.py` compiles the
+very same object into the validator that checks each request. Limits come from the domain's
+constants, so a rule changes in one place and the document cannot drift from what is enforced.
+
+Two extension keywords say how the gateway answers a value that breaks a rule; the nearest one on
+the failing keyword's schema path wins:
+- `x-error-code`, the error's code. In a body, a field of the wrong type is always `invalid_field`
+  and a missing one `missing_field`, so the code names a value of the right type that breaks the
+  field's rule (default `invalid_field`). For a parameter it covers every violation (default
+  `invalid_parameter`).
+- `x-error-status`, the HTTP status (default 422; 400 for a parameter).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shop.domain import auth as auth_rules
+from shop.domain import orders as order_rules
+from shop.domain import products as catalog_rules
+from shop.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+ERROR_CODE = "x-error-code"
+ERROR_STATUS = "x-error-status"
+
+Schema = dict[str, Any]
+
+UUID: Schema = {"type": "string", "format": "uuid"}
+TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
+# Plain text fields of bodies are bounded even where the domain has no rule of its own.
+TEXT_MAX = 1024
+
+ERROR: Schema = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "request_id"],
+            "properties": {
+                "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+                "message": {"type": "string"},
+                "request_id": {"type": "string"},
+            },
+        }
+    },
+}
+
+# --- parameters ----------------------------------------------------------------------------------
+
+
+def path_id(name: str, what: str) -> dict[str, Any]:
+    """An id in the path: one that is not a UUID names nothing, so it is as absent as an unknown one."""
+    schema = {**UUID, ERROR_CODE: "not_found", ERROR_STATUS: 404}
+    return {"name": name, "in": "path", "required": True, "schema": schema, "description": f"the {what}'s id"}
+
+
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "product_id": path_id("product_id", "product"),
+    "order_id": path_id("order_id", "order"),
+}
+
+PAGE_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "limit",
+        "in": "query",
+        "description": "items per page",
+        "schema": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_LIMIT,
+            "default": DEFAULT_LIMIT,
+            ERROR_CODE: "invalid_limit",
+            ERROR_STATUS: 422,
+        },
+    },
+    {
+        "name": "cursor",
+        "in": "query",
+        "description": "the `next_cursor` of the previous page",
+        "schema": {"type": "string", "minLength": 1, ERROR_CODE: "invalid_cursor"},
+    },
+]
+
+IDEMPOTENCY_KEY: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": True,
+    "description": "checked by the handler after authentication: missing or invalid is a 400",
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": order_rules.IDEMPOTENCY_KEY_MAX,
+        "pattern": "^[!-~]+$",
+    },
+}
+
+IF_MATCH: dict[str, Any] = {
+    "name": "If-Match",
+    "in": "header",
+    "required": True,
+    "description": 'the version being changed, e.g. "3"; missing: 428, malformed: 400',
+    "schema": {"type": "string"},
+}
+
+# --- request bodies ------------------------------------------------------------------------------
+
+
+def body(properties: Schema, required: list[str], **rules: Any) -> Schema:
+    return {"type": "object", "required": required, "properties": properties, **rules}
+
+
+_LOOSE_EMAIL: Schema = {
+    "type": "string",
+    "maxLength": TEXT_MAX,
+    "description": "an email address; trimmed and lower-cased before it is checked",
+}
+_TEXT: Schema = {"type": "string", "maxLength": TEXT_MAX}
+
+REGISTER = body(
+    {
+        "email": {**_LOOSE_EMAIL, "description": "an email address (422 invalid_email when it is not)"},
+        "password": {
+            "type": "string",
+            "minLength": auth_rules.PASSWORD_MIN,
+            "maxLength": auth_rules.PASSWORD_MAX,
+            ERROR_CODE: "invalid_password",
+        },
+    },
+    ["email", "password"],
+)
+VERIFY = body(
+    {
+        "email": _LOOSE_EMAIL,
+        "code": {
+            "type": "string",
+            "pattern": f"^[0-9]{{{auth_rules.CODE_DIGITS}}}$",
+            # A code of the wrong shape is as wrong as a wrong code (API.md: 400 invalid_code).
+            ERROR_CODE: "invalid_code",
+            ERROR_STATUS: 400,
+        },
+    },
+    ["email", "code"],
+)
+RESEND = body({"email": _LOOSE_EMAIL}, ["email"])
+# A malformed address on login simply matches no account: 401, like any wrong email.
+LOGIN = body({"email": _LOOSE_EMAIL, "password": _TEXT}, ["email", "password"])
+REFRESH = body({"refresh_token": _TEXT}, ["refresh_token"])
+
+_PRODUCT_FIELDS: Schema = {
+    "name": {"type": "string", "minLength": 1, "maxLength": catalog_rules.NAME_MAX, "pattern": r"\S"},
+    "description": {"type": "string", "maxLength": catalog_rules.DESCRIPTION_MAX},
+    "price_cents": {"type": "integer", "minimum": 0, "maximum": catalog_rules.MAX_PRICE_CENTS},
+    "currency": {
+        "type": "string",
+        "pattern": f"^{catalog_rules.CURRENCY_PATTERN}$",
+        "description": "ISO 4217, e.g. EUR",
+    },
+}
+_SKU: Schema = {"type": "string", "pattern": f"^{catalog_rules.SKU_PATTERN}$"}
+
+CREATE_PRODUCT = body(
+    {
+        "sku": _SKU,
+        **_PRODUCT_FIELDS,
+        "stock": {"type": "integer", "minimum": 0, "maximum": catalog_rules.MAX_STOCK, "default": 0},
+    },
+    ["sku", "name", "price_cents", "currency"],
+    additionalProperties=False,
+    **{ERROR_CODE: "invalid_product"},
+)
+PATCH_PRODUCT = body(
+    _PRODUCT_FIELDS, [], minProperties=1, additionalProperties=False, **{ERROR_CODE: "invalid_product"}
+)
+ADJUST_STOCK = body(
+    {
+        "delta": {
+            "type": "integer",
+            "minimum": -catalog_rules.MAX_STOCK,
+            "maximum": catalog_rules.MAX_STOCK,
+            "not": {"const": 0},
+            "description": "positive: restock; negative: write-off (never below what is reserved)",
+        }
+    },
+    ["delta"],
+    **{ERROR_CODE: "invalid_product"},
+)
+
+PLACE_ORDER = body(
+    {
+        "items": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": order_rules.MAX_LINES,
+            "items": {
+                "type": "object",
+                "required": ["product_id", "quantity"],
+                "additionalProperties": False,
+                "properties": {
+                    "product_id": UUID,
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": order_rules.MAX_QUANTITY},
+                },
+            },
+        }
+    },
+    ["items"],
+    **{ERROR_CODE: "invalid_order"},
+)
+PAY_ORDER = body(
+    {
+        "payment_reference": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 255,
+            "pattern": r"\S",
+            "description": "the payment provider's reference; not blank",
+        }
+    },
+    ["payment_reference"],
+)
+
+# --- answers ---------------------------------------------------------------------------------------
+
+EMAIL: Schema = {"type": "string", "format": "email", "maxLength": auth_rules.EMAIL_MAX}
+
+TOKENS: Schema = {
+    "type": "object",
+    "required": ["access_token", "refresh_token", "token_type", "expires_in"],
+    "properties": {
+        "access_token": {"type": "string", "description": "JWT (EdDSA), typ at+jwt"},
+        "refresh_token": {"type": "string"},
+        "token_type": {"const": "Bearer"},
+        "expires_in": {"type": "integer"},
+    },
+}
+
+ACCOUNT: Schema = {
+    "type": "object",
+    "required": ["id", "email", "roles", "verified", "created_at"],
+    "properties": {
+        "id": UUID,
+        "email": EMAIL,
+        "roles": {"type": "array", "items": {"type": "string"}},
+        "verified": {"type": "boolean"},
+        "created_at": TIMESTAMP,
+    },
+}
+
+PRODUCT: Schema = {
+    "type": "object",
+    "required": [
+        "id",
+        "sku",
+        "name",
+        "description",
+        "price_cents",
+        "currency",
+        "stock_available",
+        "version",
+        "created_at",
+        "updated_at",
+    ],
+    "properties": {
+        "id": UUID,
+        "sku": _SKU,
+        **_PRODUCT_FIELDS,
+        "stock_available": {"type": "integer", "minimum": 0},
+        "version": {"type": "integer", "minimum": 1},
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+    },
+}
+
+PRODUCT_EVENTS: Schema = {
+    "type": "object",
+    "properties": {
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["seq", "type", "data", "occurred_at"],
+                "properties": {
+                    "seq": {"type": "integer"},
+                    "event_id": UUID,
+                    "version": {"type": "integer"},
+                    "type": {
+                        "enum": [catalog_rules.CREATED, catalog_rules.UPDATED, catalog_rules.STOCK_ADJUSTED]
+                    },
+                    "data": {"type": "object"},
+                    "occurred_at": TIMESTAMP,
+                },
+            },
+        }
+    },
+}
+
+ORDER: Schema = {
+    "type": "object",
+    "required": [
+        "id",
+        "status",
+        "stock",
+        "cancel_reason",
+        "items",
+        "total_cents",
+        "currency",
+        "created_at",
+        "paid_at",
+        "expires_at",
+        "updated_at",
+    ],
+    "properties": {
+        "id": UUID,
+        "status": {"enum": ["PENDING", "PAID", "COMPLETED", "CANCELLED"]},
+        "stock": {"enum": ["reserving", "reserved", "rejected"]},
+        "cancel_reason": {"enum": ["customer_request", "out_of_stock", "payment_timeout", None]},
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "product_id": UUID,
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": order_rules.MAX_QUANTITY},
+                    "unit_price_cents": {"type": "integer", "minimum": 0},
+                },
+            },
+        },
+        "total_cents": {"type": "integer", "minimum": 0},
+        "currency": _PRODUCT_FIELDS["currency"],
+        "created_at": TIMESTAMP,
+        "paid_at": {"type": ["string", "null"], "format": "date-time"},
+        "expires_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+    },
+}
+
+
+def page_of(item: Schema) -> Schema:
+    return {
+        "type": "object",
+        "required": ["items", "next_cursor"],
+        "properties": {
+            "items": {"type": "array", "items": item},
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    }
+
+
+CHECKS: Schema = {
+    "type": "object",
+    "additionalProperties": {
+        "type": "object",
+        "required": ["status", "latency_ms"],
+        "properties": {
+            "status": {"enum": ["up", "down"]},
+            "latency_ms": {"type": "number"},
+            "error": {"type": "string"},
+        },
+    },
+}
