@@ -149,10 +149,12 @@ def message_broker() -> QuorumRabbitmqBroker:
     from dramatiq.results.backends.redis import RedisBackend
 
     from shop.actors.broker import create_broker
+    from shop.actors.observability import add_actor_middlewares
 
     broker = create_broker(process_settings().rabbitmq_url)
     backend = RedisBackend(client=redis_client(), default_timeout=60_000)  # type: ignore[no-untyped-call]
     broker.add_middleware(Results(backend=backend))  # type: ignore[no-untyped-call]
+    add_actor_middlewares(broker)
     dramatiq.set_broker(broker)
     import shop.actors.registry  # noqa: F401  # actors bind to the broker just set
 

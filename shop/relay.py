@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
 import psycopg
 from confluent_kafka import KafkaError, Message, Producer
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from shop.actors.publisher import OutgoingMessage, TransactionalPublisher
 from shop.db.outbox import KAFKA, NOTIFY_CHANNEL, RABBITMQ, OutboxRow, claim_unsent, mark_sent, try_take_lease
@@ -30,6 +32,28 @@ PUBLISHED = Counter(
     "shop_relay_published_total", "Outbox rows published", ["database", "destination", "topic"]
 )
 LEADER = Gauge("shop_relay_leader", "1 while this relay holds the database's lease", ["database"])
+BACKLOG = Gauge(
+    "shop_relay_outbox_backlog", "Unpublished outbox rows (measured by the lease holder)", ["database"]
+)
+OLDEST_UNSENT = Gauge(
+    "shop_relay_oldest_unsent_age_seconds",
+    "Age of the oldest unpublished outbox row; 0 when none (measured by the lease holder)",
+    ["database"],
+)
+PUBLISH_DELAY = Histogram(
+    "shop_relay_publish_delay_seconds",
+    "From a row's transaction (its created_at) until the broker acknowledged it",
+    ["database", "destination"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+PUBLISH_FAILURES = Counter(
+    "shop_relay_publish_failures_total",
+    "Batches that failed to publish (retried after a backoff)",
+    ["database"],
+)
+
+
+BACKLOG_INTERVAL = 1.0  # seconds between two backlog measurements
 
 
 class PublishFailed(RuntimeError):
@@ -82,6 +106,7 @@ class OutboxRelay:
                 return
             except Exception as exc:  # database or broker away: retry with backoff, never die
                 LEADER.labels(database).set(0)
+                PUBLISH_FAILURES.labels(database).inc()
                 log.warning("relay %s: %s; retrying in %.1fs", database, exc, backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
@@ -94,6 +119,7 @@ class OutboxRelay:
     ) -> None:
         conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
         leader = False
+        measured_at = 0.0
         while not self._stopping.is_set():
             if not leader:
                 leader = try_take_lease(conn)
@@ -103,6 +129,9 @@ class OutboxRelay:
             if leader:
                 while self._publish_batch(database, conn, publisher) == self._batch_size:
                     pass  # a full batch means there may be more: drain before waiting
+                if time.monotonic() - measured_at >= BACKLOG_INTERVAL:  # not once per NOTIFY
+                    _measure_backlog(database, conn)
+                    measured_at = time.monotonic()
             # Sleep until a writer commits (NOTIFY) or the poll interval passes.
             for _ in conn.notifies(timeout=self._poll_interval, stop_after=1):
                 pass
@@ -115,8 +144,10 @@ class OutboxRelay:
             if rows:
                 self._produce_all(rows, publisher)
                 mark_sent(conn, [r.id for r in rows])
+        now = datetime.now(UTC)
         for row in rows:
             PUBLISHED.labels(database, row.destination, row.topic).inc()
+            PUBLISH_DELAY.labels(database, row.destination).observe((now - row.created_at).total_seconds())
         return len(rows)
 
     def _produce_all(self, rows: list[OutboxRow], publisher: TransactionalPublisher | None) -> None:
@@ -151,6 +182,19 @@ class OutboxRelay:
         if remaining or failures:
             # Nothing is marked sent: the transaction rolls back and the rows go out again later.
             raise PublishFailed(f"{remaining} unacknowledged, failures: {failures[:3]}")
+
+
+def _measure_backlog(database: str, conn: psycopg.Connection[Any]) -> None:
+    """Cheap: the partial index `outbox_unpublished` holds only unsent rows."""
+    row = conn.execute(
+        """
+        SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)
+          FROM outbox WHERE published_at IS NULL
+        """
+    ).fetchone()
+    if row is not None:
+        BACKLOG.labels(database).set(row[0])
+        OLDEST_UNSENT.labels(database).set(float(row[1]))
 
 
 def _dramatiq_message(row: OutboxRow) -> OutgoingMessage:

@@ -22,6 +22,7 @@ from typing import Any
 import dramatiq
 import redis
 from dramatiq.common import xq_name
+from prometheus_client import Counter
 
 from shop import bootstrap
 from shop.handlers.mail import DeliveryInProgress, SendEmail, deliver_email
@@ -32,6 +33,13 @@ QUEUE = "mail"
 DEAD_LETTER_QUEUE = xq_name(QUEUE)
 
 log = logging.getLogger(__name__)
+
+MAIL_DELIVERIES = Counter(
+    "shop_mail_deliveries_total",
+    "Emails by what became of them: sent, duplicate (sent before; skipped), retried (a failed attempt"
+    " that will be tried again) or dead_lettered",
+    ["template", "outcome"],
+)
 
 # smtplib.SMTPException is an OSError, as are refused connections and socket timeouts.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -63,9 +71,10 @@ def _send_email(template: str, to: str, context: dict[str, Any], dedupe_key: str
     ledger = RedisSentLedger(bootstrap.redis_client(), in_flight_ttl=2 * settings.mail.smtp_timeout)
     command = SendEmail(template=template, to=to, context=context, dedupe_key=dedupe_key)
     try:
-        deliver_email(command, bootstrap.mail_sender(), ledger)
+        sent = deliver_email(command, bootstrap.mail_sender(), ledger)
     except Exception as exc:
         raise AttemptFailed(dedupe_key, template, exc) from exc
+    MAIL_DELIVERIES.labels(template, "sent" if sent else "duplicate").inc()
 
 
 def retry_policy(
@@ -76,16 +85,20 @@ def retry_policy(
 
     def should_retry(retries: int, exc: BaseException) -> bool:
         cause = exc.cause if isinstance(exc, AttemptFailed) else exc
+        template = exc.template if isinstance(exc, AttemptFailed) else "unknown"
         # `retries` counts the earlier failures of this message, so this was attempt retries + 1.
         attempt = retries + 1
         if not isinstance(cause, TRANSIENT_ERRORS):
             # A broken command: the traceback shows where, the arguments stay out of the log.
             log.error("%s; dead-lettered to %s without retry", exc, dead_letter_queue, exc_info=cause)
+            MAIL_DELIVERIES.labels(template, "dead_lettered").inc()
             return False
         if retries >= max_retries:
             log.error("%s; dead-lettered to %s after %d attempts", exc, dead_letter_queue, attempt)
+            MAIL_DELIVERIES.labels(template, "dead_lettered").inc()
             return False
         log.warning("%s; attempt %d of %d, retrying", exc, attempt, max_retries + 1)
+        MAIL_DELIVERIES.labels(template, "retried").inc()
         return True
 
     return should_retry

@@ -130,6 +130,14 @@ def reminder_lines(conn: Conn, order_id: UUID) -> list[ReminderLine]:
         return cur.fetchall()
 
 
-def pending_count(conn: Conn) -> int:
-    row = conn.execute("SELECT count(*) FROM order_timers WHERE fired_at IS NULL").fetchone()
-    return int(row[0]) if row else 0
+def pending_by_kind(conn: Conn, overdue_before: datetime) -> dict[str, tuple[int, int]]:
+    """{kind: (timers not fired yet, of which due before `overdue_before`)}, over the partial index
+    `order_timers_pending`; every kind of the schedule is reported, 0 when none."""
+    rows = conn.execute(
+        """
+        SELECT kind, count(*), count(*) FILTER (WHERE due_at < %s)
+          FROM order_timers WHERE fired_at IS NULL GROUP BY kind
+        """,
+        (overdue_before,),
+    ).fetchall()
+    return {kind: (int(pending), int(overdue)) for kind, pending, overdue in rows}

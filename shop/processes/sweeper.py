@@ -13,12 +13,20 @@ from datetime import timedelta
 
 from prometheus_client import Gauge
 
+from shop.db.timers import pending_by_kind
 from shop.db.unit_of_work import UnitOfWork
 from shop.handlers.timers import Clock, sweep
 
 log = logging.getLogger("shop.timers.sweeper")
 
 LAST_SWEEP = Gauge("shop_timer_sweeper_last_run_timestamp_seconds", "When the sweeper last finished a sweep")
+PENDING = Gauge("shop_timers_pending", "Order timers not fired yet (measured after each sweep)", ["kind"])
+OVERDUE = Gauge(
+    "shop_timers_overdue",
+    "Order timers due for longer than the grace and still not fired: the sweeper is behind, or they"
+    " keep failing",
+    ["kind"],
+)
 
 
 class TimerSweeper:
@@ -35,6 +43,7 @@ class TimerSweeper:
         self._grace = grace
         self._interval = interval
         self._batch = batch
+        self._kinds_seen: set[str] = set()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="timer-sweeper", daemon=True)
 
@@ -48,11 +57,21 @@ class TimerSweeper:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    def _measure(self) -> None:
+        with self._uow_factory() as uow:
+            counts = pending_by_kind(uow.conn, self._clock() - self._grace)
+        self._kinds_seen.update(counts)  # a kind that drops to none must read 0, not its last count
+        for kind in self._kinds_seen:
+            pending, overdue = counts.get(kind, (0, 0))
+            PENDING.labels(kind).set(pending)
+            OVERDUE.labels(kind).set(overdue)
+
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:
                 fired = sweep(self._uow_factory, self._clock, self._grace, self._batch)
                 LAST_SWEEP.set_to_current_time()
+                self._measure()
                 if fired:
                     log.info("sweeper fired %d overdue timer(s)", fired)
                 if fired == self._batch:
@@ -60,3 +79,4 @@ class TimerSweeper:
             except Exception:  # the database away: try again next interval, never die
                 log.exception("timer sweep failed; retrying in %.1fs", self._interval)
             self._stopping.wait(self._interval)
+

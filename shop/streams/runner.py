@@ -17,8 +17,31 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from prometheus_client import Counter, Gauge, Histogram
 
 log = logging.getLogger("shop.streams")
+
+STREAM_RECORDS = Counter(
+    "shop_stream_records_total",
+    "Records the stream agents finished with: processed, or dead_lettered (poison)",
+    ["topic", "outcome"],
+)
+STREAM_FAILURES = Counter(
+    "shop_stream_agent_failures_total", "Failed attempts at a record (retried after a backoff)", ["topic"]
+)
+STREAM_DURATION = Histogram(
+    "shop_stream_processing_seconds",
+    "Time an agent took on one record, retries included",
+    ["topic"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+CONSUMER_LAG = Gauge(
+    "shop_stream_consumer_lag",
+    "Records between the group's committed offset and the end of each assigned partition"
+    " (librdkafka statistics, every few seconds)",
+    ["topic", "partition"],
+)
+STATISTICS_INTERVAL_MS = 5000
 
 DEAD_LETTER_TOPIC = "dead-letter"
 
@@ -47,7 +70,12 @@ class StreamRunner:
         dead_letter_topic: str = DEAD_LETTER_TOPIC,
         max_backoff: float = 30.0,
     ) -> None:
-        self._consumer_config = {**consumer_config, "enable.auto.commit": False}
+        self._consumer_config = {
+            **consumer_config,
+            "enable.auto.commit": False,
+            "statistics.interval.ms": STATISTICS_INTERVAL_MS,
+            "stats_cb": record_consumer_lag,
+        }
         self._producer_config = {**producer_config, "enable.idempotence": True}
         self._agents = dict(agents)
         self._dead_letter_topic = dead_letter_topic
@@ -111,14 +139,19 @@ class StreamRunner:
         topic, partition, offset = _position(message)
         agent = self._agents[topic]
         backoff = 0.5
+        started = time.perf_counter()
         while not self._stopping.is_set():
             try:
                 agent(message)
+                STREAM_RECORDS.labels(topic, "processed").inc()
+                STREAM_DURATION.labels(topic).observe(time.perf_counter() - started)
                 return True
             except PoisonMessage as exc:
                 self._dead_letter(producer, message, str(exc))
+                STREAM_RECORDS.labels(topic, "dead_lettered").inc()
                 return True
             except Exception:
+                STREAM_FAILURES.labels(topic).inc()
                 log.exception(
                     "agent for %s failed at partition %d offset %d; retrying in %.1fs",
                     topic,
@@ -156,3 +189,17 @@ class StreamRunner:
             # Committing past a message we failed to keep would lose it: fail loudly instead.
             raise RuntimeError(f"could not dead-letter {topic}[{partition}]@{offset}: {delivered}")
         log.warning("dead-lettered %s[%d]@%d: %s", topic, partition, offset, json.dumps(reason))
+
+
+def record_consumer_lag(statistics: str) -> None:
+    """librdkafka's `stats_cb`: the lag of every partition this consumer is assigned (-1, unknown,
+    until its first commit or fetch is skipped), from the JSON statistics it emits."""
+    try:
+        topics = json.loads(statistics).get("topics", {})
+    except ValueError:
+        return
+    for topic, data in topics.items():
+        for partition, stats in data.get("partitions", {}).items():
+            lag = stats.get("consumer_lag", -1)
+            if partition != "-1" and stats.get("fetch_state") == "active" and lag >= 0:
+                CONSUMER_LAG.labels(topic, partition).set(lag)

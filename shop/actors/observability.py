@@ -1,0 +1,67 @@
+"""What every actor does, measured: a dramatiq middleware on the process's broker.
+
+`shop_actor_messages_total{actor, outcome}` counts each processed message once per attempt:
+`succeeded`, `retried` (it failed and dramatiq's Retries middleware scheduled another attempt),
+`dead_lettered` (it failed for good and went to the queue's dead-letter queue) or `skipped`.
+The middleware sits before Retries in the broker's list: dramatiq runs the `after_*` hooks in
+reverse order, so Retries has decided by the time this one looks at `message.failed`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import Retries
+from prometheus_client import Counter, Gauge, Histogram
+
+ACTOR_MESSAGES = Counter(
+    "shop_actor_messages_total", "Actor messages processed, by outcome", ["actor", "outcome"]
+)
+ACTOR_DURATION = Histogram(
+    "shop_actor_duration_seconds",
+    "Time an actor took on one message (every attempt)",
+    ["actor"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+ACTOR_IN_PROGRESS = Gauge("shop_actor_messages_in_progress", "Messages an actor is working on now", ["actor"])
+
+
+class ActorMetrics(dramatiq.Middleware):
+    def __init__(self) -> None:
+        self._started = threading.local()
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        self._started.at = time.perf_counter()
+        ACTOR_IN_PROGRESS.labels(message.actor_name).inc()
+
+    def _finish(self, actor: str) -> None:
+        """Ends what `before_process_message` began, if it ran for this message."""
+        started = getattr(self._started, "at", None)
+        if started is not None:
+            ACTOR_DURATION.labels(actor).observe(time.perf_counter() - started)
+            ACTOR_IN_PROGRESS.labels(actor).dec()
+            self._started.at = None
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        self._finish(message.actor_name)
+        outcome = "succeeded" if exception is None else "dead_lettered" if message.failed else "retried"
+        ACTOR_MESSAGES.labels(message.actor_name, outcome).inc()
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        # A middleware earlier in the list may skip before this one's before hook ran.
+        self._finish(message.actor_name)
+        ACTOR_MESSAGES.labels(message.actor_name, "skipped").inc()
+
+
+def add_actor_middlewares(broker: dramatiq.Broker) -> None:
+    broker.add_middleware(ActorMetrics(), before=Retries)
