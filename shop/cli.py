@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -225,6 +226,12 @@ def _admin(action: str, raw_email: str, settings: Settings) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.process != "all":  # the supervisor only starts the others
+        from shop.observability.logs import set_service
+        from shop.observability.tracing import configure_tracing
+
+        set_service(os.environ.get("OTEL_SERVICE_NAME") or f"shop-{args.process}")
+        configure_tracing(args.process)  # before any database or Redis connection opens
     if args.process == "gateway":
         from shop.processes.gateway import run_gateway
 

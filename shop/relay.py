@@ -21,10 +21,14 @@ from typing import Any
 import dramatiq
 import psycopg
 from confluent_kafka import KafkaError, Message, Producer
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import Counter, Gauge, Histogram
 
 from shop.actors.publisher import OutgoingMessage, TransactionalPublisher
 from shop.db.outbox import KAFKA, NOTIFY_CHANNEL, RABBITMQ, OutboxRow, claim_unsent, mark_sent, try_take_lease
+from shop.observability.tracing import TRACE_OPTION, extract, inject, tracer
 
 log = logging.getLogger("shop.relay")
 
@@ -151,6 +155,23 @@ class OutboxRelay:
         return len(rows)
 
     def _produce_all(self, rows: list[OutboxRow], publisher: TransactionalPublisher | None) -> None:
+        # One PRODUCER span per row, child of the context its writer left in the row's headers;
+        # the published message carries the span's own context to its consumer.
+        spans = {row.id: _publish_span(row) for row in rows}
+        try:
+            self._produce(rows, spans, publisher)
+        except BaseException as exc:
+            for span in spans.values():
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            for span in spans.values():
+                span.end()
+
+    def _produce(
+        self, rows: list[OutboxRow], spans: Mapping[int, Span], publisher: TransactionalPublisher | None
+    ) -> None:
         failures: list[str] = []
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
@@ -163,13 +184,14 @@ class OutboxRelay:
                 continue
             if row.destination != KAFKA:
                 raise PublishFailed(f"outbox row {row.id} has unknown destination {row.destination!r}")
+            written = {k: v for k, v in row.headers.items() if k not in _TRACE_HEADERS}
             self._producer.produce(
                 row.topic,
                 value=row.value(),
                 key=row.key.encode() if row.key is not None else None,
                 headers=[
                     ("event_id", str(row.event_id).encode()),
-                    *((k, v.encode()) for k, v in row.headers.items()),
+                    *((k, v.encode()) for k, v in inject(written, _context_of(spans[row.id])).items()),
                 ],
                 on_delivery=on_delivery,
             )
@@ -177,11 +199,34 @@ class OutboxRelay:
         if for_rabbitmq:  # while Kafka acknowledges in the background
             if publisher is None:
                 raise PublishFailed(f"outbox row {for_rabbitmq[0].id} is for RabbitMQ; this relay has none")
-            publisher.publish([_dramatiq_message(row) for row in for_rabbitmq])
+            publisher.publish([_dramatiq_message(row, spans[row.id]) for row in for_rabbitmq])
         remaining = self._producer.flush(30)
         if remaining or failures:
             # Nothing is marked sent: the transaction rolls back and the rows go out again later.
             raise PublishFailed(f"{remaining} unacknowledged, failures: {failures[:3]}")
+
+
+_TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
+
+
+def _publish_span(row: OutboxRow) -> Span:
+    system = "kafka" if row.destination == KAFKA else "rabbitmq"
+    return tracer().start_span(
+        f"{row.topic} publish",
+        context=extract(row.headers),
+        kind=SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": system,
+            "messaging.operation.type": "publish",
+            "messaging.destination.name": row.topic,
+            "messaging.message.id": str(row.event_id),
+            "shop.outbox.id": row.id,
+        },
+    )
+
+
+def _context_of(span: Span) -> otel_context.Context:
+    return trace.set_span_in_context(span)
 
 
 def _measure_backlog(database: str, conn: psycopg.Connection[Any]) -> None:
@@ -197,13 +242,13 @@ def _measure_backlog(database: str, conn: psycopg.Connection[Any]) -> None:
         OLDEST_UNSENT.labels(database).set(float(row[1]))
 
 
-def _dramatiq_message(row: OutboxRow) -> OutgoingMessage:
+def _dramatiq_message(row: OutboxRow, span: Span) -> OutgoingMessage:
     message: dramatiq.Message[Any] = dramatiq.Message(
         queue_name=row.topic,
         actor_name=row.payload["actor_name"],
         args=tuple(row.payload.get("args", ())),
         kwargs=row.payload.get("kwargs", {}),
-        options={},
+        options={TRACE_OPTION: inject({}, _context_of(span))},
         # The event id as message id: a resend after a crash is recognisably the same message.
         message_id=str(row.event_id),
         message_timestamp=int(row.created_at.timestamp() * 1000),

@@ -253,7 +253,7 @@ class Settings:
             )
             for ctx in CONTEXTS
         }
-        log_format = text("SHOP_LOG_FORMAT", "text")
+        log_format = text("SHOP_LOG_FORMAT", "json")
         if log_format not in ("text", "json"):
             raise SettingsError(f"SHOP_LOG_FORMAT must be 'text' or 'json', got {log_format!r}")
         return cls(

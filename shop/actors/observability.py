@@ -1,4 +1,4 @@
-"""What every actor does, measured: a dramatiq middleware on the process's broker.
+"""What every actor does, measured and traced: dramatiq middlewares on the process's broker.
 
 `shop_actor_messages_total{actor, outcome}` counts each processed message once per attempt:
 `succeeded`, `retried` (it failed and dramatiq's Retries middleware scheduled another attempt),
@@ -15,7 +15,12 @@ from typing import Any
 
 import dramatiq
 from dramatiq.middleware import Retries
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter, Gauge, Histogram
+
+from shop.observability.tracing import TRACE_OPTION, extract, inject, tracer
 
 ACTOR_MESSAGES = Counter(
     "shop_actor_messages_total", "Actor messages processed, by outcome", ["actor", "outcome"]
@@ -64,4 +69,79 @@ class ActorMetrics(dramatiq.Middleware):
 
 
 def add_actor_middlewares(broker: dramatiq.Broker) -> None:
+    # Tracing first: its span is current while every other middleware and the actor run.
+    broker.add_middleware(ActorTracing(), before=type(broker.middleware[0]))
     broker.add_middleware(ActorMetrics(), before=Retries)
+
+
+class ActorTracing(dramatiq.Middleware):
+    """W3C trace context through RabbitMQ, in the message's options (`trace_context`), which
+    dramatiq keeps across retries and into the dead-letter queue.
+
+    Sending: a PRODUCER span per message, whose context the message carries. Processing: a CONSUMER
+    span, child of the sender's, current while the actor runs, so its database and Redis calls, the
+    outbox rows it writes and the messages it sends all join the same trace.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def before_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
+        span = tracer().start_span(
+            f"{message.queue_name} publish",
+            kind=SpanKind.PRODUCER,
+            attributes=_messaging_attributes(message, "publish"),
+        )
+        message.options[TRACE_OPTION] = inject({}, trace.set_span_in_context(span))
+        self._local.sending = span
+
+    def after_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
+        span = getattr(self._local, "sending", None)
+        if span is not None:
+            span.end()
+            self._local.sending = None
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        span = tracer().start_span(
+            f"{message.actor_name} process",
+            context=extract(message.options.get(TRACE_OPTION)),
+            kind=SpanKind.CONSUMER,
+            attributes=_messaging_attributes(message, "process"),
+        )
+        token = otel_context.attach(trace.set_span_in_context(span))
+        self._local.processing = (span, token)
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        self._end(exception)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        self._end(None)
+
+    def _end(self, exception: BaseException | None) -> None:
+        current = getattr(self._local, "processing", None)
+        if current is None:
+            return
+        span, token = current
+        if exception is not None:
+            span.record_exception(exception)
+            span.set_status(Status(StatusCode.ERROR, type(exception).__name__))
+        span.end()
+        otel_context.detach(token)
+        self._local.processing = None
+
+
+def _messaging_attributes(message: Any, operation: str) -> dict[str, str]:
+    return {
+        "messaging.system": "rabbitmq",
+        "messaging.operation.type": operation,
+        "messaging.destination.name": message.queue_name,
+        "messaging.message.id": message.message_id,
+        "shop.actor": message.actor_name,
+    }

@@ -32,7 +32,7 @@ def place_order(
     idempotency_key: str,
     request_hash: str,
     lines: list[dict[str, Any]],
-    trace_headers: dict[str, str],
+    trace_headers: Any = None,  # ignored: from a gateway older than the tracing middleware
     customer_email: str | None = None,
 ) -> dict[str, Any]:
     pool = bootstrap.primary_pool("orders")
@@ -42,7 +42,6 @@ def place_order(
         idempotency_key,
         request_hash,
         [OrderLine(UUID(line["product_id"]), int(line["quantity"])) for line in lines],
-        trace_headers,
         customer_email,
     )
     orders = bootstrap.process_settings().orders

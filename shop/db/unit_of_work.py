@@ -1,10 +1,11 @@
 """The unit of work: one transaction on a context's primary, and the outbox rows written in it.
 
 Handlers do their reads and writes through `uow.conn` and queue messages with `publish_event` /
-`enqueue_actor`; the rows are inserted just before the commit, in the same transaction, so a
-message exists if and only if the state change that caused it was committed. After the commit a
-`NOTIFY outbox` wakes the relay (see the migrations' `outbox_notify_after_commit` for why it is not
-sent inside the transaction); if it is lost, the relay's poll finds the rows a moment later.
+`enqueue_actor`, which also record the current trace context in the row's headers. The rows are
+inserted just before the commit, in the same transaction, so a message exists if and only if the
+state change that caused it was committed. After the commit a `NOTIFY outbox` wakes the relay (see
+the migrations' `outbox_notify_after_commit` for why it is not sent inside the transaction); if it
+is lost, the relay's poll finds the rows a moment later.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from shop.db.outbox import KAFKA, NOTIFY_CHANNEL, RABBITMQ, insert_event
+from shop.observability.tracing import inject
 
 log = logging.getLogger("shop.outbox")
 
@@ -81,9 +83,10 @@ class UnitOfWork:
                 self.conn.autocommit = autocommit
 
     def publish_event(
-        self, event_id: UUID, topic: str, key: str, payload: Any, headers: dict[str, str]
+        self, event_id: UUID, topic: str, key: str, payload: Any, headers: dict[str, str] | None = None
     ) -> None:
-        self.messages.append(OutboxMessage(event_id, KAFKA, topic, key, payload, headers))
+        """A Kafka record, carrying the current trace context (`traceparent`) for the relay."""
+        self.messages.append(OutboxMessage(event_id, KAFKA, topic, key, payload, inject(dict(headers or {}))))
 
     def enqueue_actor(
         self,
@@ -101,4 +104,4 @@ class UnitOfWork:
         payload: dict[str, Any] = {"actor_name": actor_name, "args": [], "kwargs": kwargs}
         if delay is not None:
             payload["delay_ms"] = round(delay.total_seconds() * 1000)
-        self.messages.append(OutboxMessage(message_id, RABBITMQ, queue, None, payload))
+        self.messages.append(OutboxMessage(message_id, RABBITMQ, queue, None, payload, inject()))

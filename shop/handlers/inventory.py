@@ -56,7 +56,7 @@ def handle_order_created(event: OrderCreatedV1, uow: UnitOfWork, clock: Clock) -
                 break
         if reason is None:
             for product, stock_event in planned:
-                record_event(uow, product, stock_event, product.id, now, {})
+                record_event(uow, product, stock_event, product.id, now)
                 uow.conn.execute(
                     "INSERT INTO stock_reservations (order_id, product_id, quantity) VALUES (%s, %s, %s)",
                     (event.order_id, product.id, stock_event.data["quantity"]),
@@ -64,7 +64,7 @@ def handle_order_created(event: OrderCreatedV1, uow: UnitOfWork, clock: Clock) -
         outcome = STOCK_RESERVED if reason is None else STOCK_REJECTED
         answer_id = uuid7()
         payload: dict[str, Any] = encode_order_notice(outcome, answer_id, now, event.order_id, reason)
-        uow.publish_event(answer_id, outcome, str(event.order_id), payload, {})
+        uow.publish_event(answer_id, outcome, str(event.order_id), payload)
         return "reserved" if reason is None else "rejected"
 
 
@@ -91,7 +91,7 @@ def _settle(uow: UnitOfWork, notice: OrderNoticeV1, new_state: str, now: datetim
         product = db.product_for_update(uow.conn, product_id)
         assert product is not None  # reservations reference products
         change = release if new_state == "released" else sell
-        record_event(uow, product, change(notice.order_id, quantity), product_id, now, {})
+        record_event(uow, product, change(notice.order_id, quantity), product_id, now)
         uow.conn.execute(
             "UPDATE stock_reservations SET state = %s, updated_at = %s"
             " WHERE order_id = %s AND product_id = %s",

@@ -52,7 +52,6 @@ class PlaceOrder:
     idempotency_key: str
     request_hash: str
     lines: list[OrderLine]
-    trace_headers: dict[str, str]
     customer_email: str | None = None
 
 
@@ -122,7 +121,7 @@ def handle_place_order(
             )
             event_id = uuid7()
             payload = encode_order_created(event_id, now, cmd.order_id, cmd.user_id, priced, total, currency)
-            uow.publish_event(event_id, ORDER_CREATED, str(cmd.order_id), payload, cmd.trace_headers)
+            uow.publish_event(event_id, ORDER_CREATED, str(cmd.order_id), payload)
             return Placed(cmd.order_id, created=True)
     except psycopg.errors.UniqueViolation:
         # A concurrent twin committed first: answer with its order.

@@ -4,7 +4,7 @@ Kafka event in the outbox, all in one transaction on the `catalog` primary."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -33,7 +33,6 @@ TOPIC_UPDATED = "product.updated"
 @dataclass(frozen=True)
 class CreateProduct:
     fields: dict[str, Any]
-    trace_headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -41,14 +40,12 @@ class PatchProduct:
     product_id: UUID
     changes: dict[str, Any]
     expected_version: int
-    trace_headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class AdjustStock:
     product_id: UUID
     delta: Any
-    trace_headers: dict[str, str] = field(default_factory=dict)
 
 
 def record_event(
@@ -57,7 +54,6 @@ def record_event(
     event: Event,
     product_id: UUID,
     now: datetime,
-    headers: dict[str, str],
 ) -> Product:
     version = 1 if before is None else before.version + 1
     after = apply(before, event, product_id, version, now)
@@ -77,7 +73,7 @@ def record_event(
         type=event.type,
         snapshot=after.snapshot(),
     )
-    uow.publish_event(event_id, topic, str(product_id), payload, headers)
+    uow.publish_event(event_id, topic, str(product_id), payload)
     return after
 
 
@@ -86,7 +82,7 @@ def handle_create(cmd: CreateProduct, uow: UnitOfWork, clock: Clock) -> Product:
     with uow:
         if db.sku_taken(uow.conn, event.data["sku"]):
             raise DuplicateSku(f"a product with sku {event.data['sku']!r} exists")
-        return record_event(uow, None, event, uuid7(), clock(), cmd.trace_headers)
+        return record_event(uow, None, event, uuid7(), clock())
 
 
 def _load(uow: UnitOfWork, product_id: UUID) -> Product:
@@ -102,11 +98,11 @@ def handle_patch(cmd: PatchProduct, uow: UnitOfWork, clock: Clock) -> Product:
         event = patch_product(product, cmd.changes, cmd.expected_version)
         if event is None:
             return product  # nothing changed: no event, same version
-        return record_event(uow, product, event, cmd.product_id, clock(), cmd.trace_headers)
+        return record_event(uow, product, event, cmd.product_id, clock())
 
 
 def handle_adjust_stock(cmd: AdjustStock, uow: UnitOfWork, clock: Clock) -> Product:
     with uow:
         product = _load(uow, cmd.product_id)
         event = adjust_stock(product, cmd.delta)
-        return record_event(uow, product, event, cmd.product_id, clock(), cmd.trace_headers)
+        return record_event(uow, product, event, cmd.product_id, clock())

@@ -17,6 +17,7 @@ from shop.http.middlewares import (
     error_middleware,
     metrics_middleware,
     request_id_middleware,
+    tracing_middleware,
 )
 from shop.http.openapi import openapi
 from shop.http.ratelimit import add_headers as add_rate_limit_headers
@@ -37,6 +38,7 @@ def create_base_app(
     app = web.Application(
         middlewares=[
             request_id_middleware,
+            tracing_middleware,
             metrics_middleware,
             error_middleware,
             body_limit_middleware(max_body_bytes),

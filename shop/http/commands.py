@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -30,8 +31,10 @@ class CommandBus:
         self._timeout_ms = int(timeout * 1000)
 
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
-        """Runs blocking work (pika with confirms, Argon2, psycopg) off the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        """Runs blocking work (pika with confirms, Argon2, psycopg) off the event loop, in the
+        caller's context: the request's span is the parent of what the thread does and sends."""
+        work = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work.run, fn, *args)
 
     async def send(self, actor: dramatiq.Actor[..., Any], **kwargs: Any) -> dramatiq.Message[Any]:
         """Returns once RabbitMQ confirmed the message."""

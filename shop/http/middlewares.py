@@ -1,8 +1,8 @@
 """Middlewares shared by the gateway and every process's health endpoint.
 
-Order (outermost first): request id, metrics, errors, body limit. The request id wraps everything
-so even a rewritten error carries `X-Request-Id`; metrics sit outside the error rewrite so they
-count the status the client really got.
+Order (outermost first): request id, tracing, metrics, errors, body limit. The request id wraps
+everything so even a rewritten error carries `X-Request-Id`; the server span covers all the rest;
+metrics sit outside the error rewrite so they count the status the client really got.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ import uuid
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler, Middleware
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter, Gauge, Histogram
 
 from shop.domain.auth import AuthRuleError
@@ -22,6 +25,7 @@ from shop.domain.orders import OrderRuleError
 from shop.domain.products import CatalogError
 from shop.http.errors import REQUEST_ID_KEY, ApiError, error_response, from_domain_error, from_http_exception
 from shop.http.routing import spec_of
+from shop.observability.tracing import extract, tracer, traceresponse
 
 log = logging.getLogger("shop.http")
 
@@ -57,6 +61,56 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
         raise
     response.headers[REQUEST_ID_HEADER] = request_id
     return response
+
+
+# Probes and scrapes: a span each every few seconds would bury the traces that matter.
+_UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+@web.middleware
+async def tracing_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The request's server span, child of the caller's `traceparent` if it sent one; the answer
+    names it in `traceresponse` (W3C Trace Context Level 2), so a client can look the trace up."""
+    if request.path in _UNTRACED_PATHS:
+        return await handler(request)
+    route = _route_label(request)
+    span = tracer().start_span(
+        f"{request.method} {route}",
+        context=extract(request.headers),
+        kind=SpanKind.SERVER,
+        attributes={
+            "http.request.method": request.method,
+            "http.route": route,
+            "url.path": request.path,
+            "shop.request_id": request.get(REQUEST_ID_KEY, ""),
+        },
+    )
+    token = otel_context.attach(trace.set_span_in_context(span))
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+    except web.HTTPException as exc:
+        status = exc.status
+        _name_trace(exc, span)
+        raise
+    except BaseException as exc:
+        span.record_exception(exc)
+        raise
+    finally:
+        span.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            span.set_status(Status(StatusCode.ERROR))
+        span.end()
+        otel_context.detach(token)
+    _name_trace(response, span)
+    return response
+
+
+def _name_trace(response: web.StreamResponse | web.HTTPException, span: trace.Span) -> None:
+    value = traceresponse(span)
+    if value is not None:
+        response.headers["traceresponse"] = value
 
 
 def _route_label(request: web.Request) -> str:
@@ -101,7 +155,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         return from_http_exception(request, exc)
-    except Exception:
+    except Exception as exc:
+        trace.get_current_span().record_exception(exc)
         log.exception(
             "unhandled error on %s %s",
             request.method,

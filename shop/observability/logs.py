@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from opentelemetry import trace
+
 from shop.settings import redact
 
 # Extra fields that the access log and handlers attach to records; the JSON format keeps them.
@@ -22,14 +24,31 @@ class TextFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+_service = "shop"
+
+
+def set_service(name: str) -> None:
+    """The `service` of every JSON line from now on (the process: shop-gateway, shop-workers, ...)."""
+    global _service
+    _service = name
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the trace and span current when the line was logged, so a
+    log line leads to its trace and a trace to its log lines."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
+            "service": _service,
             "logger": record.name,
             "message": record.getMessage(),
         }
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            entry["trace_id"] = format(span_context.trace_id, "032x")
+            entry["span_id"] = format(span_context.span_id, "016x")
         for key in _EXTRA_FIELDS:
             if hasattr(record, key):
                 entry[key] = getattr(record, key)

@@ -79,4 +79,3 @@ class TimerSweeper:
             except Exception:  # the database away: try again next interval, never die
                 log.exception("timer sweep failed; retrying in %.1fs", self._interval)
             self._stopping.wait(self._interval)
-

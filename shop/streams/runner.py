@@ -17,7 +17,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import Counter, Gauge, Histogram
+
+from shop.observability.tracing import extract, kafka_headers_carrier, tracer
 
 log = logging.getLogger("shop.streams")
 
@@ -135,7 +140,30 @@ class StreamRunner:
                 backoff = min(backoff * 2, self._max_backoff)
 
     def _handle(self, consumer: Consumer, producer: Producer, message: Message) -> bool:
-        """True when the message is done with (handled or dead-lettered); False when stopping."""
+        """True when the message is done with (handled or dead-lettered); False when stopping.
+        One CONSUMER span per record, child of the producer's (the relay's publish span), current
+        while the agent works, so its database calls and the outbox rows it writes join the trace."""
+        topic, partition, offset = _position(message)
+        span = tracer().start_span(
+            f"{topic} process",
+            context=extract(kafka_headers_carrier(message.headers())),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": topic,
+                "messaging.destination.partition.id": str(partition),
+                "messaging.kafka.offset": offset,
+            },
+        )
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            return self._handle_in_span(consumer, producer, message, span)
+        finally:
+            span.end()
+            otel_context.detach(token)
+
+    def _handle_in_span(self, consumer: Consumer, producer: Producer, message: Message, span: Span) -> bool:
         topic, partition, offset = _position(message)
         agent = self._agents[topic]
         backoff = 0.5
@@ -149,9 +177,12 @@ class StreamRunner:
             except PoisonMessage as exc:
                 self._dead_letter(producer, message, str(exc))
                 STREAM_RECORDS.labels(topic, "dead_lettered").inc()
+                span.set_attribute("shop.dead_lettered", True)
+                span.set_status(Status(StatusCode.ERROR, "poison message"))
                 return True
-            except Exception:
+            except Exception as exc:
                 STREAM_FAILURES.labels(topic).inc()
+                span.record_exception(exc)
                 log.exception(
                     "agent for %s failed at partition %d offset %d; retrying in %.1fs",
                     topic,

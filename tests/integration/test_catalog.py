@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
 from psycopg_pool import ConnectionPool
 
 from shop.db.unit_of_work import UnitOfWork
@@ -50,11 +52,14 @@ def new_fields(**override):
 
 
 def test_each_change_is_an_event_the_projection_and_an_outbox_row_together(pool):
-    product = handle_create(
-        CreateProduct(new_fields(), {"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"}),
-        UnitOfWork(pool),
-        now,
+    # Written inside a trace (the actor's span, here a caller's context): the row carries it.
+    caller = otel_context.attach(
+        propagate.extract({"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"})
     )
+    try:
+        product = handle_create(CreateProduct(new_fields()), UnitOfWork(pool), now)
+    finally:
+        otel_context.detach(caller)
     product = handle_patch(PatchProduct(product.id, {"price_cents": 1099}, 1), UnitOfWork(pool), now)
     product = handle_adjust_stock(AdjustStock(product.id, -2), UnitOfWork(pool), now)
     with pool.connection() as conn:

@@ -47,7 +47,7 @@ def place(pool, product, placed_at: datetime, policy: TimerPolicy = POLICY) -> u
     lines = [OrderLine(product, 2)]
     body = {"items": [{"product_id": str(product), "quantity": 2}]}
     command = PlaceOrder(
-        uuid.uuid4(), uuid.uuid4(), "k", request_fingerprint(body), lines, {}, "buyer@example.test"
+        uuid.uuid4(), uuid.uuid4(), "k", request_fingerprint(body), lines, "buyer@example.test"
     )
     return handle_place_order(command, lambda: UnitOfWork(pool), at(placed_at), policy).order_id
 

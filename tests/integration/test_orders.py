@@ -42,7 +42,7 @@ def product(pool) -> uuid.UUID:
 
 def place(pool, user: uuid.UUID, key: str, lines: list[OrderLine]):
     body = {"items": [{"product_id": str(line.product_id), "quantity": line.quantity} for line in lines]}
-    command = PlaceOrder(uuid.uuid4(), user, key, request_fingerprint(body), lines, {})
+    command = PlaceOrder(uuid.uuid4(), user, key, request_fingerprint(body), lines)
     return handle_place_order(command, lambda: UnitOfWork(pool), now, DAY_WITH_REMINDERS)
 
 

@@ -26,7 +26,6 @@ from shop.http.errors import ApiError
 from shop.http.freshness import WriteFreshness
 from shop.http.pagination import decode_cursor, encode_cursor
 from shop.http.validation import params, valid_body
-from shop.observability.tracecontext import traceparent_from
 from shop.schemas.views import order_view
 
 # Longer than any placement takes; a lock outliving a crashed gateway frees itself.
@@ -86,7 +85,6 @@ class OrderRoutes:
             idempotency_key=key,
             request_hash=rules.request_fingerprint(body),
             lines=[{"product_id": str(line.product_id), "quantity": line.quantity} for line in lines],
-            trace_headers={"traceparent": traceparent_from(request.headers)},
             customer_email=principal.email,
         )
         if answer is None:

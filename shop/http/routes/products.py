@@ -22,7 +22,6 @@ from shop.http.errors import ApiError
 from shop.http.freshness import WriteFreshness
 from shop.http.pagination import decode_cursor, encode_cursor
 from shop.http.validation import params, valid_body
-from shop.observability.tracecontext import traceparent_from
 from shop.schemas.views import product_view
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
@@ -51,9 +50,7 @@ class ProductRoutes:
 
     async def _command(self, request: web.Request, actor: dramatiq.Actor[..., Any], **kwargs: Any) -> Any:
         principal = require_admin(request)
-        answer = await self.commands.ask(
-            actor, trace_headers={"traceparent": traceparent_from(request.headers)}, **kwargs
-        )
+        answer = await self.commands.ask(actor, **kwargs)
         if answer is None:
             raise ApiError(
                 503, "command_timeout", "the catalog did not answer in time; retry", {"Retry-After": "1"}

@@ -34,3 +34,21 @@ def test_tracebacks_are_scrubbed_too():
         record = logging.LogRecord("t", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
     assert "pw123" not in TextFormatter().format(record)
     assert "pw123" not in JsonFormatter().format(record)
+
+
+def test_json_lines_name_the_service_and_the_current_trace_and_span():
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    from shop.observability.logs import set_service
+
+    set_service("shop-test")
+    outside = json.loads(JsonFormatter().format(_record("no trace here")))
+    assert outside["service"] == "shop-test"
+    assert "trace_id" not in outside
+    span = NonRecordingSpan(SpanContext(0xABC, 0xDEF, is_remote=False, trace_flags=TraceFlags(1)))
+    with trace.use_span(span):
+        inside = json.loads(JsonFormatter().format(_record("in a span")))
+    assert inside["trace_id"] == f"{0xABC:032x}"
+    assert inside["span_id"] == f"{0xDEF:016x}"
+    set_service("shop")
