@@ -19,7 +19,7 @@ def _load_stack_env() -> None:
     if not STACK_ENV.exists():
         return
     for line in STACK_ENV.read_text().splitlines():
-        match = re.match(r"^(SHOP_[A-Z0-9_]+)=(.*)$", line)
+        match = re.match(r"^((?:SHOP|OTEL)_[A-Z0-9_]+)=(.*)$", line)
         if match:
             os.environ.setdefault(match[1], match[2])
 

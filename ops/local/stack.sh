@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The single-machine stack: `stack.sh up|down|status|clean|env`, or `stop NAME`/`start NAME`/`kill NAME`
-# (SIGKILL, a crash) for one part.
+# The single-machine stack: `stack.sh up|down|status|clean|env|components`, or `stop NAME`/`start NAME`/
+# `kill NAME` (SIGKILL, a crash) for one part.
 #
 # Each component is defined in ops/local/components/*.sh by these functions:
 #   NAME_install  make sure the software is present (fast no-op when it is)
@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 # Start order matters: the replica is cloned from the primary.
-COMPONENTS=(pg_primary pg_replica redis rabbitmq kafka mailpit)
+COMPONENTS=(pg_primary pg_replica redis rabbitmq kafka mailpit jaeger)
 for f in "$here"/components/*.sh; do
   # shellcheck disable=SC1090
   . "$f"
@@ -140,6 +140,7 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   env) for c in "${COMPONENTS[@]}"; do "${c}_env"; done ;;
+  components) printf '%s\n' "${COMPONENTS[@]}" ;;
   clean) down >/dev/null; rm -rf "$VAR"; say "removed $VAR" ;;
-  *) die "usage: $0 up|down|status|env|clean|stop NAME|start NAME|kill NAME" ;;
+  *) die "usage: $0 up|down|status|env|components|clean|stop NAME|start NAME|kill NAME" ;;
 esac

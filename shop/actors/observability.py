@@ -34,9 +34,18 @@ ACTOR_DURATION = Histogram(
 ACTOR_IN_PROGRESS = Gauge("shop_actor_messages_in_progress", "Messages an actor is working on now", ["actor"])
 
 
+OUTCOMES = ("succeeded", "retried", "dead_lettered", "skipped")
+
+
 class ActorMetrics(dramatiq.Middleware):
     def __init__(self) -> None:
         self._started = threading.local()
+
+    def after_declare_actor(self, broker: dramatiq.Broker, actor: dramatiq.Actor[..., Any]) -> None:
+        # Every series exists from the start at 0, so the first dead letter is an increase an
+        # alert's `increase()` can see, not the birth of a series.
+        for outcome in OUTCOMES:
+            ACTOR_MESSAGES.labels(actor.actor_name, outcome)
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         self._started.at = time.perf_counter()

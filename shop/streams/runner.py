@@ -9,6 +9,7 @@ treated as transient: the loop backs off and retries the same message, so order 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -105,7 +106,10 @@ class StreamRunner:
             return
         consumer = Consumer(self._consumer_config)
         producer = Producer(self._producer_config)
-        consumer.subscribe(sorted(self._agents))
+        for topic in self._agents:  # every series from the start at 0 (see shop.actors.observability)
+            for outcome in ("processed", "dead_lettered"):
+                STREAM_RECORDS.labels(topic, outcome)
+        consumer.subscribe(sorted(self._agents), on_revoke=forget_lag, on_lost=forget_lag)
         log.info("consuming %s", ", ".join(sorted(self._agents)))
         try:
             while not self._stopping.is_set():
@@ -234,3 +238,10 @@ def record_consumer_lag(statistics: str) -> None:
             lag = stats.get("consumer_lag", -1)
             if partition != "-1" and stats.get("fetch_state") == "active" and lag >= 0:
                 CONSUMER_LAG.labels(topic, partition).set(lag)
+
+
+def forget_lag(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    """On a rebalance: a partition now served by another process must not keep its last lag here."""
+    for partition in partitions:
+        with contextlib.suppress(KeyError):
+            CONSUMER_LAG.remove(partition.topic, str(partition.partition))

@@ -187,3 +187,56 @@ def test_a_callers_traceparent_is_continued_and_every_span_shares_its_trace_id(t
     spans = wait_for_trace(trace_id, "GET /api/v1/products")
     server = one(spans, "shop-gateway", "GET /api/v1/products")
     assert server.parent_id == parent
+
+
+def _samples(stack: SupervisedStack, process: str) -> dict[str, float]:
+    """{'name{labels}': value} of a process's /metrics."""
+    text = request("GET", stack.url(process, "/metrics")).body.decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
+def _value(samples: dict[str, float], name: str, **labels: str) -> float:
+    """The sum of the samples of `name` whose labels include `labels`."""
+    total, found = 0.0, False
+    for key, value in samples.items():
+        metric, _, rest = key.partition("{")
+        if metric == name and all(f'{k}="{v}"' in rest for k, v in labels.items()):
+            total, found = total + value, True
+    assert found, f"no {name} {labels}"
+    return total
+
+
+def test_each_process_measures_what_it_did_for_an_order(traced_stack):
+    # Runs after the traced order above in this module's stack (or makes its own traffic).
+    stack = traced_stack
+    product = _priced_product(stack, stock=0)
+    email, token = _customer(stack)
+    assert place(stack, token, str(uuid.uuid4()), body_for(product, 1)).status == 201
+    mailpit.wait_for_messages(email, 2)
+    time.sleep(6)  # the consumer lag comes with librdkafka's statistics, every 5 s
+    workers, streams, relay, gateway = (
+        _samples(stack, p) for p in ("workers", "streams", "relay", "gateway")
+    )
+    assert _value(workers, "shop_actor_messages_total", actor="place_order", outcome="succeeded") >= 1
+    assert _value(workers, "shop_actor_messages_total", actor="send_email", outcome="succeeded") >= 1
+    assert _value(workers, "shop_actor_messages_total", actor="place_order", outcome="dead_lettered") == 0
+    assert _value(workers, "shop_actor_duration_seconds_count", actor="place_order") >= 1
+    assert _value(workers, "shop_mail_deliveries_total", template="order_cancelled", outcome="sent") >= 1
+    assert "shop_timers_pending" in {key.partition("{")[0] for key in workers}
+    assert _value(streams, "shop_stream_records_total", topic="order.created", outcome="processed") >= 1
+    assert _value(streams, "shop_stream_records_total", topic="stock.rejected", outcome="processed") >= 1
+    assert _value(streams, "shop_stream_consumer_lag", topic="order.created") >= 0
+    assert _value(relay, "shop_relay_published_total", database="orders", topic="order.created") >= 1
+    assert (
+        _value(relay, "shop_relay_publish_delay_seconds_count", database="orders", destination="kafka") >= 1
+    )
+    assert _value(relay, "shop_relay_outbox_backlog", database="orders") >= 0
+    assert (
+        _value(gateway, "shop_http_requests_total", route="/api/v1/orders", status="201", context="orders")
+        >= 1
+    )
