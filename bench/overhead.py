@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.load import LoadResult, run_load
 from bench.processes import free_port
+from shop.observability.tracing import export_configured
 
 PATH = "/api/v1/auth/me"
 TARGETS = ("bare", "haproxy", "gateway")
@@ -91,10 +92,14 @@ async def _serve() -> None:
     from shop.http.auth import require_principal
     from shop.http.ratelimit import ClientAddress, Policy, RedisRateLimiter, rate_limit_middleware
     from shop.observability.readiness import Readiness
+    from shop.observability.tracing import configure_tracing
     from shop.security.keys import KeyRing
     from shop.security.tokens import TokenIssuer, TokenVerifier
     from shop.settings import Settings
 
+    # As `shop run gateway` does: spans exported when OTEL_* name an endpoint (make's with-env does),
+    # none with OTEL_SDK_DISABLED=true. The bare handler makes no spans either way.
+    configure_tracing("bench-gateway")
     keyring = KeyRing.of({"bench": Ed25519PrivateKey.generate()}, "bench")
     verifier = TokenVerifier(keyring, "shop", "shop-api")
     token, _ = TokenIssuer(keyring, "shop", "shop-api", 3600).issue(uuid.uuid4(), ["customer"], "b@x.test")
@@ -259,6 +264,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         server.terminate()
         server.wait(10)
     return {
+        "gateway_traces_exported": export_configured(os.environ),
         "haproxy": {"version": version.splitlines()[0], "config": config},
         "phases": phases,
         "summary": lines,
@@ -287,6 +293,7 @@ def main() -> int:
     results = _run(args)
     elapsed = time.monotonic() - clock
     print()
+    print(f"gateway spans exported over OTLP: {'yes' if results['gateway_traces_exported'] else 'no'}")
     for line in results["summary"]:
         print(line)
     added = next((p["middlewares_added_p50_ms"] for p in results["phases"] if p["connections"] == 1), None)
