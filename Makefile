@@ -13,7 +13,8 @@ help:
 	@echo "make run     stack up, migrations, every process in the foreground (Ctrl-C stops them)"
 	@echo "make test    stack up, migrations, ruff, mypy, pytest"
 	@echo "make up | down | status | clean    the local stack alone (clean wipes var/)"
-	@echo "make lint | unit | integration | e2e | bench | bench-timers | lock"
+	@echo "make lint | unit | integration | e2e | bench | bench-overhead | bench-timers | lock"
+	@echo "SHOP_PROMETHEUS=1 make up   also run Prometheus on 127.0.0.1:9090 (ops/prometheus)"
 
 run: up migrate
 	$(WITH_ENV) $(BIN)/shop run all
