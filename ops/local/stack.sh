@@ -15,7 +15,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 # Start order matters: the replica is cloned from the primary.
-COMPONENTS=(pg_primary pg_replica redis rabbitmq kafka mailpit jaeger)
+COMPONENTS=(pg_primary pg_replica redis rabbitmq kafka mailpit jaeger pg_primary_exporter pg_replica_exporter
+  redis_exporter)
 for f in "$here"/components/*.sh; do
   # shellcheck disable=SC1090
   . "$f"
@@ -24,7 +25,7 @@ done
 # Once running it stays part of the stack, so a plain `make down`, `status` or `env` includes it.
 if [ "${SHOP_PROMETHEUS:-0}" = 1 ] || pid_alive prometheus; then COMPONENTS+=(prometheus); fi
 
-label() { printf '%-18s' "${1//_/ }"; }
+label() { printf '%-20s' "${1//_/ }"; }
 
 fail() {
   local c=$1 why=$2

@@ -11,6 +11,9 @@
 #                         the management stats collector's shutdown timeout).
 # The broker runs as root: state lives wherever the checkout is (/tmp/xyz in CI), no chown dance.
 #
+# Prometheus metrics: the rabbitmq_prometheus plugin on SHOP_HOST:SHOP_RABBITMQ_PROMETHEUS_PORT (15692),
+# /metrics, per object (one series per queue, exchange, connection, channel).
+#
 # The node's default user/vhost are shop/shop (rabbitmq.conf), so there is no guest and no "/".
 # To run the CLI against this node: `rabbitmq_cli rabbitmqctl list_queues -p shop`
 # (never the /usr/sbin wrappers: as root they `su rabbitmq`, lose HOME and so the cookie).
@@ -87,13 +90,19 @@ _rabbitmq_write_config() {
   chmod 400 "$d/.erlang.cookie"
   # Empty on purpose: keeps /etc/rabbitmq/rabbitmq-env.conf out of our node.
   : >"$d/rabbitmq-env.conf"
-  echo '[rabbitmq_management].' >"$d/enabled_plugins"
+  echo '[rabbitmq_management,rabbitmq_prometheus].' >"$d/enabled_plugins"
   # Regenerated on every start so port changes apply; the state in mnesia/ stays.
   cat >"$d/rabbitmq.conf" <<EOF
 # Written by ops/local/components/rabbitmq.sh on every start: edit that file, not this one.
 listeners.tcp.default = $SHOP_HOST:$SHOP_RABBITMQ_PORT
 management.tcp.ip = $SHOP_HOST
 management.tcp.port = $SHOP_RABBITMQ_MANAGEMENT_PORT
+# Prometheus metrics (rabbitmq_prometheus) on /metrics, one series per queue, exchange, connection and
+# channel (per-object, as /metrics/per-object serves them) rather than one total: a dev broker has a
+# few dozen queues, and the dashboards want depth per queue. sum() gives the totals.
+prometheus.tcp.ip = $SHOP_HOST
+prometheus.tcp.port = ${SHOP_RABBITMQ_PROMETHEUS_PORT:-15692}
+prometheus.return_per_object_metrics = true
 # Made on the node's first boot (empty database) instead of guest and "/".
 default_vhost = $RMQ_VHOST
 default_user = $RMQ_USER
@@ -117,7 +126,8 @@ rabbitmq_start() {
     echo "rabbitmq: already running (pid $(cat "$RUN_DIR/rabbitmq.pid"))"
     return 0
   fi
-  for i in "$SHOP_RABBITMQ_PORT" "$SHOP_RABBITMQ_MANAGEMENT_PORT" "$SHOP_RABBITMQ_DIST_PORT"; do
+  for i in "$SHOP_RABBITMQ_PORT" "$SHOP_RABBITMQ_MANAGEMENT_PORT" "$SHOP_RABBITMQ_DIST_PORT" \
+    "${SHOP_RABBITMQ_PROMETHEUS_PORT:-15692}"; do
     if port_open "$i"; then
       echo "rabbitmq: $SHOP_HOST:$i is taken by a process that is not ours" >&2
       return 1
@@ -207,4 +217,5 @@ rabbitmq_stop() {
 rabbitmq_env() {
   echo "SHOP_RABBITMQ_URL=amqp://$RMQ_USER:$RMQ_PASS@$SHOP_HOST:$SHOP_RABBITMQ_PORT/$RMQ_VHOST"
   echo "SHOP_RABBITMQ_MANAGEMENT_URL=http://$RMQ_USER:$RMQ_PASS@$SHOP_HOST:$SHOP_RABBITMQ_MANAGEMENT_PORT"
+  echo "SHOP_RABBITMQ_METRICS_URL=http://$SHOP_HOST:${SHOP_RABBITMQ_PROMETHEUS_PORT:-15692}/metrics"
 }
