@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 from bench.load import run_load
-from bench.processes import free_port, wait_ready
+from bench.processes import free_port, stop, wait_ready
 
 SCENARIOS = {
     # The floor of every route: middlewares (request id, metrics, errors, body limit) and JSON.
@@ -50,8 +50,7 @@ def main() -> int:
             )
             print(result.line())
     finally:
-        gateway.terminate()
-        gateway.wait(15)
+        stop(gateway, 15)
     return 0
 
 

@@ -46,7 +46,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.load import LoadResult, run_load
-from bench.processes import free_port
+from bench.processes import free_port, stop
 from shop.observability.tracing import export_configured
 
 PATH = "/api/v1/auth/me"
@@ -184,12 +184,7 @@ def haproxy(binary: str, backend_port: int) -> Iterator[tuple[int, str]]:
             _wait_accepting(port, process, log)
             yield port, config
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, 10)
 
 
 def _record(result: LoadResult) -> dict[str, Any]:
@@ -261,8 +256,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
                     }
                 )
     finally:
-        server.terminate()
-        server.wait(10)
+        stop(server, 10)
     return {
         "gateway_traces_exported": export_configured(os.environ),
         "haproxy": {"version": version.splitlines()[0], "config": config},

@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib
 import json
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -494,25 +493,6 @@ def test_the_reader_finds_series_matchers_and_grouping_labels():
 
 
 # ---- tests: the expressions --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    """Debian's prometheus package, installed the stack's way when missing (root, apt), never skipped."""
-    found = shutil.which("promtool")
-    if found is None:
-        done = subprocess.run(
-            ["bash", "-c", ". ops/local/lib.sh && ensure_debs prometheus"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=840,
-            check=False,
-        )
-        assert done.returncode == 0, f"installing prometheus failed:\n{done.stdout}\n{done.stderr}"
-        found = shutil.which("promtool")
-        assert found is not None, "the prometheus package was installed but promtool is not on PATH"
-    return found
 
 
 @pytest.mark.timeout(900)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -53,24 +52,6 @@ TARGET_LABELS = {"job", "instance"}
 
 # The first run may install Debian's prometheus package (apt-get update included).
 pytestmark = pytest.mark.timeout(900)
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        done = subprocess.run(
-            ["bash", "-c", ". ops/local/lib.sh && ensure_debs prometheus"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=840,
-            check=False,
-        )
-        assert done.returncode == 0, f"installing prometheus failed:\n{done.stdout}\n{done.stderr}"
-        found = shutil.which("promtool")
-        assert found is not None, "the prometheus package was installed but promtool is not on PATH"
-    return found
 
 
 def run_promtool(promtool: str, *args: str) -> str:
