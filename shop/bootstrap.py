@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import redis
-import redis.asyncio as aioredis
 from confluent_kafka.admin import AdminClient
 from psycopg_pool import ConnectionPool
 
@@ -27,6 +25,7 @@ from shop.observability.readiness import (
     rabbitmq_check,
     redis_check,
 )
+from shop.redis_clients import SyncRedis, async_redis, sync_redis
 from shop.settings import Settings
 
 if TYPE_CHECKING:
@@ -79,8 +78,11 @@ def build_readiness(settings: Settings, needs: Iterable[str]) -> tuple[Readiness
             urls = [db.replica_url for db in settings.databases.values()]
             checks[name] = postgres_check(urls, timeout, expect_replica=True)
         elif name == "redis":
-            client = aioredis.from_url(
-                settings.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout
+            client = async_redis(
+                settings.redis_url,
+                settings.redis_cluster,
+                socket_connect_timeout=timeout,
+                socket_timeout=timeout,
             )
             resources.closers.append(client.aclose)
             checks[name] = redis_check(client)
@@ -108,8 +110,9 @@ def process_settings() -> Settings:
 
 
 @functools.cache
-def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(process_settings().redis_url, socket_timeout=5, socket_connect_timeout=5)
+def redis_client() -> SyncRedis:
+    settings = process_settings()
+    return sync_redis(settings.redis_url, settings.redis_cluster, socket_timeout=5, socket_connect_timeout=5)
 
 
 @functools.cache

@@ -7,13 +7,16 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from shop.settings import CONTEXTS, Settings, SettingsError
 
 log = logging.getLogger("shop.cli")
 
 PROCESSES = ("gateway", "workers", "streams", "relay")
+# In a container PID 1 is the command the image was started with: `shop run PROCESS ...` or a one-shot.
+PID1_CMDLINE = Path("/proc/1/cmdline")
 
 
 def _queues(value: str) -> list[str]:
@@ -80,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     new_key.add_argument("kid", help="key id, e.g. the date: 2026-11-25")
 
     verbs.add_parser(
+        "health",
+        help="the container image's health check: does this container's process answer /healthz",
+        description="Tell from PID 1's command line which `shop run PROCESS` this container runs, then GET "
+        "/healthz on that process's port (its --port, else its SHOP_*_PORT) on the loopback with a 2 s "
+        "timeout: exit 0 on 200, 1 otherwise. A container of a one-shot verb (migrate, topics) has "
+        "nothing to check: exit 0.",
+    )
+
+    verbs.add_parser(
         "settings",
         help="print the effective settings, secrets hidden",
         description="Print the effective SHOP_* settings as JSON with passwords hidden.",
@@ -138,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verb == "health":  # before bootstrap: its imports (~0.3 s of CPU) would weigh on every check
+        return health(os.environ)
     from shop import bootstrap  # after parsing, so `--help` works without any dependency up
 
     try:
@@ -202,6 +216,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(changes) if changes else "topics up to date")
         return 0
     return _run(args, settings)
+
+
+def health(env: Mapping[str, str], cmdline: Path = PID1_CMDLINE, timeout: float = 2.0) -> int:
+    """Docker runs a HEALTHCHECK beside PID 1 with the container's environment, so the settings (and
+    ports) are PID 1's; only a `--port` given to `run` must be read from its command line. `run` is
+    looked for among the words, so a tini/dumb-init wrapper or `sh -c "shop run ..."` is understood.
+    Exit codes are Docker's: 0 healthy, 1 unhealthy (never 2, which Docker reserves)."""
+    import time
+    import urllib.error
+    import urllib.request
+    from http.client import HTTPException
+
+    try:
+        settings = Settings.from_env(env)
+        words = cmdline.read_bytes().decode(errors="replace").replace("\0", " ").split()
+    except (SettingsError, OSError) as exc:
+        print(f"shop health: {exc}", file=sys.stderr)
+        return 1
+    at = next((i for i, w in enumerate(words[:-1]) if w == "run" and words[i + 1] in (*PROCESSES, "all")), -1)
+    if at < 0:
+        print(f"shop health: PID 1 is no `shop run` ({' '.join(words[:6])}); nothing to check")
+        return 0
+    process, options = words[at + 1], words[at + 2 :]
+    ports = {
+        "gateway": settings.gateway_port,
+        "workers": settings.workers_port,
+        "streams": settings.streams_port,
+        "relay": settings.relay_port,
+    }
+    for i, word in enumerate(options):  # argparse also takes `--port=N` and abbreviations like `--po N`
+        key, eq, value = word.partition("=")
+        value = value if eq else (options[i + 1] if i + 1 < len(options) else "")
+        if len(key) > 2 and "--port".startswith(key) and value.isdigit() and process in ports:
+            ports[process] = int(value)
+    targets = ports if process == "all" else {process: ports[process]}
+    # A wildcard bind answers on the loopback; any other address is where the process listens.
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)
+    netloc = f"[{host}]" if ":" in host else host
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through HTTP_PROXY
+    deadline = time.monotonic() + timeout
+    for name, port in targets.items():
+        url = f"http://{netloc}:{port}/healthz"
+        try:
+            with opener.open(url, timeout=max(deadline - time.monotonic(), 0.05)) as response:
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except (OSError, HTTPException) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            print(f"shop health: {name}: {url}: {reason}", file=sys.stderr)
+            return 1
+        if status != 200:
+            print(f"shop health: {name}: {url} answered {status}", file=sys.stderr)
+            return 1
+    print(f"shop health: {', '.join(targets)} healthy")
+    return 0
 
 
 def _admin(action: str, raw_email: str, settings: Settings) -> int:

@@ -157,6 +157,52 @@ class Database:
     replica_url: str
 
 
+def with_secret_files(env: Mapping[str, str]) -> Mapping[str, str]:
+    """`SHOP_X_FILE=/run/secrets/x` gives `SHOP_X` the file's content (one trailing newline dropped):
+    Docker secrets, and any other way of keeping passwords and keys out of the environment. Setting
+    both is refused, and so is a file that cannot be read."""
+    if not any(name.startswith("SHOP_") and name.endswith("_FILE") for name in env):
+        return env
+    resolved = dict(env)
+    for name, path in env.items():
+        if not (name.startswith("SHOP_") and name.endswith("_FILE")) or not path:
+            continue
+        target = name[: -len("_FILE")]
+        if env.get(target):
+            raise SettingsError(f"set {target} or {name}, not both")
+        try:
+            with open(path, encoding="utf-8") as secret:
+                content = secret.read()
+        except OSError as exc:
+            raise SettingsError(f"{name}: cannot read {path}: {exc.strerror}") from None
+        resolved[target] = content[:-1] if content.endswith("\n") else content
+    return resolved
+
+
+class _ReadRecorder(dict[str, str]):
+    """An empty environment that remembers every name asked of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.names.add(key)
+        return default
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self.names.add(key)
+        return False
+
+
+def variables() -> frozenset[str]:
+    """Every SHOP_* variable the settings read (each may also come as SHOP_*_FILE)."""
+    recorder = _ReadRecorder()
+    Settings.from_env(recorder)
+    return frozenset(name for name in recorder.names if name.startswith("SHOP_"))
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str
@@ -166,6 +212,9 @@ class Settings:
     relay_port: int
     databases: Mapping[str, Database]
     redis_url: str
+    # The Redis URL names one node of a Redis Cluster (more are discovered; comma-separate seeds).
+    redis_cluster: bool
+    # One or more amqp:// URLs, comma-separated: the nodes of a RabbitMQ cluster, tried in order.
     rabbitmq_url: str
     kafka_bootstrap: str
     kafka_replication_factor: int
@@ -187,6 +236,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
+        env = with_secret_files(env)
         host = env.get("SHOP_HOST", "127.0.0.1")
 
         def text(name: str, default: str) -> str:
@@ -264,6 +314,7 @@ class Settings:
             relay_port=integer("SHOP_RELAY_PORT", 9103),
             databases=databases,
             redis_url=text("SHOP_REDIS_URL", f"redis://{host}:{integer('SHOP_REDIS_PORT', 6379)}/0"),
+            redis_cluster=flag("SHOP_REDIS_CLUSTER", False),
             rabbitmq_url=text(
                 "SHOP_RABBITMQ_URL", f"amqp://shop:shop@{host}:{integer('SHOP_RABBITMQ_PORT', 5672)}/shop"
             ),

@@ -133,5 +133,18 @@ class QuorumRabbitmqBroker(RabbitmqBroker):
                     raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
 
 
+def node_urls(rabbitmq_url: str) -> list[str]:
+    """`SHOP_RABBITMQ_URL` lists the nodes of a cluster, comma-separated; a connection tries them in
+    order, so any node that answers will do (quorum queues are reachable through every node)."""
+    urls = [url.strip() for url in rabbitmq_url.split(",") if url.strip()]
+    if not urls:
+        raise ValueError("no RabbitMQ URL given")
+    return urls
+
+
+def connection_parameters(rabbitmq_url: str) -> list[pika.URLParameters]:
+    return [pika.URLParameters(url) for url in node_urls(rabbitmq_url)]
+
+
 def create_broker(rabbitmq_url: str) -> QuorumRabbitmqBroker:
-    return QuorumRabbitmqBroker(url=rabbitmq_url, confirm_delivery=True)
+    return QuorumRabbitmqBroker(url=node_urls(rabbitmq_url), confirm_delivery=True)

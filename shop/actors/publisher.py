@@ -20,7 +20,7 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
-from shop.actors.broker import declare_actor_queue, declare_delay_queue
+from shop.actors.broker import connection_parameters, declare_actor_queue, declare_delay_queue
 
 
 class AmqpPublishFailed(RuntimeError):
@@ -38,7 +38,7 @@ class TransactionalPublisher:
     Not thread-safe: the relay has one per database thread."""
 
     def __init__(self, url: str) -> None:
-        self._parameters = pika.URLParameters(url)
+        self._parameters = connection_parameters(url)  # every node, tried in order
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
         self._routes: dict[tuple[str, int | None], str] = {}  # declared on this connection

@@ -13,10 +13,10 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-import redis.asyncio as aioredis
 from psycopg_pool import AsyncConnectionPool
 
 from shop.db.routing import replica_has_replayed
+from shop.redis_clients import AsyncRedis
 
 FRESHNESS_SECONDS = 60
 
@@ -24,7 +24,7 @@ FRESHNESS_SECONDS = 60
 class WriteFreshness:
     """Remembers, per user and database, the primary's WAL position after their last write."""
 
-    def __init__(self, client: aioredis.Redis, database: str = "catalog") -> None:
+    def __init__(self, client: AsyncRedis, database: str = "catalog") -> None:
         self._redis = client
         self._database = database
 

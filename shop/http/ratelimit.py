@@ -21,7 +21,6 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 import redis.exceptions
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -30,6 +29,7 @@ from prometheus_client import Counter
 from shop.http.auth import optional_principal
 from shop.http.errors import ApiError
 from shop.http.routing import spec_of
+from shop.redis_clients import AsyncRedis
 
 log = logging.getLogger("shop.http.ratelimit")
 
@@ -85,7 +85,7 @@ class Decision:
 
 
 class RedisRateLimiter:
-    def __init__(self, client: aioredis.Redis, prefix: str = "ratelimit") -> None:
+    def __init__(self, client: AsyncRedis, prefix: str = "ratelimit") -> None:
         self._client = client
         self._script = client.register_script(_GCRA)
         self._prefix = prefix

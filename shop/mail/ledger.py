@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 
-import redis
+from shop.redis_clients import SyncRedis
 
 # Longer than any redelivery or retry schedule of a mail message (minutes to hours), short enough
 # that the keyspace does not grow forever.
@@ -25,7 +25,7 @@ return 0
 
 
 class RedisSentLedger:
-    def __init__(self, client: redis.Redis, in_flight_ttl: float) -> None:
+    def __init__(self, client: SyncRedis, in_flight_ttl: float) -> None:
         self._redis = client
         self._in_flight_ms = max(1, int(in_flight_ttl * 1000))
         self._release = client.register_script(_RELEASE_IF_OWNER)

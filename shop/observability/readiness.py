@@ -16,9 +16,10 @@ from typing import Any
 
 import pika
 import psycopg
-import redis.asyncio as aioredis
 from confluent_kafka.admin import AdminClient
 
+from shop.actors.broker import connection_parameters
+from shop.redis_clients import AsyncRedis
 from shop.settings import redact
 
 Check = Callable[[], Awaitable[None]]
@@ -103,7 +104,7 @@ def _database_name(url: str) -> str:
     return url.rsplit("/", 1)[-1].split("?", 1)[0]
 
 
-def redis_check(client: aioredis.Redis) -> Check:
+def redis_check(client: AsyncRedis) -> Check:
     async def check() -> None:
         if not await client.ping():
             raise ConnectionError("PING got no PONG")
@@ -112,15 +113,17 @@ def redis_check(client: aioredis.Redis) -> Check:
 
 
 def rabbitmq_check(url: str, timeout: float) -> Check:
-    """Opens and closes a real AMQP connection (TCP, handshake, vhost access)."""
+    """Opens and closes a real AMQP connection (TCP, handshake, vhost access) to the first node of
+    the cluster that answers."""
 
     def connect() -> None:
-        params = pika.URLParameters(url)
-        params.socket_timeout = timeout
-        params.blocked_connection_timeout = timeout
-        params.connection_attempts = 1
-        params.stack_timeout = timeout
-        pika.BlockingConnection(params).close()
+        nodes = connection_parameters(url)
+        for params in nodes:
+            params.socket_timeout = timeout
+            params.blocked_connection_timeout = timeout
+            params.connection_attempts = 1
+            params.stack_timeout = timeout
+        pika.BlockingConnection(nodes).close()
 
     async def check() -> None:
         try:

@@ -6,7 +6,6 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import redis.asyncio as aioredis
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
@@ -20,6 +19,7 @@ from shop.http.ratelimit import ClientAddress, Policy, RedisRateLimiter, rate_li
 from shop.http.routes.auth import AuthActors, AuthRoutes
 from shop.http.routes.orders import OrderActors, OrderRoutes
 from shop.http.routes.products import ProductActors, ProductRoutes
+from shop.redis_clients import async_redis
 from shop.security.keys import load_keyring
 from shop.security.throttle import LoginLimiter
 from shop.security.tokens import TokenIssuer, TokenVerifier
@@ -72,7 +72,7 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
     catalog_db = settings.databases["catalog"]
     catalog_replica = _async_pool(catalog_db.replica_url, "catalog-replica")
     catalog_primary = _async_pool(catalog_db.primary_url, "catalog-primary-async")
-    freshness_redis = aioredis.from_url(settings.redis_url)
+    freshness_redis = async_redis(settings.redis_url, settings.redis_cluster)
     products = ProductRoutes(
         actors=ProductActors(
             product_actors.create_product, product_actors.patch_product, product_actors.adjust_stock
@@ -95,7 +95,9 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
     )
     pools = [replica, primary_async, catalog_replica, catalog_primary, orders_replica, orders_primary]
     # Its own client with short timeouts: a Redis that hangs must not hang requests (see ratelimit.py).
-    limiter_redis = aioredis.from_url(settings.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25)
+    limiter_redis = async_redis(
+        settings.redis_url, settings.redis_cluster, socket_timeout=0.25, socket_connect_timeout=0.25
+    )
     rate_limit = rate_limit_middleware(
         RedisRateLimiter(limiter_redis),
         {name: Policy(name, quota, window) for name, (quota, window) in settings.rate_limits.items()},

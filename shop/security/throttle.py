@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-import redis
+from shop.redis_clients import SyncRedis
 
 LOGIN_WINDOW_SECONDS = 3600
 
@@ -16,7 +16,7 @@ def _digest(text: str) -> str:
 
 
 class AddressCooldowns:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: SyncRedis) -> None:
         self._redis = client
 
     def try_start(self, email: str, seconds: int) -> int:
@@ -30,7 +30,7 @@ class AddressCooldowns:
 class LoginLimiter:
     """Fixed hourly windows of failed logins, per account and per client address."""
 
-    def __init__(self, client: redis.Redis, per_account: int, per_client: int) -> None:
+    def __init__(self, client: SyncRedis, per_account: int, per_client: int) -> None:
         self._redis = client
         self._limits = {"account": per_account, "client": per_client}
 
@@ -43,7 +43,11 @@ class LoginLimiter:
     def retry_after(self, email: str, client: str) -> int:
         """Seconds until a login may be tried again (0: now)."""
         keys = self._keys(email, client)
-        counts = self._redis.mget(list(keys.values()))
+        # Two keys in two slots of a Redis Cluster: a non-transactional pipeline, not MGET.
+        reads = self._redis.pipeline(transaction=False)
+        for key in keys.values():
+            reads.get(key)
+        counts = reads.execute()
         waits = [
             max(int(self._redis.ttl(key)), 1)
             for (kind, key), count in zip(keys.items(), counts, strict=True)
@@ -52,7 +56,7 @@ class LoginLimiter:
         return max(waits, default=0)
 
     def record_failure(self, email: str, client: str) -> None:
-        pipe = self._redis.pipeline()
+        pipe = self._redis.pipeline(transaction=False)  # each key's INCR and EXPIRE stand alone
         for key in self._keys(email, client).values():
             pipe.incr(key)
             pipe.expire(key, LOGIN_WINDOW_SECONDS, nx=True)

@@ -146,3 +146,28 @@ def test_the_printable_view_includes_the_order_settings():
     assert view["orders"]["ttl"] == 7200
     assert view["orders"]["reminders"] == (3600,)
     assert view["orders"]["timer_grace"] == 60
+
+
+def test_any_setting_can_come_from_a_file_like_a_docker_secret(tmp_path):
+    secret = tmp_path / "orders_db_url"
+    secret.write_text("postgresql://orders:s3cret@pgpool-orders:5432/orders\n")
+    pepper = tmp_path / "pepper"
+    pepper.write_text("no-newline")
+    settings = Settings.from_env(
+        {"SHOP_ORDERS_DB_URL_FILE": str(secret), "SHOP_AUTH_CODE_PEPPER_FILE": str(pepper)}
+    )
+    assert settings.databases["orders"].primary_url == "postgresql://orders:s3cret@pgpool-orders:5432/orders"
+    assert settings.auth.code_pepper == "no-newline"
+    with pytest.raises(SettingsError, match="SHOP_AUTH_CODE_PEPPER or SHOP_AUTH_CODE_PEPPER_FILE"):
+        Settings.from_env({"SHOP_AUTH_CODE_PEPPER": "x", "SHOP_AUTH_CODE_PEPPER_FILE": str(pepper)})
+    with pytest.raises(SettingsError, match="SHOP_REDIS_URL_FILE: cannot read"):
+        Settings.from_env({"SHOP_REDIS_URL_FILE": str(tmp_path / "missing")})
+
+
+def test_the_settings_know_every_variable_they_read():
+    from shop.settings import variables
+
+    names = variables()
+    assert {"SHOP_REDIS_URL", "SHOP_REDIS_CLUSTER", "SHOP_RABBITMQ_URL", "SHOP_ORDERS_DB_URL"} <= names
+    assert all(name.startswith("SHOP_") for name in names)
+    assert "SHOP_NOT_A_SETTING" not in names

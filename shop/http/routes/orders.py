@@ -12,7 +12,6 @@ from uuid import UUID
 
 import dramatiq
 import psycopg
-import redis.asyncio as aioredis
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
@@ -26,6 +25,7 @@ from shop.http.errors import ApiError
 from shop.http.freshness import WriteFreshness
 from shop.http.pagination import decode_cursor, encode_cursor
 from shop.http.validation import params, valid_body
+from shop.redis_clients import AsyncRedis
 from shop.schemas.views import order_view
 
 # Longer than any placement takes; a lock outliving a crashed gateway frees itself.
@@ -58,7 +58,7 @@ class OrderRoutes:
     commands: CommandBus
     replica: AsyncConnectionPool
     primary: AsyncConnectionPool
-    redis: aioredis.Redis
+    redis: AsyncRedis
     freshness: WriteFreshness
 
     def _reading(self, user_id: UUID) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:

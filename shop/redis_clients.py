@@ -1,0 +1,31 @@
+"""Redis clients for one server or a Redis Cluster, as the settings say (`SHOP_REDIS_CLUSTER`).
+
+With a cluster, `SHOP_REDIS_URL` names any one node: the client learns the others and follows the
+slots as they move. Everything the shop keeps in Redis works on either: every script and every
+transaction touches a single key, and what reads or writes several keys at once (the login
+throttle's two counters) uses non-transactional pipelines, which a cluster client splits by slot.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
+
+SyncRedis = redis.Redis | RedisCluster
+AsyncRedis = aioredis.Redis | AsyncRedisCluster
+
+
+def sync_redis(url: str, cluster: bool, **options: Any) -> SyncRedis:
+    if cluster:
+        return RedisCluster.from_url(url, **options)
+    return redis.Redis.from_url(url, **options)
+
+
+def async_redis(url: str, cluster: bool, **options: Any) -> AsyncRedis:
+    if cluster:
+        return AsyncRedisCluster.from_url(url, **options)
+    return aioredis.Redis.from_url(url, **options)

@@ -1,0 +1,181 @@
+"""The code against the cluster topology of the Swarm deployment, with real servers on this machine:
+a Redis Cluster of 3 masters and 3 replicas (Debian's redis-server, started here on free ports), and
+a RabbitMQ URL list whose first node does not answer."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+import pytest
+from dramatiq.results.backends.redis import RedisBackend
+
+from shop.actors.broker import create_broker
+from shop.actors.publisher import OutgoingMessage, TransactionalPublisher
+from shop.http.freshness import WriteFreshness
+from shop.http.ratelimit import Policy, RedisRateLimiter
+from shop.mail.ledger import RedisSentLedger
+from shop.observability.readiness import rabbitmq_check, redis_check
+from shop.redis_clients import async_redis, sync_redis
+from shop.security.throttle import AddressCooldowns, LoginLimiter
+from tests.e2e.stack import free_port
+
+PASSWORD = "cluster-secret"
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Six redis-server processes made into a cluster with redis-cli; yields a seed node's URL."""
+    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    assert server, "redis-server comes with the stack's Redis (make up)"
+    assert cli, "redis-cli comes with the stack's Redis (make up)"
+    directory: Path = tmp_path_factory.mktemp("redis-cluster")
+    ports = [_node_port() for _ in range(6)]
+    processes = []
+    for port in ports:
+        command = [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
+        command += ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"]
+        command += ["--cluster-node-timeout", "3000", "--save", "", "--appendonly", "no"]
+        command += ["--requirepass", PASSWORD, "--masterauth", PASSWORD]
+        processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    try:
+        _wait(lambda: all(_ping(cli, port) for port in ports), "the six nodes to answer")
+        nodes = [f"127.0.0.1:{port}" for port in ports]
+        create = [cli, "-a", PASSWORD, "--no-auth-warning", "--cluster", "create", *nodes]
+        subprocess.run(
+            [*create, "--cluster-replicas", "1", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        _wait(lambda: all("cluster_state:ok" in _info(cli, port) for port in ports), "cluster_state:ok")
+        yield f"redis://:{PASSWORD}@127.0.0.1:{ports[0]}/0"
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(10)
+
+
+def _node_port() -> int:
+    """A free port whose cluster bus port (port + 10000) exists too."""
+    while (port := free_port()) > 55_000:
+        pass
+    return port
+
+
+def _ping(cli: str, port: int) -> bool:
+    done = subprocess.run(
+        [cli, "-p", str(port), "-a", PASSWORD, "--no-auth-warning", "ping"], capture_output=True, text=True
+    )
+    return done.stdout.strip() == "PONG"
+
+
+def _info(cli: str, port: int) -> str:
+    command = [cli, "-p", str(port), "-a", PASSWORD, "--no-auth-warning", "cluster", "info"]
+    return subprocess.run(command, capture_output=True, text=True).stdout
+
+
+def _wait(done: Any, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
+        time.sleep(0.1)
+
+
+def test_the_cluster_spreads_the_shops_keys_over_its_three_masters(redis_cluster):
+    client: Any = sync_redis(redis_cluster, cluster=True)
+    try:
+        masters = {node.name for node in client.get_primaries()}
+        assert len(masters) == 3
+        slots = {client.keyslot(f"auth:login-failures:account:{n}") for n in range(50)}
+        assert len({client.get_node_from_key(f"k{slot}").name for slot in slots}) > 1
+    finally:
+        client.close()
+
+
+async def test_rate_limits_readiness_and_freshness_on_the_cluster(redis_cluster):
+    client = async_redis(redis_cluster, cluster=True)
+    try:
+        limiter = RedisRateLimiter(client, prefix=f"test-{uuid.uuid4().hex}")
+        policy = Policy("orders", 3, 60)
+        decisions = [await limiter.hit(policy, f"user:{n % 2}") for n in range(8)]
+        # Two clients, keys in different slots: each has its own budget of 3.
+        assert [d.allowed for d in decisions] == [True] * 6 + [False, False]
+        await redis_check(client)()
+        freshness = WriteFreshness(client)
+        user = uuid.uuid4()
+        await freshness.remember(user, "0/16B3748")
+        assert await freshness.lsn_for(user) == "0/16B3748"
+        # The order lock's release script: one key, routed to its slot.
+        lock = f"orders:in-flight:{uuid.uuid4()}"
+        assert await client.set(lock, "mine", nx=True, px=30_000)
+        release = (
+            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+        )
+        assert await client.eval(release, 1, lock, "theirs") == 0
+        assert await client.eval(release, 1, lock, "mine") == 1
+    finally:
+        await client.aclose()
+
+
+def test_login_throttle_cooldowns_and_the_mail_ledger_on_the_cluster(redis_cluster):
+    client = sync_redis(redis_cluster, cluster=True)
+    try:
+        email, address = f"{uuid.uuid4().hex}@example.test", f"198.51.100.{uuid.uuid4().int % 250}"
+        throttle = LoginLimiter(client, per_account=2, per_client=100)
+        assert throttle.retry_after(email, address) == 0
+        throttle.record_failure(email, address)
+        throttle.record_failure(email, address)
+        assert throttle.retry_after(email, address) > 0  # the account's two failures, across slots
+        cooldowns = AddressCooldowns(client)
+        assert cooldowns.try_start(email, 60) == 0
+        assert cooldowns.try_start(email, 60) > 0
+        ledger = RedisSentLedger(client, in_flight_ttl=10)
+        key = f"order-cancelled:{uuid.uuid4()}"
+        token = ledger.claim(key)
+        assert token is not None
+        assert ledger.claim(key) is None
+        ledger.record_sent(key)
+        ledger.release(key, token)
+        assert ledger.already_sent(key)
+    finally:
+        client.close()
+
+
+def test_actor_results_wait_on_the_cluster(redis_cluster):
+    backend = RedisBackend(client=sync_redis(redis_cluster, cluster=True))
+    message: dramatiq.Message[Any] = dramatiq.Message(
+        queue_name="orders", actor_name="place_order", args=(), kwargs={}, options={}
+    )
+    backend.store_result(message, {"order": "o-1"}, 10_000)
+    assert backend.get_result(message, block=True, timeout=2_000) == {"order": "o-1"}
+
+
+async def test_rabbitmq_nodes_are_tried_in_order_until_one_answers(settings):
+    dead = f"amqp://shop:shop@127.0.0.1:{free_port()}/shop"  # nothing listens there
+    urls = f"{dead},{settings.rabbitmq_url}"
+    await rabbitmq_check(urls, timeout=2)()
+    queue = f"topology-{uuid.uuid4().hex[:8]}"
+    publisher = TransactionalPublisher(urls)
+    broker = create_broker(urls)
+    try:
+        message: dramatiq.Message[Any] = dramatiq.Message(
+            queue_name=queue, actor_name="probe", args=(), kwargs={}, options={}
+        )
+        publisher.publish([OutgoingMessage(message)])
+        broker.declare_queue(queue)
+        channel = broker.channel
+        method, _, body = channel.basic_get(queue, auto_ack=True)
+        assert method is not None
+        assert dramatiq.Message.decode(body).message_id == message.message_id
+    finally:
+        broker.channel.queue_delete(queue)
+        broker.close()
+        publisher.close()
