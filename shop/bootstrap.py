@@ -76,7 +76,9 @@ def build_readiness(settings: Settings, needs: Iterable[str]) -> tuple[Readiness
             checks[name] = postgres_check(urls, timeout, expect_replica=False)
         elif name == "postgres_replica":
             urls = [db.replica_url for db in settings.databases.values()]
-            checks[name] = postgres_check(urls, timeout, expect_replica=True)
+            # Behind pgpool-II a replica URL may be answered by the primary: then reachable is enough.
+            role = True if settings.replica_is_standby else None
+            checks[name] = postgres_check(urls, timeout, expect_replica=role)
         elif name == "redis":
             client = async_redis(
                 settings.redis_url,

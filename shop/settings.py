@@ -216,6 +216,9 @@ class Settings:
     redis_cluster: bool
     # One or more amqp:// URLs, comma-separated: the nodes of a RabbitMQ cluster, tried in order.
     rabbitmq_url: str
+    # True: each replica URL is a standby server, and readiness checks that it is in recovery. False
+    # when the replica URLs name a pool (pgpool-II) whose load balancing may answer from the primary.
+    replica_is_standby: bool
     kafka_bootstrap: str
     kafka_replication_factor: int
     smtp_host: str
@@ -315,6 +318,7 @@ class Settings:
             databases=databases,
             redis_url=text("SHOP_REDIS_URL", f"redis://{host}:{integer('SHOP_REDIS_PORT', 6379)}/0"),
             redis_cluster=flag("SHOP_REDIS_CLUSTER", False),
+            replica_is_standby=flag("SHOP_PG_REPLICA_IS_STANDBY", True),
             rabbitmq_url=text(
                 "SHOP_RABBITMQ_URL", f"amqp://shop:shop@{host}:{integer('SHOP_RABBITMQ_PORT', 5672)}/shop"
             ),

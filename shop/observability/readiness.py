@@ -79,8 +79,9 @@ def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def postgres_check(urls: Sequence[str], timeout: float, expect_replica: bool) -> Check:
-    """Connects to each database; a replica must also be in recovery (i.e. really a standby)."""
+def postgres_check(urls: Sequence[str], timeout: float, expect_replica: bool | None) -> Check:
+    """Connects to each database; a replica must also be in recovery (i.e. really a standby), and
+    the primary must not be. `expect_replica=None`: any role will do (a pool in front of both)."""
 
     async def check() -> None:
         async def one(url: str) -> None:
@@ -91,7 +92,7 @@ def postgres_check(urls: Sequence[str], timeout: float, expect_replica: bool) ->
             async with conn:
                 cursor = await conn.execute("SELECT pg_is_in_recovery()")
                 row = await cursor.fetchone()
-                if row is None or bool(row[0]) != expect_replica:
+                if expect_replica is not None and (row is None or bool(row[0]) != expect_replica):
                     role = "a replica" if expect_replica else "the primary"
                     raise RuntimeError(f"{_database_name(url)} is not {role}")
 

@@ -21,7 +21,7 @@ from shop.actors.publisher import OutgoingMessage, TransactionalPublisher
 from shop.http.freshness import WriteFreshness
 from shop.http.ratelimit import Policy, RedisRateLimiter
 from shop.mail.ledger import RedisSentLedger
-from shop.observability.readiness import rabbitmq_check, redis_check
+from shop.observability.readiness import postgres_check, rabbitmq_check, redis_check
 from shop.redis_clients import async_redis, sync_redis
 from shop.security.throttle import AddressCooldowns, LoginLimiter
 from tests.e2e.stack import free_port
@@ -179,3 +179,13 @@ async def test_rabbitmq_nodes_are_tried_in_order_until_one_answers(settings):
         broker.channel.queue_delete(queue)
         broker.close()
         publisher.close()
+
+
+async def test_behind_a_pool_the_replica_check_asks_only_that_it_answers(settings):
+    primary = settings.databases["orders"].primary_url
+    # A replica URL that a pool (pgpool-II) answers from the primary: refused when it must be a
+    # standby, accepted when the settings say it may be a pool (SHOP_PG_REPLICA_IS_STANDBY=false).
+    with pytest.raises(RuntimeError, match="is not a replica"):
+        await postgres_check([primary], 2, expect_replica=True)()
+    await postgres_check([primary], 2, expect_replica=None)()
+    await postgres_check([settings.databases["orders"].replica_url], 2, expect_replica=True)()
