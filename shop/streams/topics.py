@@ -41,6 +41,16 @@ TOPICS: tuple[TopicSpec, ...] = (
 )
 
 
+def topic_config(spec: TopicSpec, replication_factor: int) -> dict[str, str]:
+    """The spec's settings, and on a replicated cluster `min.insync.replicas` one below the
+    replication factor: with the producers' acks=all a write then survives a broker's loss, and
+    one broker down (a rolling restart) still leaves the topic writable."""
+    config = dict(spec.config)
+    if replication_factor > 1:
+        config["min.insync.replicas"] = str(replication_factor - 1)
+    return config
+
+
 def ensure_topics(
     admin: AdminClient,
     topics: tuple[TopicSpec, ...] = TOPICS,
@@ -54,7 +64,10 @@ def ensure_topics(
     missing = [t for t in topics if t.name not in existing]
     if missing:
         futures = admin.create_topics(
-            [NewTopic(t.name, t.partitions, replication_factor, config=dict(t.config)) for t in missing],
+            [
+                NewTopic(t.name, t.partitions, replication_factor, config=topic_config(t, replication_factor))
+                for t in missing
+            ],
             operation_timeout=timeout,
             request_timeout=timeout,
         )
