@@ -65,6 +65,7 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
 
 # Probes and scrapes: a span each every few seconds would bury the traces that matter.
 _UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_QUIET_PATHS = frozenset({"/healthz", "/metrics"})  # not logged when they answer 200
 
 
 @web.middleware
@@ -184,6 +185,8 @@ class AccessLogger(AbstractAccessLogger):
     """One line per answered request, with the request id to join it to the rest of the logs."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if response.status == 200 and request.path in _QUIET_PATHS:
+            return  # health checks and scrapes every few seconds would drown the lines that matter
         self.logger.info(
             "%s %s %s %.1fms",
             request.method,
