@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka.admin import AdminClient
 from psycopg_pool import ConnectionPool
 
+from shop.db.connections import primary_options
 from shop.observability.logs import configure_logging
 from shop.observability.readiness import (
     Check,
@@ -139,8 +140,7 @@ def primary_pool(context: str) -> ConnectionPool:
         max_size=10,
         open=True,
         name=f"{context}-primary",
-        # Behind pgpool-II or PgBouncer server-side prepared statements break; cheap to skip here.
-        kwargs={"prepare_threshold": None},
+        kwargs=primary_options(),  # see shop.db.connections
     )
     return pool
 

@@ -278,6 +278,7 @@ def _admin(action: str, raw_email: str, settings: Settings) -> int:
     import psycopg
 
     from shop.db.auth import grant_role, revoke_role
+    from shop.db.connections import primary_options
     from shop.domain.auth import ADMIN_ROLE, InvalidEmail, normalize_email
 
     try:
@@ -286,7 +287,7 @@ def _admin(action: str, raw_email: str, settings: Settings) -> int:
         print(f"shop admin {action}: {raw_email!r} is not an email address", file=sys.stderr)
         return 2
     change = grant_role if action == "grant" else revoke_role
-    with psycopg.connect(settings.databases["auth"].primary_url) as conn:
+    with psycopg.connect(settings.databases["auth"].primary_url, **primary_options()) as conn:
         found = change(conn, email, ADMIN_ROLE)
     if not found:
         print(f"shop admin {action}: no account with email {email}", file=sys.stderr)

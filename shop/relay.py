@@ -27,6 +27,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import Counter, Gauge, Histogram
 
 from shop.actors.publisher import OutgoingMessage, TransactionalPublisher
+from shop.db.connections import primary_options
 from shop.db.outbox import KAFKA, NOTIFY_CHANNEL, RABBITMQ, OutboxRow, claim_unsent, mark_sent, try_take_lease
 from shop.observability.tracing import TRACE_OPTION, extract, inject, tracer
 
@@ -105,7 +106,7 @@ class OutboxRelay:
         while not self._stopping.is_set():
             publisher = TransactionalPublisher(self._rabbitmq_url) if self._rabbitmq_url else None
             try:
-                with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(url, autocommit=True, connect_timeout=5, **primary_options()) as conn:
                     self._serve(database, conn, publisher)
                 return
             except Exception as exc:  # database or broker away: retry with backoff, never die

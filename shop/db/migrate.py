@@ -18,6 +18,8 @@ from importlib import resources
 
 import psycopg
 
+from shop.db.connections import primary_options
+
 log = logging.getLogger("shop.migrate")
 
 _FILE_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
@@ -87,7 +89,7 @@ def load_migrations(context: str) -> list[Migration]:
 def migrate_database(url: str, migrations: list[Migration]) -> list[Migration]:
     """Applies what is pending on one database; returns what it applied."""
     applied_now = []
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True, **primary_options()) as conn:
         conn.execute(_CREATE_TABLE)
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
         try:

@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from shop import bootstrap
 from shop.bootstrap import DEPENDENCIES, build_readiness
+from shop.db.connections import primary_options, replica_options
 from shop.http.app import create_gateway_app
 from shop.http.commands import CommandBus
 from shop.http.freshness import WriteFreshness
@@ -31,10 +32,9 @@ log = logging.getLogger("shop.gateway")
 BLOCKING_THREADS = 16
 
 
-def _async_pool(url: str, name: str) -> AsyncConnectionPool:
-    return AsyncConnectionPool(
-        url, min_size=1, max_size=10, open=False, name=name, kwargs={"prepare_threshold": None}
-    )
+def _async_pool(url: str, name: str, primary: bool) -> AsyncConnectionPool:
+    options = primary_options() if primary else replica_options()
+    return AsyncConnectionPool(url, min_size=1, max_size=10, open=False, name=name, kwargs=options)
 
 
 def run_gateway(settings: Settings, port: int | None = None) -> int:
@@ -52,8 +52,8 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
 
     executor = ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="gateway-blocking")
     auth_db = settings.databases["auth"]
-    replica = _async_pool(auth_db.replica_url, "auth-replica")
-    primary_async = _async_pool(auth_db.primary_url, "auth-primary-async")
+    replica = _async_pool(auth_db.replica_url, "auth-replica", primary=False)
+    primary_async = _async_pool(auth_db.primary_url, "auth-primary-async", primary=True)
     routes = AuthRoutes(
         actors=AuthActors(auth_actors.register, auth_actors.resend_code, auth_actors.verify_email),
         commands=CommandBus(executor, settings.command_timeout),
@@ -70,8 +70,8 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
         ),
     )
     catalog_db = settings.databases["catalog"]
-    catalog_replica = _async_pool(catalog_db.replica_url, "catalog-replica")
-    catalog_primary = _async_pool(catalog_db.primary_url, "catalog-primary-async")
+    catalog_replica = _async_pool(catalog_db.replica_url, "catalog-replica", primary=False)
+    catalog_primary = _async_pool(catalog_db.primary_url, "catalog-primary-async", primary=True)
     freshness_redis = async_redis(settings.redis_url, settings.redis_cluster)
     products = ProductRoutes(
         actors=ProductActors(
@@ -83,8 +83,8 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
         freshness=WriteFreshness(freshness_redis),
     )
     orders_db = settings.databases["orders"]
-    orders_replica = _async_pool(orders_db.replica_url, "orders-replica")
-    orders_primary = _async_pool(orders_db.primary_url, "orders-primary-async")
+    orders_replica = _async_pool(orders_db.replica_url, "orders-replica", primary=False)
+    orders_primary = _async_pool(orders_db.primary_url, "orders-primary-async", primary=True)
     orders = OrderRoutes(
         actors=OrderActors(order_actors.place_order, order_actors.pay_order, order_actors.cancel_order),
         commands=routes.commands,
