@@ -175,9 +175,9 @@ disable_load_balance_on_write = 'transaction'
 # relay's lease, migrations) and sequences still go to the primary. pg_is_in_recovery() becomes a
 # read too: the readiness check then asks the node the session reads from.
 write_function_list = 'nextval,setval,lastval,currval,pg_current_wal_.*,pg_.*advisory.*'
-# Sessions whose URL says application_name=shop-primary read from the primary too: the primary URLs
-# carry it, so a read right after a commit (the actors' answers, the idempotent replay of an order)
-# sees that commit. Test only: pgpool-test-standby pins a session's reads on the standby.
+# Sessions named shop-primary read from the primary too: the shop names every primary connection so
+# (shop.db.connections), so a read right after a commit (the actors' answers, the idempotent replay
+# of an order) sees that commit. Test only: pgpool-test-standby pins a session's reads on the standby.
 app_name_redirect_preference_list = '{PRIMARY_APP}:primary(1.0),{STANDBY_APP}:standby(1.0)'
 """
 
