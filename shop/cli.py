@@ -287,7 +287,8 @@ def _admin(action: str, raw_email: str, settings: Settings) -> int:
         print(f"shop admin {action}: {raw_email!r} is not an email address", file=sys.stderr)
         return 2
     change = grant_role if action == "grant" else revoke_role
-    with psycopg.connect(settings.databases["auth"].primary_url, **primary_options()) as conn:
+    url = settings.databases["auth"].primary_url
+    with psycopg.connect(url, **primary_options(url)) as conn:
         found = change(conn, email, ADMIN_ROLE)
     if not found:
         print(f"shop admin {action}: no account with email {email}", file=sys.stderr)

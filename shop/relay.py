@@ -106,7 +106,7 @@ class OutboxRelay:
         while not self._stopping.is_set():
             publisher = TransactionalPublisher(self._rabbitmq_url) if self._rabbitmq_url else None
             try:
-                with psycopg.connect(url, autocommit=True, connect_timeout=5, **primary_options()) as conn:
+                with psycopg.connect(url, autocommit=True, connect_timeout=5, **primary_options(url)) as conn:
                     self._serve(database, conn, publisher)
                 return
             except Exception as exc:  # database or broker away: retry with backoff, never die

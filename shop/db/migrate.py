@@ -89,7 +89,7 @@ def load_migrations(context: str) -> list[Migration]:
 def migrate_database(url: str, migrations: list[Migration]) -> list[Migration]:
     """Applies what is pending on one database; returns what it applied."""
     applied_now = []
-    with psycopg.connect(url, autocommit=True, **primary_options()) as conn:
+    with psycopg.connect(url, autocommit=True, **primary_options(url)) as conn:
         conn.execute(_CREATE_TABLE)
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
         try:

@@ -98,7 +98,7 @@ def _replace_projection(conn: psycopg.Connection[Any]) -> None:
 
 def replay_products(url: str, apply_changes: bool) -> tuple[int, list[str]]:
     """(products rebuilt, differences). Applies the rebuild when asked and there are differences."""
-    with psycopg.connect(url, **primary_options()) as conn:
+    with psycopg.connect(url, **primary_options(url)) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction():
             if apply_changes:

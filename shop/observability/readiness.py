@@ -19,6 +19,7 @@ import psycopg
 from confluent_kafka.admin import AdminClient
 
 from shop.actors.broker import connection_parameters
+from shop.db.connections import primary_options, replica_options
 from shop.redis_clients import AsyncRedis
 from shop.settings import redact
 
@@ -86,7 +87,11 @@ def postgres_check(urls: Sequence[str], timeout: float, expect_replica: bool | N
     async def check() -> None:
         async def one(url: str) -> None:
             try:
-                conn = await psycopg.AsyncConnection.connect(url, connect_timeout=max(1, int(timeout)))
+                # Named like the pools, so a pgpool routes the check where the pools' queries go.
+                options = replica_options(url) if expect_replica is not False else primary_options(url)
+                conn = await psycopg.AsyncConnection.connect(
+                    url, connect_timeout=max(1, int(timeout)), **options
+                )
             except psycopg.OperationalError as exc:
                 raise ConnectionError(f"{_database_name(url)}: {str(exc).strip().splitlines()[0]}") from None
             async with conn:

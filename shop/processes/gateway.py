@@ -33,7 +33,7 @@ BLOCKING_THREADS = 16
 
 
 def _async_pool(url: str, name: str, primary: bool) -> AsyncConnectionPool:
-    options = primary_options() if primary else replica_options()
+    options = primary_options(url) if primary else replica_options(url)
     return AsyncConnectionPool(url, min_size=1, max_size=10, open=False, name=name, kwargs=options)
 
 

@@ -529,10 +529,10 @@ def test_the_shops_own_primary_connections_are_routed_to_the_primary(pgpool: Pgp
 
     url = pgpool.url("catalog")
     for _ in range(20):
-        with psycopg.connect(url, **primary_options()) as conn:
+        with psycopg.connect(url, **primary_options(url)) as conn:
             assert not in_recovery(conn), pgpool.tail()
     landed = set()
     for _ in range(20):
-        with psycopg.connect(url, **replica_options()) as conn:
+        with psycopg.connect(url, **replica_options(url)) as conn:
             landed.add(in_recovery(conn))
     assert landed == {False, True}  # replica connections are load-balanced over both
