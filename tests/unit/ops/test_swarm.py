@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import yaml  # type: ignore[import-untyped]
 
 from shop.cli import build_parser
 from shop.settings import variables
+from tests.unit.ops.tools import ensure_deb
 
 ROOT = Path(__file__).resolve().parents[3]
 SWARM = ROOT / "ops" / "swarm"
@@ -80,24 +80,6 @@ pytestmark = pytest.mark.timeout(900)  # the first run may install Debian packag
 
 
 # ---- tools ----------------------------------------------------------------------------------------
-
-
-def ensure_deb(package: str, program: str) -> str:
-    """The program, installed from Debian's package the stack's way when missing; never skipped."""
-    found = shutil.which(program)
-    if found is None:
-        done = subprocess.run(
-            ["bash", "-c", f". ops/local/lib.sh && ensure_debs {package}"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=840,
-            check=False,
-        )
-        assert done.returncode == 0, f"installing {package} failed:\n{done.stdout}\n{done.stderr}"
-        found = shutil.which(program)
-        assert found is not None, f"the {package} package was installed but {program} is not on PATH"
-    return found
 
 
 @pytest.fixture(scope="module")
