@@ -1,8 +1,11 @@
 """The stream-agent loop: one Kafka consumer group, one handler (agent) per topic.
 
-Delivery is at least once: an offset is committed only after its agent returned, and an agent
+Delivery is at least once: an offset is stored only after its agent returned, and an agent
 returns only after its own database transaction committed (and recorded the event id in the
-inbox, which makes the redelivery after a crash harmless). A message an agent cannot understand
+inbox, which makes the redelivery after a crash harmless). librdkafka commits the stored offsets
+in the background every COMMIT_INTERVAL_MS, on a rebalance and on close, instead of one synchronous
+round trip to the group coordinator per record: a crash redelivers at most that interval's records,
+which the inboxes turn away. A message an agent cannot understand
 (`PoisonMessage`) goes to the dead-letter topic and the loop carries on; any other failure is
 treated as transient: the loop backs off and retries the same message, so order per key is kept.
 """
@@ -17,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
@@ -48,6 +51,7 @@ CONSUMER_LAG = Gauge(
     ["topic", "partition"],
 )
 STATISTICS_INTERVAL_MS = 5000
+COMMIT_INTERVAL_MS = 500
 
 DEAD_LETTER_TOPIC = "dead-letter"
 
@@ -78,7 +82,10 @@ class StreamRunner:
     ) -> None:
         self._consumer_config = {
             **consumer_config,
-            "enable.auto.commit": False,
+            "enable.auto.commit": True,
+            "enable.auto.offset.store": False,  # stored by hand, once a record is done with
+            "auto.commit.interval.ms": COMMIT_INTERVAL_MS,
+            "on_commit": _log_commit_failure,
             "statistics.interval.ms": STATISTICS_INTERVAL_MS,
             "stats_cb": record_consumer_lag,
         }
@@ -122,26 +129,10 @@ class StreamRunner:
                         log.warning("consumer error: %s", error)
                     continue
                 if self._handle(consumer, producer, message):
-                    self._commit(consumer, message)
+                    consumer.store_offsets(message=message)
         finally:
             producer.flush(10)
             consumer.close()  # leaves the group at once, so a restart rebalances fast
-
-    def _commit(self, consumer: Consumer, message: Message) -> None:
-        """Commits past `message`, retrying errors Kafka calls retriable (a coordinator still loading
-        after a broker restart); others end the runner, and the process restarts with a clean slate."""
-        backoff = 0.2
-        while True:
-            try:
-                consumer.commit(message=message, asynchronous=False)
-                return
-            except KafkaException as exc:
-                error = exc.args[0]
-                if not (isinstance(error, KafkaError) and error.retriable()) or self._stopping.is_set():
-                    raise
-                log.warning("offset commit failed (%s); retrying in %.1fs", error.str(), backoff)
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
 
     def _handle(self, consumer: Consumer, producer: Producer, message: Message) -> bool:
         """True when the message is done with (handled or dead-lettered); False when stopping.
@@ -245,3 +236,9 @@ def forget_lag(consumer: Consumer, partitions: list[TopicPartition]) -> None:
     for partition in partitions:
         with contextlib.suppress(KeyError):
             CONSUMER_LAG.remove(partition.topic, str(partition.partition))
+
+
+def _log_commit_failure(error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+    """librdkafka retries a failed background commit itself; the next one carries the offsets on."""
+    if error is not None and error.code() != KafkaError._NO_OFFSET:
+        log.warning("offset commit failed (%s); the next commit carries the offsets", error.str())
