@@ -26,6 +26,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
 from shop import bootstrap
+from tests.unit.ops.tools import METRIC_MODULES
 
 ROOT = Path(__file__).resolve().parents[3]
 GRAFANA = ROOT / "ops" / "grafana"
@@ -47,19 +48,6 @@ CONCERNS = {
     "rabbitmq",
     "kafka",
 }
-
-# The modules that define the shop's metrics (prometheus_client registers them on import).
-METRIC_MODULES = [
-    "shop.http.middlewares",
-    "shop.http.ratelimit",
-    "shop.http.commands",
-    "shop.actors.observability",
-    "shop.actors.mail",
-    "shop.streams.runner",
-    "shop.relay",
-    "shop.processes.sweeper",
-    "shop.handlers.timers",
-]
 
 # Prometheus jobs (ops/prometheus/prometheus.yml): the shop's processes, and the exporters with the
 # series namespaces each serves. process_* (and go_*) are served by many: a selector of one must say

@@ -18,6 +18,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from shop import bootstrap
 from shop.settings import Settings
+from tests.unit.ops.tools import METRIC_MODULES
 
 ROOT = Path(__file__).resolve().parents[3]
 PROMETHEUS = ROOT / "ops" / "prometheus"
@@ -26,19 +27,6 @@ RULES = sorted((PROMETHEUS / "rules").glob("*.rules.yml"))
 RULE_TESTS = sorted((PROMETHEUS / "rules").glob("*.rules.test.yml"))
 
 JOBS = {"gateway", "workers", "streams", "relay", "rabbitmq", "postgres", "redis", "kafka", "prometheus"}
-
-# The modules that define the shop's metrics (prometheus_client registers them on import).
-METRIC_MODULES = [
-    "shop.http.middlewares",
-    "shop.http.ratelimit",
-    "shop.http.commands",
-    "shop.actors.observability",
-    "shop.actors.mail",
-    "shop.streams.runner",
-    "shop.relay",
-    "shop.processes.sweeper",
-    "shop.handlers.timers",
-]
 
 # A metric name, not part of a recorded name (level:metric:operations) or of a longer word.
 METRIC_NAME = re.compile(r"(?<![\w:])shop_[a-z0-9_]+(?![\w:])")

@@ -8,6 +8,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 
+# The modules that define the shop's metrics (prometheus_client registers them on import).
+METRIC_MODULES = [
+    "shop.http.middlewares",
+    "shop.http.ratelimit",
+    "shop.http.commands",
+    "shop.actors.observability",
+    "shop.actors.mail",
+    "shop.streams.runner",
+    "shop.relay",
+    "shop.processes.sweeper",
+    "shop.handlers.timers",
+]
+
 
 def ensure_deb(package: str, program: str) -> str:
     """The program's path, installing Debian's package (ops/local/lib.sh's ensure_debs) if needed."""
