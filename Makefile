@@ -7,13 +7,13 @@ BIN := $(VENV)/bin
 WITH_ENV := ops/local/with-env
 STACK := ops/local/stack.sh
 
-.PHONY: run test up down status clean venv migrate lint unit integration e2e lock bench bench-overhead bench-timers bench-orders bench-relay help
+.PHONY: run test up down status clean venv migrate lint unit integration e2e lock bench bench-overhead bench-timers bench-orders bench-relay bench-flash-sale help
 
 help:
 	@echo "make run     stack up, migrations, every process in the foreground (Ctrl-C stops them)"
 	@echo "make test    stack up, migrations, ruff, mypy, pytest"
 	@echo "make up | down | status | clean    the local stack alone (clean wipes var/)"
-	@echo "make lint | unit | integration | e2e | bench | bench-overhead | bench-timers | bench-orders | bench-relay | lock"
+	@echo "make lint | unit | integration | e2e | bench | bench-overhead | bench-timers | bench-orders | bench-relay | bench-flash-sale | lock"
 	@echo "SHOP_PROMETHEUS=1 make up   also run Prometheus on 127.0.0.1:9090 (ops/prometheus)"
 
 run: up migrate
@@ -85,3 +85,6 @@ bench-orders: up migrate
 
 bench-relay: up migrate
 	$(WITH_ENV) $(BIN)/python -m bench.relay
+
+bench-flash-sale: up migrate
+	$(WITH_ENV) $(BIN)/python -m bench.flash_sale

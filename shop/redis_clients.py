@@ -25,7 +25,16 @@ def sync_redis(url: str, cluster: bool, **options: Any) -> SyncRedis:
     return redis.Redis.from_url(url, **options)
 
 
+# Connections one asyncio client keeps to a server. A burst of requests past it waits for a free one
+# (up to the socket timeout) instead of failing with "Too many connections".
+ASYNC_POOL_SIZE = 64
+
+
 def async_redis(url: str, cluster: bool, **options: Any) -> AsyncRedis:
     if cluster:
-        return AsyncRedisCluster.from_url(url, **options)
-    return aioredis.Redis.from_url(url, **options)
+        return AsyncRedisCluster.from_url(url, max_connections=ASYNC_POOL_SIZE, **options)
+    wait = options.get("socket_timeout") or 5.0
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=ASYNC_POOL_SIZE, timeout=wait, **options
+    )
+    return aioredis.Redis(connection_pool=pool)
