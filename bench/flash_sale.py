@@ -27,10 +27,8 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +38,7 @@ import psycopg
 
 from bench import report
 from bench.openloop import quantile
-from bench.orders import Stack, call, running_stack, signed_up
+from bench.orders import Stack, call, create_product, running_stack, sign_up_customers, signed_up
 
 OUT_DIR = Path("var/bench")
 CATALOG_DB_URL = "postgresql://catalog:catalog@127.0.0.1:5432/catalog"
@@ -74,29 +72,8 @@ def setup(stack: Stack, customers: int, stock: int) -> Setup:
     started = time.monotonic()
     base = stack.base
     admin = signed_up(base, f"bench-admin-{uuid.uuid4().hex[:10]}@example.test", admin=True)
-    product = call(
-        base,
-        "POST",
-        "/api/v1/products",
-        {
-            "sku": f"FLASH-{uuid.uuid4().hex[:10]}",
-            "name": "Flash-sale tea",
-            "description": "bench/flash_sale.py",
-            "price_cents": 1000,
-            "currency": "EUR",
-            "stock": stock,
-        },
-        admin,
-    )
-    assert product.status == 201, product
-    product_id = str(product.body["id"])
-    with ThreadPoolExecutor(6) as pool:
-        tokens = list(
-            pool.map(
-                lambda n: signed_up(base, f"bench-flash-{n}-{secrets.token_hex(5)}@example.test"),
-                range(customers),
-            )
-        )
+    product_id = create_product(base, admin, "FLASH", "Flash-sale tea", "bench/flash_sale.py", stock)
+    tokens = sign_up_customers(base, customers, "bench-flash")
     # The order side learns the price from product.created (price-feed agent). The probe asks for more
     # than the stock: accepted once the price is known, then rejected by the inventory (nothing held).
     probe = {"items": [{"product_id": product_id, "quantity": stock + 1}]}

@@ -488,32 +488,42 @@ async def search(
     return good, steps
 
 
-def setup(stack: Stack, customers: int) -> Customers:
-    base = stack.base
-    admin = signed_up(base, f"bench-admin-{uuid.uuid4().hex[:10]}@example.test", admin=True)
+def create_product(base: str, admin: str, sku_prefix: str, name: str, description: str, stock: int) -> str:
+    """A product at 10.00 EUR with `stock` units, created by `admin` through the gateway; its id."""
     product = call(
         base,
         "POST",
         "/api/v1/products",
         {
-            "sku": f"BENCH-{uuid.uuid4().hex[:10]}",
-            "name": "Benchmark tea",
-            "description": "bench/orders.py",
+            "sku": f"{sku_prefix}-{uuid.uuid4().hex[:10]}",
+            "name": name,
+            "description": description,
             "price_cents": 1000,
             "currency": "EUR",
-            "stock": 100_000_000,
+            "stock": stock,
         },
         admin,
     )
     assert product.status == 201, product
-    product_id = str(product.body["id"])
+    return str(product.body["id"])
+
+
+def sign_up_customers(base: str, count: int, prefix: str) -> list[str]:
+    """Access tokens of `count` new, verified customers, six signing up at a time."""
     with ThreadPoolExecutor(6) as pool:
-        tokens = list(
+        return list(
             pool.map(
-                lambda n: signed_up(base, f"bench-customer-{n}-{secrets.token_hex(5)}@example.test"),
-                range(customers),
+                lambda n: signed_up(base, f"{prefix}-{n}-{secrets.token_hex(5)}@example.test"),
+                range(count),
             )
         )
+
+
+def setup(stack: Stack, customers: int) -> Customers:
+    base = stack.base
+    admin = signed_up(base, f"bench-admin-{uuid.uuid4().hex[:10]}@example.test", admin=True)
+    product_id = create_product(base, admin, "BENCH", "Benchmark tea", "bench/orders.py", 100_000_000)
+    tokens = sign_up_customers(base, customers, "bench-customer")
     deadline = time.monotonic() + 60
     probe = {"items": [{"product_id": product_id, "quantity": 1}]}
     while True:  # the order side learns the price from product.created (price-feed agent)
