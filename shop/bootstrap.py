@@ -134,14 +134,15 @@ def mail_sender() -> SmtpSender:
 @functools.cache
 def primary_pool(context: str) -> ConnectionPool:
     """Connections to a context's primary for handlers running on worker threads."""
-    url = process_settings().databases[context].primary_url
+    settings = process_settings()
+    url = settings.databases[context].primary_url
     pool = ConnectionPool(
         url,
         min_size=1,
         max_size=10,
         open=True,
         name=f"{context}-primary",
-        kwargs=primary_options(url),  # see shop.db.connections
+        kwargs=primary_options(url, settings.pg_prepared_statements),  # see shop.db.connections
     )
     return pool
 

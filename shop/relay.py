@@ -74,8 +74,10 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         max_backoff: float = 30.0,
+        prepared_statements: bool = False,
     ) -> None:
         self._databases = dict(databases)
+        self._prepared = prepared_statements
         # Idempotence keeps per-partition order and drops producer-retry duplicates.
         self._producer = Producer({**producer_config, "enable.idempotence": True, "acks": "all"})
         self._rabbitmq_url = rabbitmq_url
@@ -106,7 +108,9 @@ class OutboxRelay:
         while not self._stopping.is_set():
             publisher = TransactionalPublisher(self._rabbitmq_url) if self._rabbitmq_url else None
             try:
-                with psycopg.connect(url, autocommit=True, connect_timeout=5, **primary_options(url)) as conn:
+                with psycopg.connect(
+                    url, autocommit=True, connect_timeout=5, **primary_options(url, self._prepared)
+                ) as conn:
                     self._serve(database, conn, publisher)
                 return
             except Exception as exc:  # database or broker away: retry with backoff, never die

@@ -219,6 +219,9 @@ class Settings:
     # True: each replica URL is a standby server, and readiness checks that it is in recovery. False
     # when the replica URLs name a pool (pgpool-II) whose load balancing may answer from the primary.
     replica_is_standby: bool
+    # Server-side prepared statements on the pools' and the relay's connections. Off behind pgpool-II
+    # or PgBouncer (see shop.db.connections); on straight to PostgreSQL, where they save the planning.
+    pg_prepared_statements: bool
     kafka_bootstrap: str
     kafka_replication_factor: int
     smtp_host: str
@@ -319,6 +322,7 @@ class Settings:
             redis_url=text("SHOP_REDIS_URL", f"redis://{host}:{integer('SHOP_REDIS_PORT', 6379)}/0"),
             redis_cluster=flag("SHOP_REDIS_CLUSTER", False),
             replica_is_standby=flag("SHOP_PG_REPLICA_IS_STANDBY", True),
+            pg_prepared_statements=flag("SHOP_PG_PREPARED_STATEMENTS", True),
             rabbitmq_url=text(
                 "SHOP_RABBITMQ_URL", f"amqp://shop:shop@{host}:{integer('SHOP_RABBITMQ_PORT', 5672)}/shop"
             ),

@@ -32,8 +32,8 @@ log = logging.getLogger("shop.gateway")
 BLOCKING_THREADS = 16
 
 
-def _async_pool(url: str, name: str, primary: bool) -> AsyncConnectionPool:
-    options = primary_options(url) if primary else replica_options(url)
+def _async_pool(url: str, name: str, primary: bool, prepared: bool) -> AsyncConnectionPool:
+    options = primary_options(url, prepared) if primary else replica_options(url, prepared)
     return AsyncConnectionPool(url, min_size=1, max_size=10, open=False, name=name, kwargs=options)
 
 
@@ -51,9 +51,10 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
     from shop.actors import products as product_actors
 
     executor = ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="gateway-blocking")
+    prepared = settings.pg_prepared_statements
     auth_db = settings.databases["auth"]
-    replica = _async_pool(auth_db.replica_url, "auth-replica", primary=False)
-    primary_async = _async_pool(auth_db.primary_url, "auth-primary-async", primary=True)
+    replica = _async_pool(auth_db.replica_url, "auth-replica", primary=False, prepared=prepared)
+    primary_async = _async_pool(auth_db.primary_url, "auth-primary-async", primary=True, prepared=prepared)
     routes = AuthRoutes(
         actors=AuthActors(auth_actors.register, auth_actors.resend_code, auth_actors.verify_email),
         commands=CommandBus(executor, settings.command_timeout),
@@ -70,8 +71,10 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
         ),
     )
     catalog_db = settings.databases["catalog"]
-    catalog_replica = _async_pool(catalog_db.replica_url, "catalog-replica", primary=False)
-    catalog_primary = _async_pool(catalog_db.primary_url, "catalog-primary-async", primary=True)
+    catalog_replica = _async_pool(catalog_db.replica_url, "catalog-replica", primary=False, prepared=prepared)
+    catalog_primary = _async_pool(
+        catalog_db.primary_url, "catalog-primary-async", primary=True, prepared=prepared
+    )
     freshness_redis = async_redis(settings.redis_url, settings.redis_cluster)
     products = ProductRoutes(
         actors=ProductActors(
@@ -83,8 +86,10 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
         freshness=WriteFreshness(freshness_redis),
     )
     orders_db = settings.databases["orders"]
-    orders_replica = _async_pool(orders_db.replica_url, "orders-replica", primary=False)
-    orders_primary = _async_pool(orders_db.primary_url, "orders-primary-async", primary=True)
+    orders_replica = _async_pool(orders_db.replica_url, "orders-replica", primary=False, prepared=prepared)
+    orders_primary = _async_pool(
+        orders_db.primary_url, "orders-primary-async", primary=True, prepared=prepared
+    )
     orders = OrderRoutes(
         actors=OrderActors(order_actors.place_order, order_actors.pay_order, order_actors.cancel_order),
         commands=routes.commands,

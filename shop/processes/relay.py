@@ -14,6 +14,7 @@ def run_relay(settings: Settings, port: int | None = None) -> int:
         {context: db.primary_url for context, db in settings.databases.items()},
         kafka_config(settings),
         rabbitmq_url=settings.rabbitmq_url,
+        prepared_statements=settings.pg_prepared_statements,
     )
     readiness, resources = build_readiness(settings, ["postgres_primary", "kafka", "rabbitmq"])
     app = create_base_app(readiness, settings.max_body_bytes)

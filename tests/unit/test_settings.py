@@ -12,6 +12,7 @@ def test_defaults_point_at_the_local_stack():
     assert s.databases["orders"].replica_url == "postgresql://orders:orders@127.0.0.1:5433/orders"
     assert s.kafka_bootstrap == "127.0.0.1:9092"
     assert s.max_body_bytes == 1024 * 1024
+    assert s.pg_prepared_statements  # straight to PostgreSQL; the Swarm stack turns it off
 
 
 def test_environment_overrides_defaults():
@@ -20,8 +21,10 @@ def test_environment_overrides_defaults():
             "SHOP_GATEWAY_PORT": "9999",
             "SHOP_KAFKA_PORT": "19092",
             "SHOP_AUTH_DB_URL": "postgresql://a:b@h/auth",
+            "SHOP_PG_PREPARED_STATEMENTS": "false",
         }
     )
+    assert not s.pg_prepared_statements
     assert s.gateway_port == 9999
     assert s.kafka_bootstrap == "127.0.0.1:19092"
     assert s.databases["auth"].primary_url == "postgresql://a:b@h/auth"
