@@ -30,7 +30,6 @@ import re
 import secrets
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -47,13 +46,13 @@ import aiohttp
 
 from bench import report
 from bench.openloop import OpenLoopResult, open_loop, quantile
-from bench.processes import free_port, stop
+from bench.pgbench import require_pgbench, run_pgbench
+from bench.processes import CpuMeter, free_port, stop
 from bench.timers import _management
 
 VHOST = "shop-bench-orders"
 PASSWORD = "correct horse battery staple"
 PROCESS_NAMES = ("gateway", "workers", "streams", "relay")
-PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
 LIMIT_MS = report.LATENCY_LIMIT_MS
 
 # One placement, as handle_place_order runs it (shop/handlers/orders.py, shop/db/orders.py,
@@ -255,54 +254,6 @@ def running_stack(log: Path) -> Iterator[Stack]:
         _management(env, "DELETE", f"/api/vhosts/{VHOST}")
 
 
-def _ticks(pid: int) -> int:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
-def _by_name(stack: Stack) -> dict[str, list[int]]:
-    groups: dict[str, list[int]] = {name: [pid] for name, pid in stack.pids().items()}
-    groups["bench (load generator)"] = [os.getpid()]
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            comm = (proc / "comm").read_text().strip()
-        except OSError:
-            continue
-        name = {"postgres": "postgresql (primary + replica)", "beam.smp": "rabbitmq", "java": "kafka"}.get(
-            comm
-        )
-        if comm.startswith("redis-server"):
-            name = "redis"
-        if name:
-            groups.setdefault(name, []).append(int(proc.name))
-    return groups
-
-
-class CpuMeter:
-    """CPU of each process group between start() and stop(), in % of one core."""
-
-    def __init__(self, stack: Stack) -> None:
-        self._stack = stack
-
-    def start(self) -> None:
-        self._groups = _by_name(self._stack)
-        self._before = {name: sum(_ticks(p) for p in pids) for name, pids in self._groups.items()}
-        self._at = time.monotonic()
-
-    def stop(self) -> dict[str, float]:
-        wall = time.monotonic() - self._at
-        hz = os.sysconf("SC_CLK_TCK")
-        return {
-            name: round((sum(_ticks(p) for p in pids) - self._before[name]) / hz / wall * 100, 1)
-            for name, pids in self._groups.items()
-        }
-
-
 # --- the baseline --------------------------------------------------------------------------------
 
 
@@ -311,31 +262,11 @@ def pgbench_baseline(db_url: str, product_id: str, clients: int, seconds: int) -
 
     bench_user = str(uuid.uuid4())
     tag = f"pgbench-{bench_user}"
-    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
-        script.write(PGBENCH_SCRIPT)
-    command = [
-        PGBENCH,
-        "-n",
-        "-M",
-        "prepared",
-        "-c",
-        str(clients),
-        "-j",
-        str(min(clients, os.cpu_count() or 1)),
-        "-T",
-        str(seconds),
-        "-f",
-        script.name,
-        "-D",
-        f"bench_user={bench_user}",
-        "-D",
-        f"product={product_id}",
-        "-D",
-        f"tag={tag}",
-        db_url,
-    ]
+    variables = {"bench_user": bench_user, "product": product_id, "tag": tag}
     try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        return run_pgbench(
+            db_url, PGBENCH_SCRIPT, variables, clients, seconds, "bench/orders.py PGBENCH_SCRIPT"
+        )
     finally:
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("DELETE FROM idempotency_records WHERE user_id = %s", (bench_user,))
@@ -343,25 +274,6 @@ def pgbench_baseline(db_url: str, product_id: str, clients: int, seconds: int) -
             conn.execute(
                 "DELETE FROM outbox WHERE headers->>'x-bench' = %s AND published_at IS NOT NULL", (tag,)
             )
-        Path(script.name).unlink()
-    if done.returncode != 0:
-        raise SystemExit(f"bench: pgbench failed:\n{done.stdout}\n{done.stderr}")
-    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", done.stdout)
-    latency = re.search(r"latency average = ([\d.]+) ms", done.stdout)
-    processed = re.search(r"number of transactions actually processed: (\d+)", done.stdout)
-    failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
-    assert tps, done.stdout
-    return {
-        "tool": report.pg_version_of(PGBENCH),
-        "clients": clients,
-        "threads": min(clients, os.cpu_count() or 1),
-        "seconds": seconds,
-        "tps": float(tps[1]),
-        "latency_avg_ms": float(latency[1]) if latency else None,
-        "transactions": int(processed[1]) if processed else None,
-        "failed": int(failed[1]) if failed else 0,
-        "script": "bench/orders.py PGBENCH_SCRIPT (-M prepared)",
-    }
 
 
 # --- the scenario ----------------------------------------------------------------------------------
@@ -562,7 +474,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         baseline = pgbench_baseline(db_url, who.product_id, args.pgbench_clients, args.pgbench_seconds)
         results["baseline"] = baseline
         print(f"pgbench: {baseline['tps']:.0f} transactions/s (avg {baseline['latency_avg_ms']} ms)")
-        meter = CpuMeter(stack)
+        meter = CpuMeter(stack.pids)
 
         async def scenario() -> tuple[float, list[dict[str, Any]], dict[str, Any] | None]:
             sustained, steps = await search(
@@ -597,10 +509,7 @@ def main() -> int:
     parser.add_argument("--pgbench-clients", type=int, default=4)
     parser.add_argument("--pgbench-seconds", type=int, default=20)
     args = parser.parse_args()
-    if not Path(PGBENCH).exists():
-        raise SystemExit(
-            f"bench: no {PGBENCH}: bash -c '. ops/local/lib.sh && ensure_debs postgresql-contrib'"
-        )
+    require_pgbench()
     results = run(args)
     written = report.write(results)
     print(report.markdown(results))

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,3 +81,55 @@ def shop_process(
         yield running
     finally:
         stop(child, 30)
+
+
+# --- CPU per process group ----------------------------------------------------------------------
+
+# The servers of the local stack, by the command name their processes run under.
+_SERVERS = {"postgres": "postgresql (primary + replica)", "beam.smp": "rabbitmq", "java": "kafka"}
+
+
+def _ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _groups(shop_pids: Mapping[str, int]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = {name: [pid] for name, pid in shop_pids.items()}
+    groups["bench (load generator)"] = [os.getpid()]
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            comm = (proc / "comm").read_text().strip()
+        except OSError:
+            continue
+        name = "redis" if comm.startswith("redis-server") else _SERVERS.get(comm)
+        if name:
+            groups.setdefault(name, []).append(int(proc.name))
+    return groups
+
+
+class CpuMeter:
+    """CPU of each process group between start() and stop(), in % of one core: the shop processes
+    that `shop_pids` names, this load generator, and the stack's servers (all their processes; a
+    PostgreSQL backend that starts or ends inside the window is missed)."""
+
+    def __init__(self, shop_pids: Callable[[], Mapping[str, int]]) -> None:
+        self._shop_pids = shop_pids
+
+    def start(self) -> None:
+        self._pids = _groups(self._shop_pids())
+        self._before = {name: sum(_ticks(p) for p in pids) for name, pids in self._pids.items()}
+        self._at = time.monotonic()
+
+    def stop(self) -> dict[str, float]:
+        wall = time.monotonic() - self._at
+        hz = os.sysconf("SC_CLK_TCK")
+        return {
+            name: round((sum(_ticks(p) for p in pids) - self._before[name]) / hz / wall * 100, 1)
+            for name, pids in self._pids.items()
+        }
