@@ -71,11 +71,11 @@ def insert_user(conn: Conn, user_id: UUID, email: str, password_hash: str, now: 
     cur = conn.execute(
         """
         INSERT INTO users (id, email, password_hash, created_at, updated_at) VALUES (%s, %s, %s, %s, %s)
-        ON CONFLICT (email) DO NOTHING
+        ON CONFLICT (email) DO NOTHING RETURNING id
         """,
         (user_id, email, password_hash, now, now),
     )
-    return cur.rowcount == 1
+    return cur.fetchone() is not None
 
 
 def set_password_hash(conn: Conn, user_id: UUID, password_hash: str, now: datetime) -> None:
@@ -100,18 +100,19 @@ def grant_role(conn: Conn, email: str, role: str) -> bool:
         """
         UPDATE users SET roles = CASE WHEN %s = ANY(roles) THEN roles ELSE array_append(roles, %s) END,
                          updated_at = now()
-         WHERE email = %s
+         WHERE email = %s RETURNING id
         """,
         (role, role, email),
     )
-    return cur.rowcount == 1
+    return cur.fetchone() is not None
 
 
 def revoke_role(conn: Conn, email: str, role: str) -> bool:
     cur = conn.execute(
-        "UPDATE users SET roles = array_remove(roles, %s), updated_at = now() WHERE email = %s", (role, email)
+        "UPDATE users SET roles = array_remove(roles, %s), updated_at = now() WHERE email = %s RETURNING id",
+        (role, email),
     )
-    return cur.rowcount == 1
+    return cur.fetchone() is not None
 
 
 # --- verification codes ------------------------------------------------------------------------

@@ -17,7 +17,7 @@ def record_handled(conn: Conn, consumer: str, event_id: UUID) -> bool:
     one of two overlapping deliveries gets True.
     """
     cur = conn.execute(
-        "INSERT INTO inbox (consumer, event_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+        "INSERT INTO inbox (consumer, event_id) VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING 1",
         (consumer, event_id),
     )
-    return cur.rowcount == 1
+    return cur.fetchone() is not None

@@ -48,10 +48,11 @@ def upsert_product_price(
                 version = EXCLUDED.version,
                 updated_at = now()
             WHERE product_prices.version < EXCLUDED.version
+        RETURNING version
         """,
         (product_id, sku, name, price_cents, currency, version),
     )
-    return cur.rowcount == 1
+    return cur.fetchone() is not None
 
 
 def product_price(conn: Conn, product_id: UUID) -> ProductPriceRow | None:

@@ -77,10 +77,12 @@ def _values(p: Product) -> tuple[Any, ...]:
 
 def insert_product(conn: Conn, product: Product, table: str = "products") -> None:
     try:
+        # RETURNING: reading the answer makes a duplicate sku raise here, even in pipeline mode.
         conn.execute(
-            f"INSERT INTO {table} ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            f"INSERT INTO {table} ({_COLUMNS})"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
             _values(product),
-        )
+        ).fetchone()
     except psycopg.errors.UniqueViolation as exc:
         if exc.diag.constraint_name and "sku" in exc.diag.constraint_name:
             raise DuplicateSku(f"a product with sku {product.sku!r} exists") from None

@@ -49,6 +49,13 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self._conn_cm = self._pool.connection()
         self.conn: psycopg.Connection[Any] = self._conn_cm.__enter__()
+        # Pipeline mode: a statement whose result nobody reads is sent without waiting for its
+        # answer, so a unit's writes and its COMMIT cost one round trip instead of one each (the
+        # inventory agent: 250 -> 520 reservations/s). Reading a result (fetchone, RETURNING) waits
+        # for everything sent before it, and so does the end of the pipeline, which is where a
+        # failed write or COMMIT raises. Hence no `rowcount` in shop/db (it is unknown until then).
+        self._pipeline = self.conn.pipeline()
+        self._pipeline.__enter__()
         self._tx = self.conn.transaction()
         self._tx.__enter__()
         return self
@@ -57,10 +64,15 @@ class UnitOfWork:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
-            if exc is None:
-                for m in self.messages:
-                    insert_event(self.conn, m.event_id, m.topic, m.key, m.payload, m.headers, m.destination)
-            self._tx.__exit__(exc_type, exc, tb)  # commits, or rolls back on an exception
+            try:
+                if exc is None:
+                    for m in self.messages:
+                        insert_event(
+                            self.conn, m.event_id, m.topic, m.key, m.payload, m.headers, m.destination
+                        )
+                self._tx.__exit__(exc_type, exc, tb)  # commits, or rolls back on an exception
+            finally:
+                self._pipeline.__exit__(exc_type, exc, tb)  # sends what is queued; raises its failure
             self.committed = exc is None
             if self.committed and self.messages:
                 self._wake_relay()

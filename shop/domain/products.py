@@ -21,6 +21,8 @@ STOCK_RESERVED = "StockReserved"
 STOCK_RELEASED = "StockReleased"
 STOCK_SOLD = "StockSold"
 EVENT_TYPES = (CREATED, UPDATED, STOCK_ADJUSTED, STOCK_RESERVED, STOCK_RELEASED, STOCK_SOLD)
+# Events that change nothing but the stock: no sku, name or price moves with them.
+STOCK_ONLY_EVENTS = frozenset({STOCK_ADJUSTED, STOCK_RESERVED, STOCK_RELEASED, STOCK_SOLD})
 PATCHABLE = ("name", "description", "price_cents", "currency")
 MAX_STOCK = 1_000_000_000
 MAX_PRICE_CENTS = 2_000_000_000

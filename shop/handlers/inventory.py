@@ -37,9 +37,12 @@ def handle_order_created(event: OrderCreatedV1, uow: UnitOfWork, clock: Clock) -
     """ "reserved", "rejected", or "duplicate" (already handled: nothing done)."""
     now = clock()
     with uow:
-        if not record_handled(uow.conn, CONSUMER, event.event_id) or _has_reservations(uow, event.order_id):
+        if not record_handled(uow.conn, CONSUMER, event.event_id):
             return "duplicate"
-        if _was_cancelled(uow, event.order_id):
+        reserved_before, cancelled = _reserved_or_cancelled(uow, event.order_id)
+        if reserved_before:
+            return "duplicate"
+        if cancelled:
             return "cancelled"  # the cancellation overtook the order: nothing to hold
         quantities = dict(event.lines)
         products = [db.product_for_update(uow.conn, pid) for pid in sorted(quantities)]
@@ -68,14 +71,16 @@ def handle_order_created(event: OrderCreatedV1, uow: UnitOfWork, clock: Clock) -
         return "reserved" if reason is None else "rejected"
 
 
-def _has_reservations(uow: UnitOfWork, order_id: UUID) -> bool:
-    row = uow.conn.execute("SELECT 1 FROM stock_reservations WHERE order_id = %s LIMIT 1", (order_id,))
-    return row.fetchone() is not None
-
-
-def _was_cancelled(uow: UnitOfWork, order_id: UUID) -> bool:
-    row = uow.conn.execute("SELECT 1 FROM cancelled_orders WHERE order_id = %s", (order_id,))
-    return row.fetchone() is not None
+def _reserved_or_cancelled(uow: UnitOfWork, order_id: UUID) -> tuple[bool, bool]:
+    """Whether the order holds reservations already, and whether its cancellation came first
+    (one round trip for both)."""
+    row = uow.conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM stock_reservations WHERE order_id = %s),"
+        " EXISTS (SELECT 1 FROM cancelled_orders WHERE order_id = %s)",
+        (order_id, order_id),
+    ).fetchone()
+    assert row is not None
+    return bool(row[0]), bool(row[1])
 
 
 def _settle(uow: UnitOfWork, notice: OrderNoticeV1, new_state: str, now: datetime) -> int:

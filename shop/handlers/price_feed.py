@@ -9,6 +9,7 @@ import logging
 from shop.db import price_feed as db
 from shop.db.inbox import record_handled
 from shop.db.unit_of_work import UnitOfWork
+from shop.domain.products import STOCK_ONLY_EVENTS
 from shop.schemas.events import ProductEventV1
 
 log = logging.getLogger(__name__)
@@ -20,10 +21,15 @@ def handle_product_event(event: ProductEventV1, uow: UnitOfWork, consumer: str =
     """Applies one product event in one transaction; False when this consumer had handled the
     event before (nothing is done), True otherwise.
 
+    A stock-only event (every reservation, release and sale is one: most of the catalog's events
+    under load) carries no price news, so it costs no transaction at all.
+
     Events of one product arrive in order per partition, but `product.created` and
     `product.updated` are two topics and any event may be delivered again later, so the price is
     written only when the event's version is newer than the stored one.
     """
+    if event.type in STOCK_ONLY_EVENTS:
+        return True
     with uow:
         if not record_handled(uow.conn, consumer, event.event_id):
             return False

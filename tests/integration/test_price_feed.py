@@ -3,6 +3,7 @@ version, duplicates and replays change nothing, poison is dead-lettered and the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -104,6 +105,28 @@ def test_handler_keeps_the_newest_version_and_handles_each_event_once(orders_poo
     assert _in_inbox(orders_pool, [created.event_id, late.event_id]) == {created.event_id, late.event_id}
     # Another consumer has its own inbox: the same event is new to it.
     assert handle_product_event(created, UnitOfWork(orders_pool), consumer="price-feed-test") is True
+
+
+def test_a_stock_only_event_costs_the_order_side_nothing(orders_pool):
+    product_id = uuid.uuid4()
+    assert handle_product_event(_event(product_id, 1, 1000), UnitOfWork(orders_pool)) is True
+    body = _body(product_id, 2, 1000)
+    reserved = _event(product_id, 2, 1000)
+    reserved = dataclasses.replace(
+        reserved, type="StockReserved", data=ProductSnapshot(**{**body["data"], "stock_reserved": 1})
+    )
+    uow = UnitOfWork(orders_pool)
+    assert handle_product_event(reserved, uow) is True
+    assert not uow.committed  # no transaction was opened
+    assert _in_inbox(orders_pool, [reserved.event_id]) == set()
+    row = _price(orders_pool, product_id)
+    assert row is not None
+    assert (row.version, row.price_cents) == (1, 1000)
+    # The next change of the price still applies, its version being newer than the stored one.
+    assert handle_product_event(_event(product_id, 3, 1250), UnitOfWork(orders_pool)) is True
+    row = _price(orders_pool, product_id)
+    assert row is not None
+    assert (row.version, row.price_cents) == (3, 1250)
 
 
 def _wait_for_inbox(pool: ConnectionPool, event_ids: list[uuid.UUID], timeout: float = 30) -> None:
