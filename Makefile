@@ -7,13 +7,15 @@ BIN := $(VENV)/bin
 WITH_ENV := ops/local/with-env
 STACK := ops/local/stack.sh
 
-.PHONY: run test up down status clean venv migrate lint unit integration e2e lock bench bench-overhead bench-timers bench-orders bench-relay bench-flash-sale help
+.PHONY: run test up down status clean venv migrate lint unit integration e2e lock bench bench-overhead bench-timers bench-orders bench-relay bench-flash-sale bench-inventory help
 
 help:
 	@echo "make run     stack up, migrations, every process in the foreground (Ctrl-C stops them)"
 	@echo "make test    stack up, migrations, ruff, mypy, pytest"
 	@echo "make up | down | status | clean    the local stack alone (clean wipes var/)"
-	@echo "make lint | unit | integration | e2e | bench | bench-overhead | bench-timers | bench-orders | bench-relay | bench-flash-sale | lock"
+	@echo "make lint | unit | integration | e2e | lock"
+	@echo "make bench [SCENARIO='gateway orders inventory relay flash-sale timers']   the benchmarks (under 15 min)"
+	@echo "make bench-overhead | bench-orders | bench-inventory | bench-relay | bench-flash-sale | bench-timers   one, full size"
 	@echo "SHOP_PROMETHEUS=1 make up   also run Prometheus on 127.0.0.1:9090 (ops/prometheus)"
 
 run: up migrate
@@ -71,8 +73,9 @@ lock:
 	  .lockenv/bin/pip freeze --exclude-editable; } > constraints.txt
 	rm -rf .lockenv
 
+# Every scenario (under 15 minutes), or some: make bench SCENARIO="orders relay"
 bench: up migrate
-	$(WITH_ENV) $(BIN)/python -m bench
+	$(WITH_ENV) $(BIN)/python -m bench $(SCENARIO)
 
 bench-overhead: up
 	$(WITH_ENV) $(BIN)/python -m bench.overhead
@@ -88,3 +91,6 @@ bench-relay: up migrate
 
 bench-flash-sale: up migrate
 	$(WITH_ENV) $(BIN)/python -m bench.flash_sale
+
+bench-inventory: up migrate
+	$(WITH_ENV) $(BIN)/python -m bench.inventory

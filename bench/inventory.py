@@ -1,0 +1,474 @@
+"""`python -m bench.inventory`: reservations per second by the inventory agent, and its lag.
+
+1. `shop run streams` (the agents) and `shop run relay` (which publishes their answers) against the
+   local stack (`make up`), OTEL_SDK_DISABLED=true.
+2. P products (default 20) with 10,000,000 units each, made by the catalog's own create handler
+   (event, projection, product.created). The agent's consumer group must have caught up with
+   `order.created` first: a backlog left by someone else would count against it.
+3. Burst: N `order.created` events (schema 1.0, one line of quantity 1 for a product picked at random,
+   keyed by order id as placement keys them) produced straight onto Kafka at once. Reservations made
+   = units reserved over the P products (`stock_reserved`, one per event), read every 0.2 s; lag =
+   events produced - reservations made. Reservations per second = N / (last reservation - first
+   event produced).
+4. Steady: events at 50% of the burst's rate, open loop (each sent at its due time whatever the
+   agent does) for S seconds; lag over time, and each event's latency from its send to the agent's
+   reservation (the StockReserved event's `occurred_at`, the same machine's clock).
+5. Baseline: pgbench replaying the reservation's SQL (RESERVATION_SCRIPT: what
+   `shop.handlers.inventory.handle_order_created` runs) on the same PostgreSQL, 4 clients, on scratch
+   products that exist only as rows of `products` and are deleted afterwards with all it wrote.
+
+The bench products keep their reservations (answers go to the order side as `stock.reserved` for
+orders it does not know, which it records in its inbox and otherwise ignores).
+Results: var/bench/inventory.json and inventory.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from bench import report
+from bench.openloop import quantile
+from bench.pgbench import require_pgbench, run_pgbench
+from bench.processes import CpuMeter, Running, shop_process
+from shop import bootstrap
+from shop.bootstrap import kafka_config
+from shop.db.unit_of_work import UnitOfWork
+from shop.domain.ids import uuid7
+from shop.domain.orders import PricedLine
+from shop.handlers.products import CreateProduct, handle_create
+from shop.processes.streams import CONSUMER_GROUP
+from shop.schemas.orders import ORDER_CREATED, encode_order_created
+from shop.settings import Settings
+from shop.streams.agents import AGENTS
+
+OUT_DIR = Path("var/bench")
+STOCK = 10_000_000
+PRICE_CENTS = 1000
+SAMPLE = 0.2  # seconds between two counts of the reservations made
+SCRATCH_EVENTS = "pgbench_product_events"
+
+# One reservation as handle_order_created runs it for a one-line order: the inbox record, the two
+# duplicate checks, the product locked, its StockReserved event, the projection's new row (every
+# column written, as update_product does), the reservation, the product.updated event and the
+# stock.reserved answer in the outbox, COMMIT, then the relay's wake-up NOTIFY. The outbox rows are
+# inserted already published so that no relay sends them (same heap and unique-index writes).
+# :products is an array literal of the scratch products' ids; :k picks one. {events} is a scratch copy
+# of product_events (same columns, keys and indexes): that table is append-only, and pgbench's events
+# must not stay in the catalog's history.
+RESERVATION_SCRIPT = r"""
+\set k random(1, :count)
+\set a random(1, 9223372036854775806)
+\set b random(1, 9223372036854775806)
+BEGIN;
+INSERT INTO inbox (consumer, event_id)
+VALUES ('inventory-pgbench', (lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid)
+ON CONFLICT DO NOTHING;
+SELECT 1 FROM stock_reservations
+ WHERE order_id = (lpad(to_hex(:b::bigint), 16, '0') || lpad(to_hex(:a::bigint), 16, '0'))::uuid LIMIT 1;
+SELECT 1 FROM cancelled_orders
+ WHERE order_id = (lpad(to_hex(:b::bigint), 16, '0') || lpad(to_hex(:a::bigint), 16, '0'))::uuid;
+SELECT id AS pid, sku, name, description, price_cents, currency, stock_available, stock_reserved,
+       version, created_at, updated_at
+  FROM products WHERE id = (:products::uuid[])[:k] FOR UPDATE \gset
+INSERT INTO {events} (event_id, product_id, version, type, data, occurred_at)
+VALUES (gen_random_uuid(), :pid::uuid, :version::int + 1, 'StockReserved',
+        jsonb_build_object('order_id', (lpad(to_hex(:b::bigint), 16, '0')
+                                        || lpad(to_hex(:a::bigint), 16, '0'))::uuid, 'quantity', 1),
+        now()) RETURNING seq;
+UPDATE products SET sku = :sku::text, name = :name::text, description = :description::text,
+       price_cents = :price_cents::int, currency = :currency::text,
+       stock_available = :stock_available::int - 1, stock_reserved = :stock_reserved::int + 1,
+       version = :version::int + 1, updated_at = now()
+ WHERE id = :pid::uuid;
+INSERT INTO stock_reservations (order_id, product_id, quantity)
+VALUES ((lpad(to_hex(:b::bigint), 16, '0') || lpad(to_hex(:a::bigint), 16, '0'))::uuid, :pid::uuid, 1);
+INSERT INTO outbox (event_id, destination, topic, message_key, payload, headers, published_at)
+VALUES (gen_random_uuid(), 'kafka', 'product.updated', :pid::text,
+        jsonb_build_object('schema', 'product.updated', 'schema_version', '1.0',
+                           'event_id', gen_random_uuid(), 'occurred_at', now(), 'product_id', :pid::text,
+                           'version', :version::int + 1, 'type', 'StockReserved',
+                           'product', jsonb_build_object('id', :pid::text, 'sku', :sku::text,
+                                                         'name', :name::text,
+                                                         'description', :description::text,
+                                                         'price_cents', :price_cents::int,
+                                                         'currency', :currency::text,
+                                                         'stock_available', :stock_available::int - 1,
+                                                         'stock_reserved', :stock_reserved::int + 1,
+                                                         'version', :version::int + 1)),
+        jsonb_build_object('x-bench', :tag::text), now());
+INSERT INTO outbox (event_id, destination, topic, message_key, payload, headers, published_at)
+VALUES (gen_random_uuid(), 'kafka', 'stock.reserved', :a::text,
+        jsonb_build_object('schema', 'stock.reserved', 'schema_version', '1.0',
+                           'event_id', gen_random_uuid(), 'occurred_at', now(), 'order_id', :a::text,
+                           'reason', NULL),
+        jsonb_build_object('x-bench', :tag::text), now());
+COMMIT;
+NOTIFY outbox;
+"""
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+# --- the products -------------------------------------------------------------------------------
+
+
+def create_products(count: int) -> list[uuid.UUID]:
+    """`count` products with STOCK units each, made as an admin's command would make them."""
+    ids = []
+    pool = bootstrap.primary_pool("catalog")
+    for n in range(count):
+        fields = {
+            "sku": f"BENCH-INV-{uuid.uuid4().hex[:10]}-{n}",
+            "name": f"Inventory benchmark item {n}",
+            "description": "bench/inventory.py",
+            "price_cents": PRICE_CENTS,
+            "currency": "EUR",
+            "stock": STOCK,
+        }
+        ids.append(handle_create(CreateProduct(fields), UnitOfWork(pool), bootstrap.utc_now).id)
+    return ids
+
+
+def reserved_units(conn: psycopg.Connection[Any], products: list[uuid.UUID]) -> int:
+    row = conn.execute(
+        "SELECT coalesce(sum(stock_reserved), 0) FROM products WHERE id = ANY(%s)", (products,)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@contextmanager
+def scratch_products(db_url: str, count: int) -> Iterator[list[uuid.UUID]]:
+    """Rows of `products` for pgbench to reserve from, with no event behind them, and the scratch
+    events table; removed at the end with every row pgbench wrote."""
+    ids = [uuid7() for _ in range(count)]
+    tag = f"pgbench-{ids[0]}"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {SCRATCH_EVENTS}")
+        conn.execute(f"CREATE TABLE {SCRATCH_EVENTS} (LIKE product_events INCLUDING ALL EXCLUDING DEFAULTS)")
+        conn.execute(f"CREATE SEQUENCE {SCRATCH_EVENTS}_seq OWNED BY {SCRATCH_EVENTS}.seq")
+        conn.execute(f"ALTER TABLE {SCRATCH_EVENTS} ALTER seq SET DEFAULT nextval('{SCRATCH_EVENTS}_seq')")
+        for n, pid in enumerate(ids):
+            conn.execute(
+                "INSERT INTO products (id, sku, name, description, price_cents, currency, stock_available,"
+                " stock_reserved, version, created_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, 'EUR', %s, 0, 1, now(), now())",
+                (
+                    pid,
+                    f"PGBENCH-{tag[-12:]}-{n}",
+                    f"pgbench item {n}",
+                    "bench/inventory.py",
+                    PRICE_CENTS,
+                    STOCK,
+                ),
+            )
+    try:
+        yield ids
+    finally:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM stock_reservations WHERE product_id = ANY(%s)", (ids,))
+            conn.execute(f"DROP TABLE {SCRATCH_EVENTS}")
+            conn.execute("DELETE FROM products WHERE id = ANY(%s)", (ids,))
+            conn.execute("DELETE FROM inbox WHERE consumer = 'inventory-pgbench'")
+            conn.execute(
+                "DELETE FROM outbox WHERE headers->>'x-bench' = %s AND published_at IS NOT NULL", (tag,)
+            )
+
+
+def pgbench_baseline(db_url: str, products: int, clients: int, seconds: int) -> dict[str, Any]:
+    with scratch_products(db_url, products) as ids:
+        variables = {
+            "count": str(len(ids)),
+            "products": "{" + ",".join(map(str, ids)) + "}",
+            "tag": f"pgbench-{ids[0]}",
+        }
+        return run_pgbench(
+            db_url,
+            RESERVATION_SCRIPT.format(events=SCRATCH_EVENTS),
+            variables,
+            clients,
+            seconds,
+            "bench/inventory.py RESERVATION_SCRIPT",
+        )
+
+
+# --- Kafka ----------------------------------------------------------------------------------------
+
+
+def group_lag(settings: Settings, topics: Iterable[str]) -> int:
+    """Records of `topics` the agents' consumer group has not committed yet (without joining it)."""
+    consumer = Consumer(kafka_config(settings, **{"group.id": CONSUMER_GROUP, "enable.auto.commit": False}))
+    try:
+        partitions = []
+        for topic in topics:
+            metadata = consumer.list_topics(topic, timeout=10)
+            partitions += [TopicPartition(topic, p) for p in metadata.topics[topic].partitions]
+        lag = 0
+        for tp in consumer.committed(partitions, timeout=10):
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            lag += high - (tp.offset if tp.offset >= 0 else low)
+        return lag
+    finally:
+        consumer.close()
+
+
+def wait_caught_up(settings: Settings, timeout: float = 300) -> None:
+    """Until the agents have read every record of every topic they consume: a backlog would slow
+    the agent down during a measurement (one consumer reads them all)."""
+    deadline = time.monotonic() + timeout
+    while (lag := group_lag(settings, AGENTS)) > 0:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: the agents' group still has {lag} records to read")
+        say(f"waiting for the agents to read {lag} records")
+        time.sleep(2)
+
+
+def order_created(products: list[uuid.UUID], rng: random.Random) -> tuple[str, bytes]:
+    """(key, value) of one order.created for one unit of a random product."""
+    order_id = uuid7()
+    line = PricedLine(rng.choice(products), 1, PRICE_CENTS)
+    payload = encode_order_created(
+        uuid7(), datetime.now(UTC), order_id, uuid.uuid4(), [line], PRICE_CENTS, "EUR"
+    )
+    return str(order_id), json.dumps(payload).encode()
+
+
+def new_producer(settings: Settings) -> Producer:
+    return Producer(kafka_config(settings, acks="all", **{"enable.idempotence": True, "linger.ms": 5}))
+
+
+# --- the two phases -------------------------------------------------------------------------------
+
+
+def follow(
+    conn: psycopg.Connection[Any],
+    products: list[uuid.UUID],
+    start_units: int,
+    expected: int,
+    produced: list[float],
+    started: float,
+    timeout: float,
+) -> tuple[float, list[tuple[float, int]]]:
+    """Counts reservations every SAMPLE s until `expected` are made: (time of the last, [(t, lag)])."""
+    samples: list[tuple[float, int]] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        now = time.monotonic()
+        made = reserved_units(conn, products) - start_units
+        samples.append((round(now - started, 3), len(produced) - made))
+        if made >= expected:
+            return now, samples
+        if now > deadline:
+            raise SystemExit(f"bench: only {made} of {expected} reservations after {timeout:.0f} s")
+        time.sleep(SAMPLE)
+
+
+def burst(
+    settings: Settings, conn: psycopg.Connection[Any], products: list[uuid.UUID], events: int
+) -> dict[str, Any]:
+    rng = random.Random(1)
+    batch = [order_created(products, rng) for _ in range(events)]  # made before the clock starts
+    producer = new_producer(settings)
+    start_units = reserved_units(conn, products)
+    produced: list[float] = []
+    started = time.monotonic()
+    for key, value in batch:
+        while True:
+            try:
+                producer.produce(ORDER_CREATED, value=value, key=key)
+                break
+            except BufferError:  # the local queue is full: let librdkafka send some
+                producer.poll(0.05)
+        produced.append(started)
+    producer.flush(60)
+    all_sent = time.monotonic() - started
+    say(f"burst: {events} events on Kafka in {all_sent:.2f} s; counting reservations")
+    finished, samples = follow(conn, products, start_units, events, produced, started, timeout=600)
+    wall = finished - started
+    return {
+        "events": events,
+        "produced_in_s": round(all_sent, 3),
+        "seconds": round(wall, 2),
+        "reservations_per_s": round(events / wall, 1),
+        "lag_samples": samples,
+    }
+
+
+def steady(
+    settings: Settings, conn: psycopg.Connection[Any], products: list[uuid.UUID], rate: float, seconds: float
+) -> dict[str, Any]:
+    rng = random.Random(2)
+    producer = new_producer(settings)
+    start_units = reserved_units(conn, products)
+    count = int(rate * seconds)
+    sent_at: dict[str, float] = {}  # order id -> wall-clock send time
+    produced: list[float] = []
+    samples: list[tuple[float, int]] = []
+    started = time.monotonic()
+    next_sample = started
+    for i in range(count):
+        due = started + i / rate
+        while (now := time.monotonic()) < due:
+            producer.poll(0)
+            if now >= next_sample:
+                made = reserved_units(conn, products) - start_units
+                samples.append((round(now - started, 3), len(produced) - made))
+                next_sample += SAMPLE
+            time.sleep(min(due - now, 0.002))
+        key, value = order_created(products, rng)
+        sent_at[key] = time.time()
+        producer.produce(ORDER_CREATED, value=value, key=key)
+        produced.append(now)
+        if i % 200 == 0:
+            print(f"\r  steady {rate:.0f}/s: {i}/{count} sent", end="", file=sys.stderr, flush=True)
+    producer.flush(60)
+    print(file=sys.stderr)
+    _, tail = follow(conn, products, start_units, count, produced, started, timeout=300)
+    samples += tail
+    latencies = reservation_latencies(conn, products, sent_at)
+    lags = sorted(lag for _, lag in samples)
+    return {
+        "offered_rate": rate,
+        "seconds": seconds,
+        "events": count,
+        "lag_p50": quantile(lags, 0.5),
+        "lag_p99": quantile(lags, 0.99),
+        "lag_max": lags[-1] if lags else 0,
+        "latency_p50_ms": round(quantile(latencies, 0.5) * 1000, 1),
+        "latency_p95_ms": round(quantile(latencies, 0.95) * 1000, 1),
+        "latency_p99_ms": round(quantile(latencies, 0.99) * 1000, 1),
+        "latency_max_ms": round(latencies[-1] * 1000, 1) if latencies else 0.0,
+        "lag_samples": samples,
+    }
+
+
+def reservation_latencies(
+    conn: psycopg.Connection[Any], products: list[uuid.UUID], sent_at: dict[str, float]
+) -> list[float]:
+    """Seconds from each event's send to its StockReserved event (the agent's clock at handling)."""
+    rows = conn.execute(
+        "SELECT data->>'order_id', extract(epoch FROM occurred_at) FROM product_events"
+        " WHERE product_id = ANY(%s) AND type = 'StockReserved' AND data->>'order_id' = ANY(%s)",
+        (products, list(sent_at)),
+    ).fetchall()
+    return sorted(float(at) - sent_at[order] for order, at in rows)
+
+
+# --- the run ----------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    clock = time.monotonic()
+    settings = Settings.from_env(os.environ)
+    db_url = settings.databases["catalog"].primary_url
+    env = {"OTEL_SDK_DISABLED": "true"}
+    log = Path("var/log/bench-inventory.log")
+    results: dict[str, Any] = {
+        "scenario": "inventory: order.created straight onto Kafka; reservations by the inventory agent",
+        "products": args.products,
+        "machine": report.machine(db_url),
+    }
+    with ExitStack() as stack:
+        streams: Running = stack.enter_context(shop_process("streams", env, log=log))
+        relay: Running = stack.enter_context(shop_process("relay", env, log=log))
+        products = create_products(args.products)
+        wait_caught_up(settings)
+        meter = CpuMeter(lambda: {"streams": streams.pid, "relay": relay.pid})
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            meter.start()
+            results["burst"] = burst(settings, conn, products, args.events)
+            results["burst"]["cpu_percent_of_one_core"] = meter.stop()
+            say(
+                f"burst: {args.events} reservations in {results['burst']['seconds']} s:"
+                f" {results['burst']['reservations_per_s']:.0f}/s"
+            )
+            rate = round(results["burst"]["reservations_per_s"] * args.steady_fraction, 1)
+            wait_caught_up(settings)  # the burst's answers (stock.reserved, product.updated)
+            meter.start()
+            results["steady"] = steady(settings, conn, products, rate, args.steady_seconds)
+            results["steady"]["cpu_percent_of_one_core"] = meter.stop()
+            s = results["steady"]
+            say(
+                f"steady {rate:g}/s: lag p50 {s['lag_p50']} / p99 {s['lag_p99']} / max {s['lag_max']};"
+                f" send → reserved p50 {s['latency_p50_ms']} ms, p99 {s['latency_p99_ms']} ms"
+            )
+    say(f"pgbench baseline: the reservation's SQL, {args.pgbench_clients} clients, {args.pgbench_seconds} s")
+    baseline = pgbench_baseline(db_url, args.products, args.pgbench_clients, args.pgbench_seconds)
+    results["baseline"] = baseline
+    ratio = results["burst"]["reservations_per_s"] / baseline["tps"] if baseline["tps"] else 0.0
+    results["ratio"] = round(ratio, 4)
+    results["target"] = 0.5
+    results["target_met"] = ratio >= 0.5
+    results["run_seconds"] = round(time.monotonic() - clock)
+    return results
+
+
+def markdown(results: dict[str, Any]) -> str:
+    b, s, base = results["burst"], results["steady"], results["baseline"]
+    cpu = ", ".join(
+        f"{k} {v:.0f}" for k, v in sorted(b["cpu_percent_of_one_core"].items(), key=lambda kv: -kv[1])
+    )
+    met = "met" if results["target_met"] else "NOT met"
+    return (
+        "\n".join(
+            [
+                "| inventory scenario | measured |",
+                "|---|---|",
+                f"| burst: {b['events']:,} order.created at once ({results['products']} products)"
+                f" | **{b['reservations_per_s']:,.0f} reservations/s** ({b['seconds']} s to the last) |",
+                f"| steady at {s['offered_rate']:g}/s for {s['seconds']:g} s: lag (events) p50 / p99 / max"
+                f" | {s['lag_p50']} / {s['lag_p99']} / {s['lag_max']} |",
+                f"| steady: sent → reserved p50 / p95 / p99 / max"
+                f" | {s['latency_p50_ms']:.0f} / {s['latency_p95_ms']:.0f} / {s['latency_p99_ms']:.0f}"
+                f" / {s['latency_max_ms']:.0f} ms |",
+                f"| pgbench, the reservation's SQL ({base['clients']} clients, {base['seconds']} s)"
+                f" | {base['tps']:,.0f} transactions/s |",
+                f"| burst ÷ pgbench (target ≥ 50%) | {results['ratio'] * 100:.1f}% ({met}) |",
+                f"| CPU during the burst, % of one core | {cpu} |",
+            ]
+        )
+        + "\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.inventory",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--events", type=int, default=20_000, help="order.created events in the burst")
+    parser.add_argument("--products", type=int, default=20)
+    parser.add_argument("--steady-fraction", type=float, default=0.5, help="of the burst's rate")
+    parser.add_argument("--steady-seconds", type=float, default=20)
+    parser.add_argument("--pgbench-clients", type=int, default=4)
+    parser.add_argument("--pgbench-seconds", type=int, default=15)
+    args = parser.parse_args(argv)
+    require_pgbench()
+    results = run(args)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    text = markdown(results)
+    (OUT_DIR / "inventory.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    (OUT_DIR / "inventory.md").write_text(text)
+    print(text)
+    print(f"({results['run_seconds']} s; written: {OUT_DIR}/inventory.json, {OUT_DIR}/inventory.md)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
