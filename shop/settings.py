@@ -135,6 +135,12 @@ def _one_limit(part: str) -> tuple[str, tuple[int, float]]:
     return name, (count, seconds)
 
 
+def _at_least_one(name: str, value: int) -> int:
+    if value < 1:
+        raise SettingsError(f"{name} must be at least 1, got {value}")
+    return value
+
+
 def _networks(raw: str) -> tuple[str, ...]:
     import ipaddress
 
@@ -224,6 +230,8 @@ class Settings:
     pg_prepared_statements: bool
     kafka_bootstrap: str
     kafka_replication_factor: int
+    # Threads of `shop run streams` that run the agents; each partition's records stay on one.
+    stream_threads: int
     smtp_host: str
     smtp_port: int
     max_body_bytes: int
@@ -328,6 +336,7 @@ class Settings:
             ),
             kafka_bootstrap=text("SHOP_KAFKA_BOOTSTRAP", f"{host}:{integer('SHOP_KAFKA_PORT', 9092)}"),
             kafka_replication_factor=integer("SHOP_KAFKA_REPLICATION_FACTOR", 1),
+            stream_threads=_at_least_one("SHOP_STREAM_THREADS", integer("SHOP_STREAM_THREADS", 4)),
             smtp_host=text("SHOP_SMTP_HOST", host),
             smtp_port=integer("SHOP_SMTP_PORT", 1025),
             max_body_bytes=integer("SHOP_MAX_BODY_BYTES", 1024 * 1024),

@@ -24,6 +24,7 @@ def run_streams(settings: Settings, port: int | None = None) -> int:
         ),
         producer_config=kafka_config(settings, acks="all"),
         agents=AGENTS,
+        lanes=settings.stream_threads,
     )
     readiness, resources = build_readiness(settings, ["postgres_primary", "kafka"])
     app = create_base_app(readiness, settings.max_body_bytes)

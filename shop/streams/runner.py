@@ -5,9 +5,17 @@ returns only after its own database transaction committed (and recorded the even
 inbox, which makes the redelivery after a crash harmless). librdkafka commits the stored offsets
 in the background every COMMIT_INTERVAL_MS, on a rebalance and on close, instead of one synchronous
 round trip to the group coordinator per record: a crash redelivers at most that interval's records,
-which the inboxes turn away. A message an agent cannot understand
-(`PoisonMessage`) goes to the dead-letter topic and the loop carries on; any other failure is
-treated as transient: the loop backs off and retries the same message, so order per key is kept.
+which the inboxes turn away.
+
+One consumer per process reads every topic; its thread hands each record to the lane (thread) of
+its partition (`shop.streams.lanes`), so a partition's records are handled in order while other
+partitions' are handled beside them, and stores the offsets of the records the lanes are done with.
+A message an agent cannot understand (`PoisonMessage`) goes to the dead-letter topic and the lane
+carries on; any other failure is treated as transient: the lane backs off and retries the same
+message, so order per key is kept. A partition with MAX_IN_FLIGHT records waiting in its lane is
+paused (the consumer keeps polling, so it stays in the group, and reads the other partitions on)
+until half of them are done: Kafka hands out records a partition at a time, thousands at once, and
+without this one partition's backlog would fill one lane while the others sit idle.
 """
 
 from __future__ import annotations
@@ -15,35 +23,29 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import queue
 import threading
-import time
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
-from prometheus_client import Counter, Gauge, Histogram
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from prometheus_client import Gauge
 
-from shop.observability.tracing import extract, kafka_headers_carrier, tracer
+from shop.streams.lanes import (
+    STREAM_RECORDS,
+    Agent,
+    Assignment,
+    Lane,
+    PoisonMessage,
+    TopicPartitionKey,
+    position,
+)
+
+__all__ = ["Agent", "PoisonMessage", "StreamRunner"]
 
 log = logging.getLogger("shop.streams")
 
-STREAM_RECORDS = Counter(
-    "shop_stream_records_total",
-    "Records the stream agents finished with: processed, or dead_lettered (poison)",
-    ["topic", "outcome"],
-)
-STREAM_FAILURES = Counter(
-    "shop_stream_agent_failures_total", "Failed attempts at a record (retried after a backoff)", ["topic"]
-)
-STREAM_DURATION = Histogram(
-    "shop_stream_processing_seconds",
-    "Time an agent took on one record, retries included",
-    ["topic"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-)
 CONSUMER_LAG = Gauge(
     "shop_stream_consumer_lag",
     "Records between the group's committed offset and the end of each assigned partition"
@@ -52,23 +54,11 @@ CONSUMER_LAG = Gauge(
 )
 STATISTICS_INTERVAL_MS = 5000
 COMMIT_INTERVAL_MS = 500
+POLL_TIMEOUT = 0.1  # seconds: also how often finished records get their offsets stored
+MAX_IN_FLIGHT = 200  # records of one partition handed to its lane and not yet done with
+REVOKE_WAIT = 10.0  # seconds a rebalance waits for records lanes have started on revoked partitions
 
 DEAD_LETTER_TOPIC = "dead-letter"
-
-Agent = Callable[[Message], None]
-
-
-def _position(message: Message) -> tuple[str, int, int]:
-    """(topic, partition, offset) of a consumed message; librdkafka sets all three on those."""
-    topic, partition, offset = message.topic(), message.partition(), message.offset()
-    assert topic is not None
-    assert partition is not None
-    assert offset is not None
-    return topic, partition, offset
-
-
-class PoisonMessage(Exception):
-    """The message can never be handled (does not parse, unknown schema version): dead-letter it."""
 
 
 class StreamRunner:
@@ -79,7 +69,10 @@ class StreamRunner:
         agents: Mapping[str, Agent],
         dead_letter_topic: str = DEAD_LETTER_TOPIC,
         max_backoff: float = 30.0,
+        lanes: int = 4,
     ) -> None:
+        if lanes < 1:
+            raise ValueError("a stream runner needs at least one lane")
         self._consumer_config = {
             **consumer_config,
             "enable.auto.commit": True,
@@ -93,6 +86,12 @@ class StreamRunner:
         self._agents = dict(agents)
         self._dead_letter_topic = dead_letter_topic
         self._max_backoff = max_backoff
+        self._lane_count = lanes
+        self._lanes: list[Lane] = []
+        self._assignment = Assignment()
+        self._done: queue.SimpleQueue[tuple[Message, bool]] = queue.SimpleQueue()
+        self._in_flight: dict[TopicPartitionKey, int] = {}
+        self._paused: set[TopicPartitionKey] = set()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="stream-runner", daemon=True)
 
@@ -104,7 +103,7 @@ class StreamRunner:
         self._thread.join()
 
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return self._thread.is_alive() and all(lane.alive() for lane in self._lanes)
 
     def _run(self) -> None:
         if not self._agents:
@@ -116,105 +115,99 @@ class StreamRunner:
         for topic in self._agents:  # every series from the start at 0 (see shop.actors.observability)
             for outcome in ("processed", "dead_lettered"):
                 STREAM_RECORDS.labels(topic, outcome)
-        consumer.subscribe(sorted(self._agents), on_revoke=forget_lag, on_lost=forget_lag)
-        log.info("consuming %s", ", ".join(sorted(self._agents)))
+        self._lanes = [
+            Lane(
+                n,
+                self._agents,
+                producer,
+                self._dead_letter_topic,
+                self._max_backoff,
+                self._assignment,
+                self._done,
+                self._stopping,
+            )
+            for n in range(self._lane_count)
+        ]
+        for lane in self._lanes:
+            lane.start()
+        consumer.subscribe(
+            sorted(self._agents),
+            on_assign=self._assigned,
+            on_revoke=self._revoked,
+            on_lost=self._revoked,
+        )
+        log.info("consuming %s in %d lanes", ", ".join(sorted(self._agents)), len(self._lanes))
         try:
             while not self._stopping.is_set():
-                message = consumer.poll(0.5)
-                if message is None:
-                    continue
-                error = message.error()
-                if error is not None:
-                    if error.code() != KafkaError._PARTITION_EOF:
+                message = consumer.poll(POLL_TIMEOUT)
+                if message is not None:
+                    error = message.error()
+                    if error is None:
+                        self._dispatch(consumer, message)
+                    elif error.code() != KafkaError._PARTITION_EOF:
                         log.warning("consumer error: %s", error)
-                    continue
-                if self._handle(consumer, producer, message):
-                    consumer.store_offsets(message=message)
+                self._store_done(consumer)
         finally:
+            for lane in self._lanes:
+                lane.close()  # finishes the record at hand; the rest are read again by the next owner
+            self._store_done(consumer)
             producer.flush(10)
-            consumer.close()  # leaves the group at once, so a restart rebalances fast
+            consumer.close()  # commits the stored offsets and leaves the group at once
 
-    def _handle(self, consumer: Consumer, producer: Producer, message: Message) -> bool:
-        """True when the message is done with (handled or dead-lettered); False when stopping.
-        One CONSUMER span per record, child of the producer's (the relay's publish span), current
-        while the agent works, so its database calls and the outbox rows it writes join the trace."""
-        topic, partition, offset = _position(message)
-        span = tracer().start_span(
-            f"{topic} process",
-            context=extract(kafka_headers_carrier(message.headers())),
-            kind=SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.operation.type": "process",
-                "messaging.destination.name": topic,
-                "messaging.destination.partition.id": str(partition),
-                "messaging.kafka.offset": offset,
-            },
+    def _dispatch(self, consumer: Consumer, message: Message) -> None:
+        topic, partition, _ = position(message)
+        key = (topic, partition)
+        self._lanes[lane_index(topic, partition, len(self._lanes))].put(
+            message, self._assignment.generation(key)
         )
-        token = otel_context.attach(trace.set_span_in_context(span))
-        try:
-            return self._handle_in_span(consumer, producer, message, span)
-        finally:
-            span.end()
-            otel_context.detach(token)
+        self._in_flight[key] = waiting = self._in_flight.get(key, 0) + 1
+        if waiting >= MAX_IN_FLIGHT and key not in self._paused:
+            consumer.pause([TopicPartition(topic, partition)])
+            self._paused.add(key)
 
-    def _handle_in_span(self, consumer: Consumer, producer: Producer, message: Message, span: Span) -> bool:
-        topic, partition, offset = _position(message)
-        agent = self._agents[topic]
-        backoff = 0.5
-        started = time.perf_counter()
-        while not self._stopping.is_set():
+    def _store_done(self, consumer: Consumer) -> None:
+        """Stores the offset of each record a lane finished with (lanes report in partition order),
+        and resumes a paused partition once half of its records are done with."""
+        while True:
             try:
-                agent(message)
-                STREAM_RECORDS.labels(topic, "processed").inc()
-                STREAM_DURATION.labels(topic).observe(time.perf_counter() - started)
-                return True
-            except PoisonMessage as exc:
-                self._dead_letter(producer, message, str(exc))
-                STREAM_RECORDS.labels(topic, "dead_lettered").inc()
-                span.set_attribute("shop.dead_lettered", True)
-                span.set_status(Status(StatusCode.ERROR, "poison message"))
-                return True
-            except Exception as exc:
-                STREAM_FAILURES.labels(topic).inc()
-                span.record_exception(exc)
-                log.exception(
-                    "agent for %s failed at partition %d offset %d; retrying in %.1fs",
-                    topic,
-                    partition,
-                    offset,
-                    backoff,
-                )
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
-        # Stopping mid-retry: rewind so the next owner of this partition starts at this message.
-        consumer.seek(TopicPartition(topic, partition, offset))
-        return False
+                message, finished = self._done.get_nowait()
+            except queue.Empty:
+                return
+            topic, partition, _ = position(message)
+            key = (topic, partition)
+            self._in_flight[key] -= 1
+            if finished:
+                try:
+                    consumer.store_offsets(message=message)
+                except KafkaException as exc:  # revoked meanwhile: its new owner has it
+                    log.info("offset of a record of a revoked partition not stored: %s", exc)
+            if key in self._paused and self._in_flight[key] <= MAX_IN_FLIGHT // 2:
+                self._paused.discard(key)
+                if self._assignment.owns(key, self._assignment.generation(key)):
+                    consumer.resume([TopicPartition(topic, partition)])
 
-    def _dead_letter(self, producer: Producer, message: Message, reason: str) -> None:
-        topic, partition, offset = _position(message)
-        original = message.headers() or []
-        headers: list[tuple[str, str | bytes | None]] = [
-            *(original.items() if isinstance(original, dict) else original),
-            ("x-dead-letter-reason", reason.encode()),
-            ("x-original-topic", topic.encode()),
-            ("x-original-partition", str(partition).encode()),
-            ("x-original-offset", str(offset).encode()),
-            ("x-dead-lettered-at", str(time.time()).encode()),
-        ]
-        delivered: list[Any] = []
-        producer.produce(
-            self._dead_letter_topic,
-            value=message.value(),
-            key=message.key(),
-            headers=headers,
-            on_delivery=lambda err, msg: delivered.append(err),
-        )
-        producer.flush(30)
-        if not delivered or delivered[0] is not None:
-            # Committing past a message we failed to keep would lose it: fail loudly instead.
-            raise RuntimeError(f"could not dead-letter {topic}[{partition}]@{offset}: {delivered}")
-        log.warning("dead-lettered %s[%d]@%d: %s", topic, partition, offset, json.dumps(reason))
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        keys = [(p.topic, p.partition) for p in partitions]
+        self._assignment.add(keys)
+        self._paused.difference_update(keys)  # an assigned partition starts unpaused
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Before the partitions go: records waiting in lanes are dropped, those being handled get
+        up to REVOKE_WAIT to finish, and the offsets of all finished ones are stored, so that the
+        commit of the rebalance carries them and the next owner starts right after."""
+        keys = [(p.topic, p.partition) for p in partitions]
+        self._paused.difference_update(keys)
+        if not self._assignment.revoke(keys, REVOKE_WAIT):
+            log.warning(
+                "rebalance: records of revoked partitions still running; their new owner may repeat them"
+            )
+        self._store_done(consumer)
+        forget_lag(consumer, partitions)
+
+
+def lane_index(topic: str, partition: int, lanes: int) -> int:
+    """The lane of a partition: the same in every process, whatever the arrival order."""
+    return zlib.crc32(f"{topic}:{partition}".encode()) % lanes
 
 
 def record_consumer_lag(statistics: str) -> None:

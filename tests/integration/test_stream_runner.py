@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
-from shop.streams.runner import PoisonMessage, StreamRunner
+from shop.streams import runner as runner_module
+from shop.streams.runner import PoisonMessage, StreamRunner, lane_index
 from tests.integration.kafka_helpers import consume, headers_of, scratch_topic, value_of
 
 
@@ -68,3 +70,119 @@ def test_agents_handle_in_order_dead_letter_poison_and_commit_after_handling(set
         assert headers["x-original-offset"] == b"2"
         assert b"not JSON" in headers["x-dead-letter-reason"]
         assert _committed(bootstrap, group, topic) == 4
+
+
+def _runner(
+    bootstrap: str, group: str, topic: str, agent, lanes: int, dead_letter: str = "dead-letter"
+) -> StreamRunner:
+    return StreamRunner(
+        {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest"},
+        {"bootstrap.servers": bootstrap},
+        {topic: agent},
+        dead_letter_topic=dead_letter,
+        max_backoff=0.2,
+        lanes=lanes,
+    )
+
+
+def _produce_to(bootstrap: str, topic: str, records: list[tuple[int, bytes]]) -> None:
+    """(partition, value) in order."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    for partition, value in records:
+        producer.produce(topic, value=value, partition=partition)
+    assert producer.flush(20) == 0
+
+
+def _wait(condition, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
+
+
+def test_a_stuck_partition_does_not_hold_up_the_others_and_each_keeps_its_order(settings):
+    bootstrap = settings.kafka_bootstrap
+    with scratch_topic(bootstrap, partitions=2) as topic:
+        lanes = next(n for n in range(2, 9) if lane_index(topic, 0, n) != lane_index(topic, 1, n))
+        release = threading.Event()
+        handled: dict[int, list[int]] = {0: [], 1: []}
+
+        def agent(message: Message) -> None:
+            partition, n = json.loads(value_of(message))
+            if partition == 0:
+                release.wait(30)  # partition 0's lane is stuck on its first record
+            handled[partition].append(n)
+
+        _produce_to(bootstrap, topic, [(p, json.dumps([p, n]).encode()) for n in range(20) for p in (0, 1)])
+        group = f"test-{uuid.uuid4().hex[:8]}"
+        runner = _runner(bootstrap, group, topic, agent, lanes)
+        runner.start()
+        try:
+            assert _wait(lambda: len(handled[1]) == 20), handled
+            assert handled[0] == []  # still stuck, while partition 1 went all the way
+            release.set()
+            assert _wait(lambda: len(handled[0]) == 20), handled
+        finally:
+            release.set()
+            runner.stop()
+        assert handled == {0: list(range(20)), 1: list(range(20))}
+        assert _committed_all(bootstrap, group, topic, 2) == [20, 20]
+
+
+def _committed_all(bootstrap: str, group: str, topic: str, partitions: int) -> list[int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        found = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        return [tp.offset for tp in sorted(found, key=lambda tp: tp.partition)]
+    finally:
+        consumer.close()
+
+
+def test_a_rebalance_loses_nothing_and_each_partition_stays_in_order(settings, monkeypatch):
+    """Two processes' runners share a group while records keep coming; one leaves half way. Every
+    record is handled, each partition's records in order by whoever handled them, and the group's
+    offsets end at the end of every partition."""
+    bootstrap = settings.kafka_bootstrap
+    monkeypatch.setattr(runner_module, "MAX_IN_FLIGHT", 8)  # pausing and resuming happen too
+    partitions, per_partition = 4, 60
+    with scratch_topic(bootstrap, partitions=partitions) as topic:
+        seen: list[tuple[str, int, int]] = []  # (runner, partition, n)
+        lock = threading.Lock()
+
+        def agent_of(name: str):
+            def agent(message: Message) -> None:
+                partition, n = json.loads(value_of(message))
+                time.sleep(0.002)
+                with lock:
+                    seen.append((name, partition, n))
+
+            return agent
+
+        group = f"test-{uuid.uuid4().hex[:8]}"
+        first = _runner(bootstrap, group, topic, agent_of("first"), lanes=3)
+        second = _runner(bootstrap, group, topic, agent_of("second"), lanes=2)
+        first.start()
+        records = [(p, json.dumps([p, n]).encode()) for n in range(per_partition) for p in range(partitions)]
+        third = len(records) // 3
+        _produce_to(bootstrap, topic, records[:third])
+        second.start()  # a rebalance while the first is busy
+        _produce_to(bootstrap, topic, records[third : 2 * third])
+        assert _wait(lambda: len(seen) >= third)
+        first.stop()  # another rebalance: the second takes every partition
+        _produce_to(bootstrap, topic, records[2 * third :])
+        try:
+            assert _wait(
+                lambda: (
+                    {(p, n) for _, p, n in seen}
+                    == {(p, n) for n in range(per_partition) for p in range(partitions)}
+                )
+            )
+        finally:
+            second.stop()
+        for partition in range(partitions):
+            for name in ("first", "second"):
+                mine = [n for who, p, n in seen if who == name and p == partition]
+                assert mine == sorted(mine), (name, partition, mine)
+        assert _committed_all(bootstrap, group, topic, partitions) == [per_partition] * partitions
+        # Redelivery after a rebalance is allowed (the inboxes turn it away) but stays small.
+        assert len(seen) - len(records) <= len(records) // 4

@@ -35,6 +35,13 @@ def test_a_non_numeric_port_is_refused_with_the_variable_named():
         Settings.from_env({"SHOP_GATEWAY_PORT": "eighty"})
 
 
+def test_stream_threads_default_and_lower_bound():
+    assert Settings.from_env({}).stream_threads == 4
+    assert Settings.from_env({"SHOP_STREAM_THREADS": "1"}).stream_threads == 1
+    with pytest.raises(SettingsError, match="SHOP_STREAM_THREADS"):
+        Settings.from_env({"SHOP_STREAM_THREADS": "0"})
+
+
 def test_unknown_log_format_is_refused():
     with pytest.raises(SettingsError, match="SHOP_LOG_FORMAT"):
         Settings.from_env({"SHOP_LOG_FORMAT": "xml"})

@@ -16,6 +16,7 @@ METRIC_MODULES = [
     "shop.actors.observability",
     "shop.actors.mail",
     "shop.streams.runner",
+    "shop.streams.lanes",
     "shop.relay",
     "shop.processes.sweeper",
     "shop.handlers.timers",
