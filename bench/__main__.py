@@ -91,6 +91,19 @@ def orders_rows(r: dict[str, Any]) -> list[Row]:
             f"≥ 35%: {_verdict(r['target_met'])}",
         )
     ]
+    per_order, per_transaction = r.get("cpu_ms_per_order") or {}, base.get("cpu_ms_per_transaction") or {}
+    if per_order and per_transaction:
+        order_ms, transaction_ms = sum(per_order.values()), sum(per_transaction.values())
+        top = sorted(per_order.items(), key=lambda kv: -kv[1])[:3]
+        rows.append(
+            (
+                "orders: CPU per order, every process on the machine",
+                f"{order_ms:.1f} ms ({', '.join(f'{k} {v:.1f}' for k, v in top)}, ...)",
+                f"pgbench: {transaction_ms:.1f} ms per transaction",
+                f"{order_ms / transaction_ms:.0f}×",
+                "",
+            )
+        )
     half = r.get("at_half")
     if half:
         rows.append(
@@ -189,7 +202,7 @@ SCENARIOS: dict[str, Scenario] = {
     "flash-sale": Scenario("bench.flash_sale", (), "flash-sale.json", flash_sale_rows, "never oversell"),
     "timers": Scenario(
         "bench.timers",
-        ("--orders", "25000", "--rate", "500", "--seconds", "15"),
+        ("--orders", "20000", "--rate", "500", "--seconds", "15"),
         "timers.json",
         timers_rows,
         "pending timers and expiry lateness",

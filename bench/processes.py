@@ -90,11 +90,13 @@ _SERVERS = {"postgres": "postgresql (primary + replica)", "beam.smp": "rabbitmq"
 
 
 def _ticks(pid: int) -> int:
+    """CPU ticks of the process and of its children that ended (utime + stime + cutime + cstime):
+    a PostgreSQL backend that ends inside the window moves its ticks into the postmaster's."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError):
         return 0
-    return int(fields[11]) + int(fields[12])  # utime + stime
+    return sum(int(f) for f in fields[11:15])
 
 
 def _groups(shop_pids: Mapping[str, int]) -> dict[str, list[int]]:
@@ -115,21 +117,22 @@ def _groups(shop_pids: Mapping[str, int]) -> dict[str, list[int]]:
 
 class CpuMeter:
     """CPU of each process group between start() and stop(), in % of one core: the shop processes
-    that `shop_pids` names, this load generator, and the stack's servers (all their processes; a
-    PostgreSQL backend that starts or ends inside the window is missed)."""
+    that `shop_pids` names, this load generator, and the stack's servers (every process of each,
+    looked up again at the end, so that one started inside the window counts too)."""
 
     def __init__(self, shop_pids: Callable[[], Mapping[str, int]]) -> None:
         self._shop_pids = shop_pids
 
     def start(self) -> None:
-        self._pids = _groups(self._shop_pids())
-        self._before = {name: sum(_ticks(p) for p in pids) for name, pids in self._pids.items()}
+        self._before = {name: sum(map(_ticks, pids)) for name, pids in _groups(self._shop_pids()).items()}
         self._at = time.monotonic()
 
     def stop(self) -> dict[str, float]:
         wall = time.monotonic() - self._at
         hz = os.sysconf("SC_CLK_TCK")
+        after = {name: sum(map(_ticks, pids)) for name, pids in _groups(self._shop_pids()).items()}
+        # A group's own process restarted inside the window would show less than before: 0, not < 0.
         return {
-            name: round((sum(_ticks(p) for p in pids) - self._before[name]) / hz / wall * 100, 1)
-            for name, pids in self._pids.items()
+            name: round(max(0, ticks - self._before.get(name, 0)) / hz / wall * 100, 1)
+            for name, ticks in after.items()
         }

@@ -75,6 +75,20 @@ def markdown(results: dict[str, Any]) -> str:
             f"| pgbench, the placement's SQL ({baseline['clients']} clients, {baseline['seconds']} s)"
             f" | {baseline['tps']:.0f} transactions/s |"
         )
+    per_order = results.get("cpu_ms_per_order")
+    if per_order and baseline and baseline.get("cpu_ms_per_transaction"):
+        per_transaction = sum(baseline["cpu_ms_per_transaction"].values())
+        summary.append(
+            f"| CPU per order (whole machine) / per pgbench transaction"
+            f" | {sum(per_order.values()):.1f} ms / {per_transaction:.1f} ms |"
+        )
+        summary.append(
+            "| CPU per order by process | "
+            + ", ".join(
+                f"{k} {v:.1f}" for k, v in sorted(per_order.items(), key=lambda kv: -kv[1]) if v >= 0.05
+            )
+            + " ms |"
+        )
     if results.get("ratio") is not None:
         met = "met" if results["target_met"] else "NOT met"
         summary.append(f"| sustained ÷ pgbench (target ≥ 35%) | {results['ratio'] * 100:.1f}% ({met}) |")
