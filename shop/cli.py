@@ -23,6 +23,14 @@ def _queues(value: str) -> list[str]:
     return [q.strip() for q in value.split(",") if q.strip()]
 
 
+def _worker_pool(value: str) -> tuple[str, list[str]]:
+    """`commands=auth,orders,products` -> ("commands", ["auth", "orders", "products"])."""
+    name, sep, queues = value.partition("=")
+    if not sep or not name.strip() or not _queues(queues):
+        raise argparse.ArgumentTypeError(f"{value!r}: expected NAME=QUEUE[,QUEUE...], e.g. mail=mail")
+    return name.strip(), _queues(queues)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shop",
@@ -139,11 +147,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     relay.add_argument("--port", type=int, help="health/metrics port instead of SHOP_RELAY_PORT")
 
-    processes.add_parser(
+    all_processes = processes.add_parser(
         "all",
         help="every process under one supervisor",
         description="Run gateway, workers, streams and relay; restart any that dies; "
         "Ctrl-C or SIGTERM stops them all.",
+    )
+    all_processes.add_argument(
+        "--worker-pool",
+        dest="worker_pools",
+        type=_worker_pool,
+        action="append",
+        default=[],
+        metavar="NAME=QUEUES",
+        help="a workers process `workers-NAME` for these comma-separated queues, instead of one for every"
+        " queue (repeatable, e.g. --worker-pool commands=auth,orders,products --worker-pool mail=mail"
+        " --worker-pool timers=timers); the n-th pool's health port is SHOP_WORKERS_PORT + n",
     )
     return parser
 
@@ -322,4 +341,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return run_relay(settings, args.port)
     from shop.processes.supervisor import run_all, shop_program
 
-    return run_all([shop_program(name) for name in PROCESSES])
+    programs = [shop_program(name) for name in PROCESSES if not (name == "workers" and args.worker_pools)]
+    for n, (pool, queues) in enumerate(args.worker_pools):
+        port = str(settings.workers_port + n)
+        programs.append(
+            shop_program("workers", "--queues", ",".join(queues), "--port", port, name=f"workers-{pool}")
+        )
+    return run_all(programs)

@@ -38,8 +38,9 @@ def next_backoff(current: float, ran_for: float) -> float:
     return min(current * 2, MAX_BACKOFF)
 
 
-def shop_program(name: str, *args: str) -> Program:
-    return Program(name, [sys.executable, "-m", "shop", "run", name, *args])
+def shop_program(process: str, *args: str, name: str | None = None) -> Program:
+    """`shop run PROCESS ARGS`, its lines prefixed with `name` (default: the process)."""
+    return Program(name or process, [sys.executable, "-m", "shop", "run", process, *args])
 
 
 async def _pump(name: str, width: int, stream: asyncio.StreamReader) -> None:

@@ -90,3 +90,19 @@ def test_keys_new_writes_a_key_once(monkeypatch, tmp_path, capsys):
     assert (tmp_path / "2026-11-25.pem").exists()
     assert main(["keys", "new", "2026-11-25"]) == 1
     assert "already exists" in capsys.readouterr().err
+
+
+def test_run_all_takes_worker_pools():
+    args = build_parser().parse_args(
+        ["run", "all", "--worker-pool", "commands=auth, orders,products", "--worker-pool", "mail=mail"]
+    )
+    assert args.worker_pools == [("commands", ["auth", "orders", "products"]), ("mail", ["mail"])]
+    assert build_parser().parse_args(["run", "all"]).worker_pools == []
+
+
+@pytest.mark.parametrize("bad", ["mail", "=mail", "mail=", "mail=,"])
+def test_a_malformed_worker_pool_is_refused(bad, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["run", "all", "--worker-pool", bad])
+    assert exit_.value.code == 2
+    assert "NAME=QUEUE" in capsys.readouterr().err
