@@ -48,7 +48,7 @@ from bench import report
 from bench.openloop import OpenLoopResult, open_loop, quantile
 from bench.pgbench import require_pgbench, run_pgbench
 from bench.processes import CpuMeter, free_port, stop
-from bench.timers import _management
+from bench.rabbitmq import create_vhost, delete_vhost, vhost_url
 
 VHOST = "shop-bench-orders"
 PASSWORD = "correct horse battery staple"
@@ -207,22 +207,17 @@ class Stack:
         return found
 
 
-def _vhost_url(rabbitmq_url: str) -> str:
-    return rabbitmq_url.rsplit("/", 1)[0] + "/" + urllib.parse.quote(VHOST, safe="")
-
-
 @contextmanager
 def running_stack(log: Path) -> Iterator[Stack]:
     env = dict(os.environ)
-    _management(env, "PUT", f"/api/vhosts/{VHOST}", {})
-    _management(
-        env, "PUT", f"/api/permissions/{VHOST}/shop", {"configure": ".*", "write": ".*", "read": ".*"}
-    )
+    create_vhost(VHOST, env)
     stack = Stack()
     child_env = {
         **env,
         **{f"SHOP_{name.upper()}_PORT": str(port) for name, port in stack.ports.items()},
-        "SHOP_RABBITMQ_URL": _vhost_url(env.get("SHOP_RABBITMQ_URL", "amqp://shop:shop@127.0.0.1:5672/shop")),
+        "SHOP_RABBITMQ_URL": vhost_url(
+            env.get("SHOP_RABBITMQ_URL", "amqp://shop:shop@127.0.0.1:5672/shop"), VHOST
+        ),
         "SHOP_RATE_LIMITS": "auth=100000000/60s,products=100000000/60s,orders=100000000/60s",
         "SHOP_LOGIN_FAILURES_PER_CLIENT": "100000000",
         "OTEL_SDK_DISABLED": "true",  # no span export: tracing would distort the figures
@@ -251,7 +246,7 @@ def running_stack(log: Path) -> Iterator[Stack]:
         yield stack
     finally:
         stop(stack.child, 60)
-        _management(env, "DELETE", f"/api/vhosts/{VHOST}")
+        delete_vhost(VHOST, env)
 
 
 # --- the baseline --------------------------------------------------------------------------------

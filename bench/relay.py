@@ -23,7 +23,6 @@ import os
 import re
 import subprocess
 import time
-import urllib.parse
 import uuid
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,8 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from bench import report
-from bench.timers import _management
-from shop.actors.broker import QUORUM, connection_parameters, declare_actor_queue, node_urls
+from bench.rabbitmq import management, vhost_url
+from shop.actors.broker import QUORUM, connection_parameters, declare_actor_queue
 from shop.bootstrap import kafka_config
 from shop.db.outbox import KAFKA, RABBITMQ, RELAY_LEASE_ID
 from shop.observability.tracing import TRACE_OPTION
@@ -260,16 +259,10 @@ def kafka_baseline(settings: Settings, topic: str, count: int, size: int) -> dic
 # --- RabbitMQ ------------------------------------------------------------------------------------
 
 
-def vhost_url(rabbitmq_url: str) -> str:
-    """`rabbitmq_url` (every node of it) on the benchmark's vhost."""
-    quoted = urllib.parse.quote(VHOST, safe="")
-    return ",".join(url.rsplit("/", 1)[0] + "/" + quoted for url in node_urls(rabbitmq_url))
-
-
 def create_vhost(env: dict[str, str]) -> None:
-    _management(env, "PUT", f"/api/vhosts/{VHOST}", {})
+    management("PUT", f"/api/vhosts/{VHOST}", {}, env)
     everything = {"configure": ".*", "write": ".*", "read": ".*"}
-    _management(env, "PUT", f"/api/permissions/{VHOST}/shop", everything)
+    management("PUT", f"/api/permissions/{VHOST}/shop", everything, env)
 
 
 def queue_depth(url: str, queue: str) -> int:
@@ -344,7 +337,7 @@ def run(kafka_rows: int, rabbitmq_rows: int, batch_size: int, timeout: float) ->
     suffix = uuid.uuid4().hex[:8]
     topic, baseline_topic = f"bench-relay-{suffix}", f"bench-relay-perf-{suffix}"
     queue, baseline_queue = f"bench-relay-actor-{suffix}", f"bench-relay-confirms-{suffix}"
-    rabbit_url = vhost_url(settings.rabbitmq_url)
+    rabbit_url = vhost_url(settings.rabbitmq_url, VHOST)
     admin = AdminClient(kafka_config(settings))
     results: dict[str, Any] = {"batch_size": batch_size, "machine": report.machine(db_url)}
     started = time.monotonic()
@@ -419,7 +412,7 @@ def run(kafka_rows: int, rabbitmq_rows: int, batch_size: int, timeout: float) ->
         say(f"deleted {deleted:,} outbox rows")
         delete_topics(admin, [topic, baseline_topic])
         if vhost_made:
-            _management(env, "DELETE", f"/api/vhosts/{VHOST}")
+            management("DELETE", f"/api/vhosts/{VHOST}", None, env)
     results["run_seconds"] = round(time.monotonic() - started, 1)
     return results
 

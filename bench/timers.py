@@ -16,12 +16,9 @@ order it made is deleted at the end and the vhost with it. Results also go to va
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import time
-import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -31,6 +28,7 @@ from typing import Any
 import psycopg
 
 from bench.processes import shop_process
+from bench.rabbitmq import create_vhost, delete_vhost, management, vhost_url
 from shop.settings import Settings
 
 BENCH_USER = uuid.UUID("00000000-0000-4000-8000-00000000b7e5")  # every order of this benchmark
@@ -69,58 +67,30 @@ SELECT gen_random_uuid(), 'rabbitmq', 'timers', NULL,
 """
 
 
-def _management(settings_env: dict[str, str], method: str, path: str, body: object | None = None) -> Any:
-    url = urllib.parse.urlsplit(
-        settings_env.get("SHOP_RABBITMQ_MANAGEMENT_URL", "http://shop:shop@127.0.0.1:15672")
-    )
-    request = urllib.request.Request(
-        f"{url.scheme}://{url.hostname}:{url.port}{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers={
-            "content-type": "application/json",
-            "authorization": "Basic " + base64.b64encode(f"{url.username}:{url.password}".encode()).decode(),
-        },
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        raw = response.read()
-    return json.loads(raw) if raw else None
-
-
 class Rabbit:
     def __init__(self, env: dict[str, str]) -> None:
         self._env = env
 
     def create_vhost(self) -> None:
-        _management(self._env, "PUT", f"/api/vhosts/{VHOST}", {})
-        _management(
-            self._env,
-            "PUT",
-            f"/api/permissions/{VHOST}/shop",
-            {"configure": ".*", "write": ".*", "read": ".*"},
-        )
+        create_vhost(VHOST, self._env)
 
     def delete_vhost(self) -> None:
-        _management(self._env, "DELETE", f"/api/vhosts/{VHOST}")
+        delete_vhost(VHOST, self._env)
 
     def memory_mib(self) -> float:
-        (node,) = _management(self._env, "GET", "/api/nodes")
+        (node,) = management("GET", "/api/nodes", None, self._env)
         return float(node["mem_used"]) / 2**20
 
     def delay_queue_memory(self) -> tuple[int, int]:
         """(bytes, messages) of this vhost's delay queues, as their queue processes report them."""
-        queues = _management(self._env, "GET", f"/api/queues/{VHOST}?columns=name,messages,memory")
+        queues = management("GET", f"/api/queues/{VHOST}?columns=name,messages,memory", None, self._env)
         delay = [q for q in queues if q["name"].startswith("timers.wait.")]
         return sum(q.get("memory") or 0 for q in delay), sum(q.get("messages") or 0 for q in delay)
 
     def waiting(self) -> int:
         """Messages in this vhost's delay queues (management stats lag a few seconds)."""
-        queues = _management(self._env, "GET", f"/api/queues/{VHOST}?columns=name,messages")
+        queues = management("GET", f"/api/queues/{VHOST}?columns=name,messages", None, self._env)
         return sum(q.get("messages") or 0 for q in queues if q["name"].startswith("timers.wait."))
-
-
-def _vhost_url(rabbitmq_url: str) -> str:
-    return rabbitmq_url.rsplit("/", 1)[0] + "/" + urllib.parse.quote(VHOST, safe="")
 
 
 def _insert(conn: psycopg.Connection[Any], count: int, delays: dict[str, int], ttl_ms: int) -> None:
@@ -151,7 +121,7 @@ def run(
     log = Path("var/log/bench-timers.log")
     log.parent.mkdir(parents=True, exist_ok=True)
     child_env = {
-        "SHOP_RABBITMQ_URL": _vhost_url(settings.rabbitmq_url),
+        "SHOP_RABBITMQ_URL": vhost_url(settings.rabbitmq_url, VHOST),
         "SHOP_TIMER_GRACE": "1h",  # only the delay queues fire timers here
         "SHOP_LOG_LEVEL": "WARNING",
     }

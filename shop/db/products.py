@@ -121,6 +121,33 @@ def all_events(conn: Conn) -> Iterator[StoredEvent]:
         yield from cur
 
 
+def stock_that_does_not_add_up(conn: Conn) -> list[tuple[Any, ...]]:
+    """The catalog's stock invariant, checked from the event history: per product, supplied (initial
+    stock + restocks and write-offs) = available + reserved + sold, nothing below zero, and the
+    reserved count equal to the units the reservations hold. Rows of (sku, supplied, available,
+    reserved, sold, held) for every product where that fails; none when the books balance."""
+    return conn.execute(_STOCK_DOES_NOT_ADD_UP).fetchall()
+
+
+_STOCK_DOES_NOT_ADD_UP = """
+WITH flows AS (
+    SELECT product_id,
+           sum(CASE type WHEN 'ProductCreated' THEN (data->>'stock')::int
+                         WHEN 'StockAdjusted' THEN (data->>'delta')::int ELSE 0 END) AS supplied,
+           sum(CASE type WHEN 'StockSold' THEN (data->>'quantity')::int ELSE 0 END) AS sold
+      FROM product_events GROUP BY product_id
+), held AS (
+    SELECT product_id, sum(quantity) AS reserved FROM stock_reservations
+     WHERE state = 'reserved' GROUP BY product_id
+)
+SELECT p.sku, f.supplied, p.stock_available, p.stock_reserved, f.sold, coalesce(h.reserved, 0)
+  FROM products p JOIN flows f ON f.product_id = p.id LEFT JOIN held h ON h.product_id = p.id
+ WHERE f.supplied <> p.stock_available + p.stock_reserved + f.sold
+    OR p.stock_available < 0 OR p.stock_reserved < 0
+    OR p.stock_reserved <> coalesce(h.reserved, 0)
+"""
+
+
 # --- queries (gateway, async) ------------------------------------------------------------------
 
 

@@ -9,8 +9,6 @@ carries its delay.
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import subprocess
 import sys
@@ -26,6 +24,7 @@ import pika
 import psycopg
 import pytest
 
+from bench.rabbitmq import create_vhost, delete_vhost, management, vhost_url
 from shop.actors.broker import declare_delay_queue
 from shop.handlers.orders import TIMER_QUEUE
 from tests.e2e import mailpit
@@ -34,39 +33,16 @@ from tests.e2e.test_auth import get, login, new_address, register_and_verify
 from tests.e2e.test_products import call, create
 
 REMINDERS, TTL, GRACE = (3.0, 6.0, 9.0), 12.0, 3.0
+RABBITMQ_URL = os.environ.get("SHOP_RABBITMQ_URL", "amqp://shop:shop@127.0.0.1:5672/shop")
 VHOST = "shop-e2e-timers"
 STACK = Path(__file__).resolve().parents[2] / "ops/local/stack.sh"
-
-
-def _management(method: str, path: str, body: object | None = None) -> Any:
-    url = urllib.parse.urlsplit(
-        os.environ.get("SHOP_RABBITMQ_MANAGEMENT_URL", "http://shop:shop@127.0.0.1:15672")
-    )
-    request = urllib.request.Request(
-        f"{url.scheme}://{url.hostname}:{url.port}{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers={
-            "content-type": "application/json",
-            "authorization": "Basic " + base64.b64encode(f"{url.username}:{url.password}".encode()).decode(),
-        },
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        raw = response.read()
-    return json.loads(raw) if raw else None
-
-
-def _vhost_url(vhost: str) -> str:
-    base = os.environ.get("SHOP_RABBITMQ_URL", "amqp://shop:shop@127.0.0.1:5672/shop")
-    assert base.endswith("/shop"), base
-    return base.rsplit("/", 1)[0] + "/" + urllib.parse.quote(vhost, safe="")
 
 
 def _declare_delay_queues(vhost: str) -> None:
     """Declared well before any test crashes the broker: on RabbitMQ 3.10, a quorum queue created
     less than a second before a kill -9 can come back empty, confirmed messages and all. Long-lived
     delay queues never meet that; the sweeper would make up for it if they did."""
-    connection = pika.BlockingConnection(pika.URLParameters(_vhost_url(vhost)))
+    connection = pika.BlockingConnection(pika.URLParameters(vhost_url(RABBITMQ_URL, vhost)))
     try:
         for delay in (*REMINDERS, TTL):
             declare_delay_queue(connection.channel(), TIMER_QUEUE, round(delay * 1000))
@@ -76,13 +52,12 @@ def _declare_delay_queues(vhost: str) -> None:
 
 @pytest.fixture(scope="module")
 def timers_stack() -> Iterator[SupervisedStack]:
-    _management("PUT", f"/api/vhosts/{VHOST}", {})
-    _management("PUT", f"/api/permissions/{VHOST}/shop", {"configure": ".*", "write": ".*", "read": ".*"})
+    create_vhost(VHOST)
     for vhost in ("shop", VHOST):
         _declare_delay_queues(vhost)
     running = SupervisedStack(
         env={
-            "SHOP_RABBITMQ_URL": _vhost_url(VHOST),
+            "SHOP_RABBITMQ_URL": vhost_url(RABBITMQ_URL, VHOST),
             "SHOP_ORDER_REMINDERS": ",".join(f"{r:g}s" for r in REMINDERS),
             "SHOP_ORDER_TTL": f"{TTL:g}s",
             "SHOP_TIMER_GRACE": f"{GRACE:g}s",
@@ -92,7 +67,7 @@ def timers_stack() -> Iterator[SupervisedStack]:
     running.start()
     yield running
     running.stop()
-    _management("DELETE", f"/api/vhosts/{VHOST}")
+    delete_vhost(VHOST)
 
 
 @pytest.fixture(scope="module")
@@ -255,9 +230,9 @@ def test_an_order_paid_after_the_first_reminder_gets_no_more_reminders_and_compl
 def _purge_delay_queues() -> list[str]:
     purged = []
     for vhost in ("shop", VHOST):
-        for queue in _management("GET", f"/api/queues/{urllib.parse.quote(vhost, safe='')}"):
+        for queue in management("GET", f"/api/queues/{urllib.parse.quote(vhost, safe='')}"):
             if queue["name"].startswith("timers.wait."):
-                _management(
+                management(
                     "DELETE",
                     f"/api/queues/{urllib.parse.quote(vhost, safe='')}/{queue['name']}/contents",
                 )
