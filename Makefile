@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 WITH_ENV := ops/local/with-env
 STACK := ops/local/stack.sh
 
-.PHONY: run test up down status clean venv migrate lint unit integration e2e lock bench bench-overhead bench-timers bench-orders bench-relay bench-flash-sale bench-inventory help
+.PHONY: run test up down status clean venv migrate lint unit integration e2e lock bench bench-overhead bench-timers bench-orders bench-relay bench-flash-sale bench-inventory chaos chaos-short help
 
 help:
 	@echo "make run     stack up, migrations, every process in the foreground (Ctrl-C stops them)"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint | unit | integration | e2e | lock"
 	@echo "make bench [SCENARIO='gateway orders inventory relay flash-sale timers']   the benchmarks (under 15 min)"
 	@echo "make bench-overhead | bench-orders | bench-inventory | bench-relay | bench-flash-sale | bench-timers   one, full size"
+	@echo "make chaos | chaos-short   kill, crash and empty things under load, then check the invariants (bench/chaos)"
 	@echo "SHOP_PROMETHEUS=1 make up   also run Prometheus on 127.0.0.1:9090 (ops/prometheus)"
 
 run: up migrate
@@ -94,3 +95,10 @@ bench-flash-sale: up migrate
 
 bench-inventory: up migrate
 	$(WITH_ENV) $(BIN)/python -m bench.inventory
+
+# Faults under load, then the invariants (bench/chaos): every fault twice (about 15 minutes), or once, briefly.
+chaos: up migrate
+	$(WITH_ENV) $(BIN)/python -m bench.chaos
+
+chaos-short: up migrate
+	$(WITH_ENV) $(BIN)/python -m bench.chaos --short

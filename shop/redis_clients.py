@@ -13,16 +13,29 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
+from redis.retry import Retry
 
 SyncRedis = redis.Redis | RedisCluster
 AsyncRedis = aioredis.Redis | AsyncRedisCluster
 
 
+# After Redis restarts, every pooled connection is dead, and the first command on each would fail
+# ("Connection closed by server"): one quick retry on a fresh connection rides over that. No more:
+# while Redis is down, callers hear it at once and fall back (see their error handling).
+def _retry() -> Retry:
+    return Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)
+
+
+_RETRY_ON = [redis.exceptions.ConnectionError]
+
+
 def sync_redis(url: str, cluster: bool, **options: Any) -> SyncRedis:
     if cluster:
         return RedisCluster.from_url(url, **options)
-    return redis.Redis.from_url(url, **options)
+    return redis.Redis.from_url(url, retry=_retry(), retry_on_error=_RETRY_ON, **options)
 
 
 # Connections one asyncio client keeps to a server. A burst of requests past it waits for a free one
@@ -35,6 +48,11 @@ def async_redis(url: str, cluster: bool, **options: Any) -> AsyncRedis:
         return AsyncRedisCluster.from_url(url, max_connections=ASYNC_POOL_SIZE, **options)
     wait = options.get("socket_timeout") or 5.0
     pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=ASYNC_POOL_SIZE, timeout=wait, **options
+        url,
+        max_connections=ASYNC_POOL_SIZE,
+        timeout=wait,
+        retry=AsyncRetry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+        retry_on_error=_RETRY_ON,
+        **options,
     )
     return aioredis.Redis(connection_pool=pool)

@@ -34,7 +34,8 @@ CONSUMER = "inventory"
 
 
 def handle_order_created(event: OrderCreatedV1, uow: UnitOfWork, clock: Clock) -> str:
-    """ "reserved", "rejected", or "duplicate" (already handled: nothing done)."""
+    """ "reserved", "rejected", "cancelled" (the order's cancellation came first: nothing held, the
+    order side told `stock.rejected`), or "duplicate" (already handled: nothing done)."""
     now = clock()
     with uow:
         if not record_handled(uow.conn, CONSUMER, event.event_id):
@@ -43,7 +44,16 @@ def handle_order_created(event: OrderCreatedV1, uow: UnitOfWork, clock: Clock) -
         if reserved_before:
             return "duplicate"
         if cancelled:
-            return "cancelled"  # the cancellation overtook the order: nothing to hold
+            # The cancellation overtook the order: nothing to hold. The order side still hears an
+            # outcome, or the order's stock would stay `reserving` for good.
+            _answer(
+                uow,
+                STOCK_REJECTED,
+                event.order_id,
+                "the order was cancelled before its stock was reserved",
+                now,
+            )
+            return "cancelled"
         quantities = dict(event.lines)
         products = [db.product_for_update(uow.conn, pid) for pid in sorted(quantities)]
         reason: str | None = None
@@ -64,11 +74,15 @@ def handle_order_created(event: OrderCreatedV1, uow: UnitOfWork, clock: Clock) -
                     "INSERT INTO stock_reservations (order_id, product_id, quantity) VALUES (%s, %s, %s)",
                     (event.order_id, product.id, stock_event.data["quantity"]),
                 )
-        outcome = STOCK_RESERVED if reason is None else STOCK_REJECTED
-        answer_id = uuid7()
-        payload: dict[str, Any] = encode_order_notice(outcome, answer_id, now, event.order_id, reason)
-        uow.publish_event(answer_id, outcome, str(event.order_id), payload)
+        _answer(uow, STOCK_RESERVED if reason is None else STOCK_REJECTED, event.order_id, reason, now)
         return "reserved" if reason is None else "rejected"
+
+
+def _answer(uow: UnitOfWork, outcome: str, order_id: UUID, reason: str | None, now: datetime) -> None:
+    """`stock.reserved` or `stock.rejected` to the order side, through the outbox."""
+    answer_id = uuid7()
+    payload: dict[str, Any] = encode_order_notice(outcome, answer_id, now, order_id, reason)
+    uow.publish_event(answer_id, outcome, str(order_id), payload)
 
 
 def _reserved_or_cancelled(uow: UnitOfWork, order_id: UUID) -> tuple[bool, bool]:

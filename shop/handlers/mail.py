@@ -72,8 +72,14 @@ def deliver_email(cmd: SendEmail, sender: EmailSender, ledger: SentLedger) -> bo
             return False
         sender.send(cmd.to, email, cmd.dedupe_key)
         # Right after acceptance: the window in which a crash leads to a second copy stays tiny.
-        ledger.record_sent(cmd.dedupe_key)
+        try:
+            ledger.record_sent(cmd.dedupe_key)
+        except Exception as exc:  # it is sent: failing now would retry, and mail it twice
+            log.warning("email %s sent, but the ledger could not record it: %s", cmd.dedupe_key, exc)
     finally:
-        ledger.release(cmd.dedupe_key, token)
+        try:
+            ledger.release(cmd.dedupe_key, token)
+        except Exception as exc:  # the guard expires on its own
+            log.warning("could not release the guard of email %s: %s", cmd.dedupe_key, exc)
     log.info("email %s (%s) sent", cmd.dedupe_key, cmd.template)
     return True

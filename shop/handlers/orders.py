@@ -157,7 +157,15 @@ def handle_stock_outcome(event: OrderNoticeV1, uow: UnitOfWork, clock: Clock) ->
                 """,
                 (now, event.order_id),
             ).fetchone()
-            if cancelled is not None and cancelled[0]:
+            if cancelled is None:
+                # The order ended first (the customer cancelled it, or it expired): keep its status,
+                # record the outcome, so that no order is left `reserving`.
+                uow.conn.execute(
+                    "UPDATE orders SET stock = 'rejected', updated_at = %s"
+                    " WHERE id = %s AND stock = 'reserving'",
+                    (now, event.order_id),
+                )
+            elif cancelled[0]:
                 email_cancellation(uow, event.order_id, cancelled[0], "out_of_stock")
         return True
 

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import dramatiq
+import redis.exceptions
 from dramatiq.results import ResultFailure, ResultTimeout
 from prometheus_client import Histogram
 
@@ -56,7 +57,8 @@ class CommandBus:
             message = await self.send(actor, **kwargs)
             try:
                 answer = await self.blocking(lambda: message.get_result(block=True, timeout=self._timeout_ms))
-            except ResultTimeout:
+            except (ResultTimeout, redis.exceptions.RedisError):
+                # Late, or its answer lost with Redis: the command is durable in RabbitMQ and runs.
                 outcome = "late"
                 return None
             except ResultFailure:

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import dramatiq.errors
+import pika.exceptions
+import psycopg
+import psycopg_pool
+import redis.exceptions
 from aiohttp import web
 
 from shop.domain import auth as auth_rules
@@ -106,6 +111,25 @@ DOMAIN_STATUS: Mapping[type[Exception], int] = {
     order_rules.OrderNotFound: 404,
     order_rules.OrderRuleError: 422,  # invalid order, unknown product, reused idempotency key
 }
+
+# Failures of a server the gateway depends on: the same request may well work in a moment, so they
+# are a 503 with Retry-After naming the dependency, not a 500. (A query that PostgreSQL refuses for
+# its content is no OperationalError; that stays a 500.)
+DEPENDENCY_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
+    (psycopg.OperationalError, "PostgreSQL"),
+    (psycopg_pool.PoolTimeout, "PostgreSQL"),
+    (redis.exceptions.ConnectionError, "Redis"),
+    (redis.exceptions.TimeoutError, "Redis"),
+    (dramatiq.errors.ConnectionError, "RabbitMQ"),
+    (pika.exceptions.AMQPError, "RabbitMQ"),
+)
+RETRY_AFTER_DEPENDENCY = "1"
+
+
+def dependency_of(exc: BaseException) -> str | None:
+    """The name of the server whose failure `exc` is, or None when it is no such failure."""
+    return next((name for cls, name in DEPENDENCY_ERRORS if isinstance(exc, cls)), None)
+
 
 DomainError = auth_rules.AuthRuleError | catalog_rules.CatalogError | order_rules.OrderRuleError
 

@@ -23,7 +23,15 @@ from prometheus_client import Counter, Gauge, Histogram
 from shop.domain.auth import AuthRuleError
 from shop.domain.orders import OrderRuleError
 from shop.domain.products import CatalogError
-from shop.http.errors import REQUEST_ID_KEY, ApiError, error_response, from_domain_error, from_http_exception
+from shop.http.errors import (
+    REQUEST_ID_KEY,
+    RETRY_AFTER_DEPENDENCY,
+    ApiError,
+    dependency_of,
+    error_response,
+    from_domain_error,
+    from_http_exception,
+)
 from shop.http.routing import spec_of
 from shop.observability.tracing import extract, tracer, traceresponse
 
@@ -33,6 +41,13 @@ REQUEST_ID_HEADER = "X-Request-Id"
 # A client's id is echoed only when it is short and made of visible, header-safe characters.
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 
+DEPENDENCY_FAILURES = Counter(
+    "shop_gateway_dependency_unavailable_total",
+    "Requests answered 503 because a server the gateway depends on failed (PostgreSQL, Redis, RabbitMQ)",
+    ["dependency"],
+)
+for _name in ("PostgreSQL", "Redis", "RabbitMQ"):
+    DEPENDENCY_FAILURES.labels(_name)  # every series exists at 0 from the start
 HTTP_REQUESTS = Counter(
     "shop_http_requests_total", "HTTP requests answered", ["method", "route", "status", "context"]
 )
@@ -158,6 +173,25 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return from_http_exception(request, exc)
     except Exception as exc:
         trace.get_current_span().record_exception(exc)
+        dependency = dependency_of(exc)
+        if dependency is not None:
+            DEPENDENCY_FAILURES.labels(dependency).inc()
+            log.warning(
+                "%s %s: %s unavailable (%s: %s)",
+                request.method,
+                request.path,
+                dependency,
+                type(exc).__name__,
+                str(exc).splitlines()[0] if str(exc) else "",
+                extra={"request_id": request.get(REQUEST_ID_KEY)},
+            )
+            return error_response(
+                request,
+                503,
+                "service_unavailable",
+                f"{dependency} is unavailable for a moment; retry",
+                {"Retry-After": RETRY_AFTER_DEPENDENCY},
+            )
         log.exception(
             "unhandled error on %s %s",
             request.method,

@@ -356,6 +356,12 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
                 "rate_limiter_unavailable (or another dependency away): auth is refused while the"
                 " limiter cannot decide; retry"
             )
+    answers.setdefault(
+        "503",
+        _error(
+            "service_unavailable: PostgreSQL, Redis or RabbitMQ is unavailable for a moment; see Retry-After"
+        ),
+    )
     operation["responses"] = dict(sorted(answers.items()))
     return operation
 

@@ -55,12 +55,14 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
     auth_db = settings.databases["auth"]
     replica = _async_pool(auth_db.replica_url, "auth-replica", primary=False, prepared=prepared)
     primary_async = _async_pool(auth_db.primary_url, "auth-primary-async", primary=True, prepared=prepared)
+    freshness_redis = async_redis(settings.redis_url, settings.redis_cluster)
     routes = AuthRoutes(
         actors=AuthActors(auth_actors.register, auth_actors.resend_code, auth_actors.verify_email),
         commands=CommandBus(executor, settings.command_timeout),
         primary=bootstrap.primary_pool("auth"),
         replica=replica,
         primary_async=primary_async,
+        reads=WriteFreshness(freshness_redis, "auth"),
         policy=bootstrap.auth_policy(),
         clock=bootstrap.utc_now,
         issuer=issuer,
@@ -75,7 +77,6 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
     catalog_primary = _async_pool(
         catalog_db.primary_url, "catalog-primary-async", primary=True, prepared=prepared
     )
-    freshness_redis = async_redis(settings.redis_url, settings.redis_cluster)
     products = ProductRoutes(
         actors=ProductActors(
             product_actors.create_product, product_actors.patch_product, product_actors.adjust_stock

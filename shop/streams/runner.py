@@ -54,6 +54,7 @@ CONSUMER_LAG = Gauge(
 )
 STATISTICS_INTERVAL_MS = 5000
 COMMIT_INTERVAL_MS = 500
+SESSION_TIMEOUT_MS = 10_000
 POLL_TIMEOUT = 0.1  # seconds: also how often finished records get their offsets stored
 MAX_IN_FLIGHT = 200  # records of one partition handed to its lane and not yet done with
 REVOKE_WAIT = 10.0  # seconds a rebalance waits for records lanes have started on revoked partitions
@@ -81,6 +82,11 @@ class StreamRunner:
             "on_commit": _log_commit_failure,
             "statistics.interval.ms": STATISTICS_INTERVAL_MS,
             "stats_cb": record_consumer_lag,
+            # A process killed outright leaves the group only when its session times out, and until
+            # then a rebalance waits for it and no member reads: librdkafka's 45 s default stalled
+            # every reservation for 45 s after a crash (bench/chaos). 10 s; heartbeats every 2 s.
+            "session.timeout.ms": SESSION_TIMEOUT_MS,
+            "heartbeat.interval.ms": SESSION_TIMEOUT_MS // 5,
         }
         self._producer_config = {**producer_config, "enable.idempotence": True}
         self._agents = dict(agents)

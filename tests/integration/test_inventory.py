@@ -13,9 +13,15 @@ from psycopg_pool import ConnectionPool
 
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.orders import PricedLine
-from shop.handlers.inventory import handle_order_created
+from shop.handlers.inventory import handle_order_cancelled, handle_order_created
 from shop.handlers.products import CreateProduct, handle_create
-from shop.schemas.orders import decode_order_created, encode_order_created
+from shop.schemas.orders import (
+    ORDER_CANCELLED,
+    STOCK_REJECTED,
+    OrderNoticeV1,
+    decode_order_created,
+    encode_order_created,
+)
 from shop.streams.runner import StreamRunner
 from shop.streams.saga import inventory_agent
 from tests.integration.kafka_helpers import scratch_topic
@@ -66,6 +72,19 @@ def test_all_lines_or_none(pool):
     accepted = decode_order_created(order_created([(plenty.id, 3), (scarce.id, 1)]))
     assert handle_order_created(accepted, UnitOfWork(pool), now) == "reserved"
     assert (stock(pool, plenty.id), stock(pool, scarce.id)) == ((7, 3), (0, 1))
+
+
+def test_a_cancellation_that_came_first_holds_nothing_and_still_answers_the_order_side(pool):
+    product = new_product(pool, 5)
+    created = decode_order_created(order_created([(product.id, 2)]))
+    cancelled = OrderNoticeV1(ORDER_CANCELLED, uuid.uuid4(), created.order_id, "customer_request")
+    handle_order_cancelled(cancelled, UnitOfWork(pool), now)
+    uow = UnitOfWork(pool)
+    assert handle_order_created(created, uow, now) == "cancelled"
+    assert stock(pool, product.id) == (5, 0)
+    (answer,) = uow.messages
+    assert (answer.topic, answer.key) == (STOCK_REJECTED, str(created.order_id))
+    assert answer.payload["reason"] == "the order was cancelled before its stock was reserved"
 
 
 def test_redelivery_after_the_commit_but_before_the_offset_commit_does_not_reserve_twice(settings, pool):

@@ -13,7 +13,15 @@ from psycopg_pool import ConnectionPool
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.orders import OrderLine, UnknownProduct, request_fingerprint
 from shop.domain.timers import TimerPolicy
-from shop.handlers.orders import IdempotencyKeyReused, PlaceOrder, handle_place_order
+from shop.handlers.orders import (
+    CancelOrder,
+    IdempotencyKeyReused,
+    PlaceOrder,
+    handle_cancel,
+    handle_place_order,
+    handle_stock_outcome,
+)
+from shop.schemas.orders import STOCK_REJECTED, OrderNoticeV1
 
 DAY_WITH_REMINDERS = TimerPolicy.from_seconds([4 * 3600, 12 * 3600, 22 * 3600], 24 * 3600)
 
@@ -116,3 +124,22 @@ def test_the_database_refuses_an_illegal_transition(pool, product):
         conn.execute(
             "UPDATE orders SET status = 'PENDING', cancel_reason = NULL WHERE id = %s", (placed.order_id,)
         )
+
+
+def test_a_stock_outcome_for_an_order_that_already_ended_is_recorded_without_a_transition(pool, product):
+    """Cancelled while its stock was still reserving: the inventory's answer still arrives (it held
+    nothing, or it releases what it held on order.cancelled), and the order must not stay `reserving`."""
+    user = uuid.uuid4()
+    placed = place(pool, user, "cancel-first", [OrderLine(product, 1)])
+    handle_cancel(CancelOrder(placed.order_id, user), UnitOfWork(pool), now)
+    rejected = OrderNoticeV1(
+        STOCK_REJECTED, uuid.uuid4(), placed.order_id, "cancelled before it was reserved"
+    )
+    uow = UnitOfWork(pool)
+    assert handle_stock_outcome(rejected, uow, now) is True
+    assert uow.messages == []  # no out-of-stock email for an order the customer cancelled
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT status, cancel_reason, stock FROM orders WHERE id = %s", (placed.order_id,)
+        ).fetchone()
+    assert row == ("CANCELLED", "customer_request", "rejected")

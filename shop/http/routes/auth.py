@@ -29,6 +29,7 @@ from shop.handlers.auth import (
 from shop.http.auth import require_principal
 from shop.http.commands import CommandBus
 from shop.http.errors import ApiError
+from shop.http.freshness import WriteFreshness
 from shop.http.validation import valid_body
 from shop.security.passwords import hash_password
 
@@ -51,6 +52,7 @@ class AuthRoutes:
     primary: ConnectionPool  # handlers that write, on threads
     replica: AsyncConnectionPool  # queries
     primary_async: AsyncConnectionPool  # queries that must see the caller's own fresh write
+    reads: WriteFreshness  # the replica, or the primary while the replica is away
     policy: AuthPolicy
     clock: Clock
     issuer: AccessTokenIssuer
@@ -136,7 +138,7 @@ class AuthRoutes:
 
     async def me(self, request: web.Request) -> web.Response:
         principal = require_principal(request)
-        async with self.replica.connection() as conn:
+        async with self.reads.connection(None, self.replica, self.primary_async) as conn:
             user = await db.user_by_id_async(conn, principal.user_id)
         # A valid token means a verified account: if the replica says otherwise (or has no row
         # yet), it lags behind a fresh verification, so ask the primary (read-your-writes).

@@ -4,6 +4,7 @@ request while it is in flight, the orders database's idempotency record is the l
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from uuid import UUID
 
 import dramatiq
 import psycopg
+import redis.exceptions
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
@@ -27,6 +29,8 @@ from shop.http.pagination import decode_cursor, encode_cursor
 from shop.http.validation import params, valid_body
 from shop.redis_clients import AsyncRedis
 from shop.schemas.views import order_view
+
+log = logging.getLogger(__name__)
 
 # Longer than any placement takes; a lock outliving a crashed gateway frees itself.
 IN_FLIGHT_MS = 30_000
@@ -71,34 +75,55 @@ class OrderRoutes:
         lines = rules.parse_lines(body)  # merges lines of one product; the shape is already checked
         lock = f"orders:in-flight:{principal.user_id}:{hashlib.sha256(key.encode()).hexdigest()}"
         token = secrets.token_hex(16)
-        if not await self.redis.set(lock, token, nx=True, px=IN_FLIGHT_MS):
+        if not await self._lock(lock, token):
             raise ApiError(
                 409,
                 "idempotency_key_in_flight",
                 "a request with this Idempotency-Key is still being processed",
             )
         order_id = uuid7()
-        answer = await self.commands.ask(
-            self.actors.place,
-            order_id=str(order_id),
-            user_id=str(principal.user_id),
-            idempotency_key=key,
-            request_hash=rules.request_fingerprint(body),
-            lines=[{"product_id": str(line.product_id), "quantity": line.quantity} for line in lines],
-            customer_email=principal.email,
-        )
+        try:
+            answer = await self.commands.ask(
+                self.actors.place,
+                order_id=str(order_id),
+                user_id=str(principal.user_id),
+                idempotency_key=key,
+                request_hash=rules.request_fingerprint(body),
+                lines=[{"product_id": str(line.product_id), "quantity": line.quantity} for line in lines],
+                customer_email=principal.email,
+            )
+        except BaseException:
+            # Not sent (RabbitMQ away), or no telling: the client's retry must not meet a 409 for
+            # half a minute. Should the command run after all, the retry's twin finds its order.
+            await self._unlock(lock, token)
+            raise
         if answer is None:
             # Still working: the lock stays until it expires, so a retry meanwhile gets 409, not a twin.
             location = f"/api/v1/orders/{order_id}"
             return web.json_response(
                 {"status": "processing", "id": str(order_id)}, status=202, headers={"Location": location}
             )
-        await self.redis.eval(_RELEASE, 1, lock, token)
+        await self._unlock(lock, token)
         raise_refusal(answer, _ERRORS, rules.OrderRuleError)
         if answer.get("commit_lsn"):
             await self.freshness.remember(principal.user_id, answer["commit_lsn"])
         order = answer["order"]
         return web.json_response(order, status=201, headers={"Location": f"/api/v1/orders/{order['id']}"})
+
+    async def _lock(self, lock: str, token: str) -> bool:
+        """True when this request holds the key's in-flight lock, or when Redis cannot say: the
+        orders database's idempotency record is the last word, so a twin never becomes a second order."""
+        try:
+            return bool(await self.redis.set(lock, token, nx=True, px=IN_FLIGHT_MS))
+        except redis.exceptions.RedisError as exc:
+            log.warning("idempotency lock unavailable (%s); placing without it", exc)
+            return True
+
+    async def _unlock(self, lock: str, token: str) -> None:
+        try:
+            await self.redis.eval(_RELEASE, 1, lock, token)
+        except redis.exceptions.RedisError as exc:  # it expires on its own
+            log.warning("could not release an idempotency lock (%s)", exc)
 
     async def _transition(
         self, request: web.Request, actor: dramatiq.Actor[..., Any], **kwargs: Any

@@ -127,3 +127,19 @@ def test_a_render_error_fails_before_taking_the_guard(sender, ledger):
         deliver_email(broken, sender, ledger)
     assert ledger.guards == {}
     assert sender.sent == []
+
+
+class LedgerThatLosesRedis(FakeLedger):
+    """Redis goes away right after the SMTP server accepted the email."""
+
+    def record_sent(self, key: str) -> None:
+        raise ConnectionError("Redis went away")
+
+    def release(self, key: str, token: str) -> None:
+        raise ConnectionError("Redis went away")
+
+
+def test_a_sent_email_counts_as_delivered_even_when_the_ledger_cannot_record_it(sender):
+    # Raising would make the actor retry, and the retry would mail it a second time.
+    assert deliver_email(command(), sender, LedgerThatLosesRedis()) is True
+    assert len(sender.sent) == 1

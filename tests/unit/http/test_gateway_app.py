@@ -186,6 +186,7 @@ def _unconnected_auth_routes():
         primary=ConnectionPool("postgresql://nowhere/none", open=False),
         replica=AsyncConnectionPool("postgresql://nowhere/none", open=False),
         primary_async=AsyncConnectionPool("postgresql://nowhere/none", open=False),
+        reads=None,  # type: ignore[arg-type]
         policy=AuthPolicy("pepper", timedelta(days=1)),
         clock=lambda: None,  # type: ignore[arg-type,return-value]
         issuer=None,  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ METRIC_MODULES = [
     "shop.http.middlewares",
     "shop.http.ratelimit",
     "shop.http.commands",
+    "shop.http.freshness",
     "shop.actors.observability",
     "shop.actors.mail",
     "shop.streams.runner",
