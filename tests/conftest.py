@@ -27,6 +27,11 @@ def _load_stack_env() -> None:
 _load_stack_env()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The chaos run (tests/e2e/test_chaos.py) restarts the servers every other test talks to: last."""
+    items.sort(key=lambda item: item.get_closest_marker("chaos") is not None)
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return Settings.from_env(os.environ)

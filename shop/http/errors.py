@@ -120,7 +120,7 @@ DEPENDENCY_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
     (psycopg_pool.PoolTimeout, "PostgreSQL"),
     (redis.exceptions.ConnectionError, "Redis"),
     (redis.exceptions.TimeoutError, "Redis"),
-    (dramatiq.errors.ConnectionError, "RabbitMQ"),
+    (dramatiq.errors.BrokerConnectionError, "RabbitMQ"),
     (pika.exceptions.AMQPError, "RabbitMQ"),
 )
 RETRY_AFTER_DEPENDENCY = "1"
