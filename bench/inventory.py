@@ -1,7 +1,9 @@
 """`python -m bench.inventory`: reservations per second by the inventory agent, and its lag.
 
-1. `shop run streams` (the agents) and `shop run relay` (which publishes their answers) against the
-   local stack (`make up`), OTEL_SDK_DISABLED=true.
+1. `shop run streams` (the agents) against the local stack (`make up`), OTEL_SDK_DISABLED=true, and
+   no relay: the agent is measured alone (its answers stay in the outbox, and are deleted at the end:
+   they are about orders that do not exist, which the order side would rightly dead-letter). It
+   refuses to run while another stack's relay holds the catalog's outbox lease.
 2. P products (default 20) with 10,000,000 units each, made by the catalog's own create handler
    (event, projection, product.created). The agent's consumer group must have caught up with
    `order.created` first: a backlog left by someone else would count against it.
@@ -17,8 +19,7 @@
    `shop.handlers.inventory.handle_order_created` runs) on the same PostgreSQL, 4 clients, on scratch
    products that exist only as rows of `products` and are deleted afterwards with all it wrote.
 
-The bench products keep their reservations (answers go to the order side as `stock.reserved` for
-orders it does not know, which it records in its inbox and otherwise ignores).
+The bench products keep their reservations and their events.
 Results: var/bench/inventory.json and inventory.md.
 """
 
@@ -43,7 +44,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from bench import report
 from bench.openloop import quantile
 from bench.pgbench import require_pgbench, run_pgbench
-from bench.processes import CpuMeter, Running, shop_process
+from bench.processes import CpuMeter, Running, refuse_running_relays, shop_process
 from shop import bootstrap
 from shop.bootstrap import kafka_config
 from shop.db.unit_of_work import UnitOfWork
@@ -210,6 +211,14 @@ def pgbench_baseline(db_url: str, products: int, clients: int, seconds: int) -> 
 # --- Kafka ----------------------------------------------------------------------------------------
 
 
+def delete_unsent(db_url: str, products: list[str], orders: list[str]) -> None:
+    """The bench's outbox rows no relay sent (its products' events, its answers for made-up orders)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "DELETE FROM outbox WHERE published_at IS NULL AND message_key = ANY(%s)", (products + orders,)
+        )
+
+
 def group_lag(settings: Settings, topics: Iterable[str]) -> int:
     """Records of `topics` the agents' consumer group has not committed yet (without joining it)."""
     consumer = Consumer(kafka_config(settings, **{"group.id": CONSUMER_GROUP, "enable.auto.commit": False}))
@@ -279,10 +288,15 @@ def follow(
 
 
 def burst(
-    settings: Settings, conn: psycopg.Connection[Any], products: list[uuid.UUID], events: int
+    settings: Settings,
+    conn: psycopg.Connection[Any],
+    products: list[uuid.UUID],
+    events: int,
+    orders: list[str],
 ) -> dict[str, Any]:
     rng = random.Random(1)
     batch = [order_created(products, rng) for _ in range(events)]  # made before the clock starts
+    orders += [key for key, _ in batch]
     producer = new_producer(settings)
     start_units = reserved_units(conn, products)
     produced: list[float] = []
@@ -310,7 +324,12 @@ def burst(
 
 
 def steady(
-    settings: Settings, conn: psycopg.Connection[Any], products: list[uuid.UUID], rate: float, seconds: float
+    settings: Settings,
+    conn: psycopg.Connection[Any],
+    products: list[uuid.UUID],
+    rate: float,
+    seconds: float,
+    orders: list[str],
 ) -> dict[str, Any]:
     rng = random.Random(2)
     producer = new_producer(settings)
@@ -332,6 +351,7 @@ def steady(
             time.sleep(min(due - now, 0.002))
         key, value = order_created(products, rng)
         sent_at[key] = time.time()
+        orders.append(key)
         producer.produce(ORDER_CREATED, value=value, key=key)
         produced.append(now)
         if i % 200 == 0:
@@ -376,6 +396,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     clock = time.monotonic()
     settings = Settings.from_env(os.environ)
     db_url = settings.databases["catalog"].primary_url
+    refuse_running_relays({"catalog": db_url}, "bench.inventory")
     env = {"OTEL_SDK_DISABLED": "true"}
     log = Path("var/log/bench-inventory.log")
     results: dict[str, Any] = {
@@ -385,22 +406,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     with ExitStack() as stack:
         streams: Running = stack.enter_context(shop_process("streams", env, log=log))
-        relay: Running = stack.enter_context(shop_process("relay", env, log=log))
         products = create_products(args.products)
+        orders: list[str] = []
+        stack.callback(delete_unsent, db_url, [str(p) for p in products], orders)
         wait_caught_up(settings)
-        meter = CpuMeter(lambda: {"streams": streams.pid, "relay": relay.pid})
+        meter = CpuMeter(lambda: {"streams": streams.pid})
         with psycopg.connect(db_url, autocommit=True) as conn:
             meter.start()
-            results["burst"] = burst(settings, conn, products, args.events)
+            results["burst"] = burst(settings, conn, products, args.events, orders)
             results["burst"]["cpu_percent_of_one_core"] = meter.stop()
             say(
                 f"burst: {args.events} reservations in {results['burst']['seconds']} s:"
                 f" {results['burst']['reservations_per_s']:.0f}/s"
             )
             rate = round(results["burst"]["reservations_per_s"] * args.steady_fraction, 1)
-            wait_caught_up(settings)  # the burst's answers (stock.reserved, product.updated)
+            wait_caught_up(settings)
             meter.start()
-            results["steady"] = steady(settings, conn, products, rate, args.steady_seconds)
+            results["steady"] = steady(settings, conn, products, rate, args.steady_seconds, orders)
             results["steady"]["cpu_percent_of_one_core"] = meter.stop()
             s = results["steady"]
             say(

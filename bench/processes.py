@@ -83,6 +83,27 @@ def shop_process(
         stop(child, 30)
 
 
+# --- other stacks ---------------------------------------------------------------------------------
+
+
+def refuse_running_relays(database_urls: Mapping[str, str], who: str) -> None:
+    """Stops `who` when a relay holds the outbox lease of one of these databases: another stack
+    (`make run`) is up, and its relay would publish the benchmark's rows where they do not belong."""
+    import psycopg
+
+    from shop.db.outbox import RELAY_LEASE_ID
+
+    for context, url in database_urls.items():
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LEASE_ID,)).fetchone()
+            if not (row and row[0]):
+                raise SystemExit(
+                    f"{who}: a relay holds the `{context}` outbox lease (is `make run` or `shop run relay`"
+                    " running?); stop it first"
+                )
+            conn.execute("SELECT pg_advisory_unlock(%s)", (RELAY_LEASE_ID,))
+
+
 # --- CPU per process group ----------------------------------------------------------------------
 
 # The servers of the local stack, by the command name their processes run under.

@@ -35,10 +35,11 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from bench import report
+from bench.processes import refuse_running_relays
 from bench.rabbitmq import management, vhost_url
 from shop.actors.broker import QUORUM, connection_parameters, declare_actor_queue
 from shop.bootstrap import kafka_config
-from shop.db.outbox import KAFKA, RABBITMQ, RELAY_LEASE_ID
+from shop.db.outbox import KAFKA, RABBITMQ
 from shop.observability.tracing import TRACE_OPTION
 from shop.relay import OutboxRelay
 from shop.settings import Settings
@@ -85,14 +86,8 @@ def say(message: str) -> None:
 
 def check_no_relay(db_url: str) -> None:
     """Stops the benchmark if another relay holds the lease or the outbox has a backlog of its own."""
+    refuse_running_relays({"orders": db_url}, "bench.relay")
     with psycopg.connect(db_url, autocommit=True) as conn:
-        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LEASE_ID,)).fetchone()
-        if not (row and row[0]):
-            raise SystemExit(
-                "bench.relay: a relay holds the `orders` outbox lease (is `make run` or `shop run relay`"
-                " running?); stop it first: the benchmark starts its own relay"
-            )
-        conn.execute("SELECT pg_advisory_unlock(%s)", (RELAY_LEASE_ID,))
         row = conn.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()
         if row and row[0]:
             raise SystemExit(

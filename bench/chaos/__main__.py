@@ -27,7 +27,7 @@ from bench.chaos.stack import ORDER_TTL_SECONDS, TIMER_GRACE_SECONDS, ChaosStack
 from bench.chaos.workload import Customer, Operation, Workload
 from bench.inventory import group_lag
 from bench.orders import call, create_product, signed_up
-from shop.db.outbox import RELAY_LEASE_ID
+from bench.processes import refuse_running_relays
 from shop.settings import Settings
 from shop.streams.agents import AGENTS
 
@@ -62,18 +62,6 @@ FULL = Plan(rate=8, calm=20, after=30, rounds=2, replica_seconds=30, customers=2
 
 def say(message: str) -> None:
     print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def refuse_other_relays(settings: Settings) -> None:
-    """A relay of another stack would publish this run's rows to its own vhost: stop if one runs."""
-    for context, database in settings.databases.items():
-        with psycopg.connect(database.primary_url, autocommit=True) as conn:
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LEASE_ID,)).fetchone()
-            if not (row and row[0]):
-                raise SystemExit(
-                    f"chaos: a relay holds the `{context}` outbox lease; stop other stacks (`make run`) first"
-                )
-            conn.execute("SELECT pg_advisory_unlock(%s)", (RELAY_LEASE_ID,))
 
 
 def _claims(token: str) -> dict[str, Any]:
@@ -219,7 +207,8 @@ def fault_rows(
 
 def run(plan: Plan) -> dict[str, Any]:
     settings = Settings.from_env(os.environ)
-    refuse_other_relays(settings)
+    # Another stack's relay would publish this run's rows to its own vhost.
+    refuse_running_relays({c: d.primary_url for c, d in settings.databases.items()}, "chaos")
     domain = f"chaos-{uuid.uuid4().hex[:8]}.test"
     since = datetime.now(UTC)
     stack = ChaosStack(Path("var/log/chaos.log"))

@@ -23,7 +23,10 @@ from dramatiq.brokers.rabbitmq import (
     _RabbitmqConsumer,
 )
 from dramatiq.common import dq_name, q_name, xq_name
-from dramatiq.errors import ConnectionClosed
+from dramatiq.errors import ConnectionClosed, DecodeError
+from dramatiq.message import Message
+
+from shop.actors.observability import ACTOR_MESSAGES, UNDECODABLE, UNKNOWN_ACTOR
 
 QUORUM = {"x-queue-type": "quorum"}
 
@@ -92,12 +95,49 @@ class _DeadLetterWithFinalError(_RabbitmqConsumer):
     unacked: it comes back and fails again, and the dead-letter queue may hold it twice, never zero times.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        # dramatiq rejects a body it cannot decode, and RabbitMQ dead-letters it saying only
+        # "rejected": set such bodies aside here, with the reason, before dramatiq sees them.
+        self.iterator = self._decodable_only(self.iterator)
+
+    def _decodable_only(self, deliveries: Any) -> Any:
+        for delivery in deliveries:
+            method, _properties, body = delivery
+            if method is not None:
+                try:
+                    Message.decode(body)
+                except DecodeError as exc:
+                    self._dead_letter_undecodable(method.delivery_tag, body, exc)
+                    continue
+            yield delivery
+
+    def _dead_letter_undecodable(self, tag: int, body: bytes, exc: DecodeError) -> None:
+        """On the consuming thread itself: to the dead-letter queue with the reason, then acked."""
+        reason = f"undecodable: {exc}"[:500]
+        self.channel.basic_publish(
+            exchange="",
+            routing_key=xq_name(q_name(self.queue_name)),
+            body=body,
+            properties=pika.BasicProperties(delivery_mode=2, headers={"x-dead-letter-reason": reason}),
+        )
+        self.channel.basic_ack(tag)
+        ACTOR_MESSAGES.labels(UNDECODABLE, "dead_lettered").inc()
+        self.logger.warning("dead-lettered an undecodable message on %s: %s", self.queue_name, reason)
+
     def nack(self, message: Any) -> None:
         try:
             self.known_tags.remove(message._tag)
         except KeyError:
             self.logger.warning("Failed to dead-letter message: not in known tags.")
             return
+        error = getattr(message, "_exception", None)
+        if error is not None and "traceback" not in message.options:
+            # Failed without a retry's traceback: dramatiq found no actor by that name (before any
+            # middleware could count it), or an actor's `throws` error. Keep the reason with it.
+            message.options["dead_letter_reason"] = f"{type(error).__name__}: {error}"[:500]
+        if message.actor_name not in self.broker.actors:
+            ACTOR_MESSAGES.labels(UNKNOWN_ACTOR, "dead_lettered").inc()
         body = message._message.encode()
         dead_letter_queue = xq_name(q_name(self.queue_name))
 

@@ -35,6 +35,17 @@ ACTOR_IN_PROGRESS = Gauge("shop_actor_messages_in_progress", "Messages an actor 
 
 
 OUTCOMES = ("succeeded", "retried", "dead_lettered", "skipped")
+# Actor labels of poison that names no actor of ours: a body that is no dramatiq message (dead-
+# lettered by the consumer), and a message for an actor nobody declared (shop.actors.broker). One
+# label each, whatever the message says, so that poison cannot make up new series.
+UNDECODABLE = "(undecodable)"
+UNKNOWN_ACTOR = "(unknown actor)"
+for _label in (UNDECODABLE, UNKNOWN_ACTOR):
+    ACTOR_MESSAGES.labels(_label, "dead_lettered")
+
+
+def _actor_label(broker: dramatiq.Broker, message: Any) -> str:
+    return str(message.actor_name) if message.actor_name in broker.actors else UNKNOWN_ACTOR
 
 
 class ActorMetrics(dramatiq.Middleware):
@@ -49,7 +60,7 @@ class ActorMetrics(dramatiq.Middleware):
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         self._started.at = time.perf_counter()
-        ACTOR_IN_PROGRESS.labels(message.actor_name).inc()
+        ACTOR_IN_PROGRESS.labels(_actor_label(broker, message)).inc()
 
     def _finish(self, actor: str) -> None:
         """Ends what `before_process_message` began, if it ran for this message."""
@@ -67,14 +78,16 @@ class ActorMetrics(dramatiq.Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        self._finish(message.actor_name)
-        outcome = "succeeded" if exception is None else "dead_lettered" if message.failed else "retried"
-        ACTOR_MESSAGES.labels(message.actor_name, outcome).inc()
+        actor = _actor_label(broker, message)
+        self._finish(actor)
+        outcome = "dead_lettered" if message.failed else "succeeded" if exception is None else "retried"
+        ACTOR_MESSAGES.labels(actor, outcome).inc()
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
         # A middleware earlier in the list may skip before this one's before hook ran.
-        self._finish(message.actor_name)
-        ACTOR_MESSAGES.labels(message.actor_name, "skipped").inc()
+        actor = _actor_label(broker, message)
+        self._finish(actor)
+        ACTOR_MESSAGES.labels(actor, "skipped").inc()
 
 
 def add_actor_middlewares(broker: dramatiq.Broker) -> None:

@@ -13,12 +13,16 @@ import dramatiq
 
 from shop import bootstrap
 from shop.db.unit_of_work import UnitOfWork
+from shop.domain.orders import EventForUnknownOrder
 from shop.domain.timers import EXPIRY, reminder_number
 from shop.handlers.orders import EXPIRY_ACTOR, REMINDER_ACTOR, TIMER_QUEUE
 from shop.handlers.timers import fire_trigger
 
 # A database restart is waited out with backoff; past the last retry the sweeper still fires the timer.
 MAX_RETRIES, MIN_BACKOFF_MS, MAX_BACKOFF_MS = 8, 1_000, 60_000
+# A trigger that can never fire (no such timer, a malformed id or kind) is dead-lettered at once,
+# with the error that says why, instead of being retried for minutes.
+POISON = (EventForUnknownOrder, ValueError)
 
 
 def _fire(order_id: str, kind: str) -> None:
@@ -32,6 +36,7 @@ def _fire(order_id: str, kind: str) -> None:
     max_retries=MAX_RETRIES,
     min_backoff=MIN_BACKOFF_MS,
     max_backoff=MAX_BACKOFF_MS,
+    throws=POISON,
 )
 def send_payment_reminder(order_id: str, kind: str) -> None:
     """Emails a payment reminder if the order is still PENDING and this reminder was not sent yet."""
@@ -46,6 +51,7 @@ def send_payment_reminder(order_id: str, kind: str) -> None:
     max_retries=MAX_RETRIES,
     min_backoff=MIN_BACKOFF_MS,
     max_backoff=MAX_BACKOFF_MS,
+    throws=POISON,
 )
 def expire_order(order_id: str, kind: str = EXPIRY) -> None:
     """PENDING → CANCELLED (payment_timeout), PAID → COMPLETED; anything else stays as it is."""

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -23,8 +24,11 @@ PASSWORD_MAX = 128
 EMAIL_MAX = 254  # RFC 5321's limit on a forward path
 
 # Deliberately loose: one @, something on both sides, a dot in the domain. Whether the address
-# exists is settled by the verification email, not by a regex.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+# exists is settled by the verification email, not by a regex. What is refused is what cannot be in
+# an unquoted address and would change how a mail header reads: RFC 5322's specials (< > ( ) [ ] \
+# , ; : "), control characters, and invisible format characters (right-to-left overrides, zero widths).
+_ADDRESS_CHAR = r'[^@\s<>()\[\]\\,;:"\x00-\x1f\x7f]'
+_EMAIL = re.compile(rf"^{_ADDRESS_CHAR}+@{_ADDRESS_CHAR}+\.[^@\s.<>()\[\]\\,;:\"]+$")
 _CODE = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")
 
 
@@ -44,7 +48,8 @@ class InvalidPassword(AuthRuleError):
 
 def normalize_email(raw: str) -> str:
     email = raw.strip().lower()
-    if len(email) > EMAIL_MAX or not _EMAIL.match(email):
+    invisible = any(unicodedata.category(c) == "Cf" for c in email)
+    if len(email) > EMAIL_MAX or invisible or not _EMAIL.match(email):
         raise InvalidEmail("email must look like name@example.com")
     return email
 

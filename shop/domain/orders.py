@@ -60,6 +60,11 @@ class OrderNotFound(OrderRuleError):
     code = "not_found"
 
 
+class EventForUnknownOrder(Exception):
+    """An event names an order this context has no record of (or, at the inventory, a paid order
+    it holds no reservation for): the event cannot be right, and retrying will not change that."""
+
+
 class StockNotReserved(OrderRuleError):
     code = "stock_not_reserved"
 

@@ -19,6 +19,7 @@ from shop.db import products as db
 from shop.db.inbox import record_handled
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.ids import uuid7
+from shop.domain.orders import EventForUnknownOrder
 from shop.domain.products import InsufficientStock, release, reserve, sell
 from shop.handlers.products import record_event
 from shop.schemas.orders import (
@@ -132,9 +133,19 @@ def handle_order_cancelled(notice: OrderNoticeV1, uow: UnitOfWork, clock: Clock)
 
 
 def handle_order_paid(notice: OrderNoticeV1, uow: UnitOfWork, clock: Clock) -> None:
-    """A paid order's reservation becomes a sale: the units leave the stock for good."""
+    """A paid order's reservation becomes a sale: the units leave the stock for good. A paid order
+    that never held stock here cannot be: `EventForUnknownOrder`, nothing recorded."""
     now = clock()
     with uow:
         if not record_handled(uow.conn, CONSUMER, notice.event_id):
             return
-        _settle(uow, notice, "sold", now)
+        if not _settle(uow, notice, "sold", now) and not _has_reservations(uow, notice.order_id):
+            raise EventForUnknownOrder(
+                f"order.paid for order {notice.order_id}, which holds no reservation here"
+            )
+
+
+def _has_reservations(uow: UnitOfWork, order_id: UUID) -> bool:
+    """Whether the order holds or held stock here, in whatever state."""
+    row = uow.conn.execute("SELECT 1 FROM stock_reservations WHERE order_id = %s LIMIT 1", (order_id,))
+    return row.fetchone() is not None

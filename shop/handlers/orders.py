@@ -18,6 +18,7 @@ from shop.db.inbox import record_handled
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.ids import uuid7
 from shop.domain.orders import (
+    EventForUnknownOrder,
     InvalidTransition,
     OrderLine,
     OrderNotFound,
@@ -137,11 +138,14 @@ STOCK_CONSUMER = "order-stock"
 
 def handle_stock_outcome(event: OrderNoticeV1, uow: UnitOfWork, clock: Clock) -> bool:
     """The inventory's answer: stock `reserved`, or `rejected` and the order `CANCELLED` with
-    `out_of_stock`. False when the event was handled before."""
+    `out_of_stock`. False when the event was handled before; `EventForUnknownOrder` (nothing
+    recorded) when the order does not exist."""
     now = clock()
     with uow:
         if not record_handled(uow.conn, STOCK_CONSUMER, event.event_id):
             return False
+        if uow.conn.execute("SELECT 1 FROM orders WHERE id = %s", (event.order_id,)).fetchone() is None:
+            raise EventForUnknownOrder(f"{event.schema} for order {event.order_id}, which does not exist")
         if event.schema == STOCK_RESERVED:
             uow.conn.execute(
                 "UPDATE orders SET stock = 'reserved', updated_at = %s WHERE id = %s AND stock = 'reserving'",

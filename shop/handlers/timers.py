@@ -17,7 +17,7 @@ from prometheus_client import Counter, Histogram
 
 from shop.db import timers as db
 from shop.db.unit_of_work import UnitOfWork
-from shop.domain.orders import Status
+from shop.domain.orders import EventForUnknownOrder, Status
 from shop.domain.timers import (
     EXPIRY,
     Outcome,
@@ -54,13 +54,13 @@ class Fired:
 
 def fire_trigger(order_id: UUID, kind: str, uow: UnitOfWork, clock: Clock) -> Fired | None:
     """A trigger message arrived. None when there is nothing to fire: already fired (a duplicate
-    trigger, or the sweeper came first), unknown, or early (the sweeper will fire it)."""
+    trigger, or the sweeper came first), or early (the sweeper will fire it). A trigger for a timer
+    that does not exist cannot be right: `EventForUnknownOrder`, which dead-letters it."""
     with uow:
         locked = db.lock_timer_and_order(uow.conn, order_id, kind)
         now = clock()
         if locked is None:
-            log.warning("timer trigger for unknown timer %s of order %s: ignored", kind, order_id)
-            return None
+            raise EventForUnknownOrder(f"a {kind} trigger for order {order_id}, which has no such timer")
         timer, order = locked
         if timer.fired_at is not None:
             return None

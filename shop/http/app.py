@@ -15,6 +15,7 @@ from shop.http.health import add_health_routes
 from shop.http.middlewares import (
     body_limit_middleware,
     error_middleware,
+    header_limit_middleware,
     metrics_middleware,
     request_id_middleware,
     tracing_middleware,
@@ -42,6 +43,7 @@ def create_base_app(
             metrics_middleware,
             error_middleware,
             body_limit_middleware(max_body_bytes),
+            header_limit_middleware,
             *extra_middlewares,
         ],
         client_max_size=max_body_bytes,

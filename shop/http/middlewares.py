@@ -215,6 +215,25 @@ def body_limit_middleware(max_bytes: int) -> Middleware:
     return middleware
 
 
+# Request headers, all of them together. The HTTP parser itself refuses a single line over
+# HTTP_LINE_LIMIT with a plain-text 400 before any of this code runs; below that, this limit answers
+# in the error envelope.
+MAX_HEADER_BYTES = 16 * 1024
+HTTP_LINE_LIMIT = 64 * 1024
+
+
+@web.middleware
+async def header_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    size = sum(len(name) + len(value) + 4 for name, value in request.raw_headers)
+    if size > MAX_HEADER_BYTES:
+        raise ApiError(
+            431,
+            "request_header_fields_too_large",
+            f"request headers are {size} bytes; the limit is {MAX_HEADER_BYTES}",
+        )
+    return await handler(request)
+
+
 class AccessLogger(AbstractAccessLogger):
     """One line per answered request, with the request id to join it to the rest of the logs."""
 

@@ -332,7 +332,11 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         del operation["parameters"]
     answers: dict[str, Any] = operation["responses"]
     answers.setdefault(
-        "400", _error("unknown_parameter (a query parameter this route does not take) or bad_request")
+        "400",
+        _error(
+            "unknown_parameter (a query parameter this route does not take), duplicate_parameter (one"
+            " given twice) or bad_request"
+        ),
     )
     if spec.access is not Access.ANYONE:
         operation["security"] = [{"bearer": []}]

@@ -78,6 +78,12 @@ class _Contract:
             raise ApiError(
                 400, "unknown_parameter", _short(f"unknown query parameter(s): {', '.join(unknown)}")
             )
+        repeated = sorted(name for name in set(query) if len(query.getall(name)) > 1)
+        if repeated:
+            # `limit=1&limit=2`: which one did the client mean? Proxies and frameworks disagree.
+            raise ApiError(
+                400, "duplicate_parameter", _short(f"query parameter(s) given twice: {', '.join(repeated)}")
+            )
         values: dict[str, Any] = {}
         for parameter in self.parameters:
             source = request.match_info if parameter.location == "path" else query

@@ -15,7 +15,7 @@ from shop.db.connections import primary_options, replica_options
 from shop.http.app import create_gateway_app
 from shop.http.commands import CommandBus
 from shop.http.freshness import WriteFreshness
-from shop.http.middlewares import AccessLogger
+from shop.http.middlewares import HTTP_LINE_LIMIT, AccessLogger
 from shop.http.ratelimit import ClientAddress, Policy, RedisRateLimiter, rate_limit_middleware
 from shop.http.routes.auth import AuthActors, AuthRoutes
 from shop.http.routes.orders import OrderActors, OrderRoutes
@@ -136,6 +136,10 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
         host=settings.host,
         port=listen_port,
         access_log_class=AccessLogger,
+        # Past aiohttp's 8 KiB per header line, the parser answers in plain text; up to this, the
+        # header limit middleware answers 431 in the error envelope.
+        max_line_size=HTTP_LINE_LIMIT,
+        max_field_size=HTTP_LINE_LIMIT,
         shutdown_timeout=10,
         print=None,
     )

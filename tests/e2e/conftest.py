@@ -1,20 +1,28 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
+from tests.e2e.leaks import leaks, mailed_codes
 from tests.e2e.stack import SupervisedStack
+from tests.e2e.test_auth import ODD_PASSWORD, PASSWORD
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[SupervisedStack]:
+def stack(settings) -> Iterator[SupervisedStack]:
+    started = datetime.now(UTC)
     running = SupervisedStack()
     running.start()
     yield running
     running.stop()
+    # The last check of the suite: no secret in any line the stack logged while every test drove it.
+    lines = running.log_path.read_text(errors="replace").splitlines()
+    found = leaks(lines, [PASSWORD, ODD_PASSWORD], mailed_codes(started), settings.auth.code_pepper)
+    assert not found, f"{len(found)} log line(s) show a secret:\n" + "\n".join(found[:20])
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ from tests.e2e import mailpit
 from tests.e2e.stack import Response, SupervisedStack, request
 
 PASSWORD = "correct horse battery staple"
+ODD_PASSWORD = "пароль 密码 🔑 \u202e{{ 7*7 }}'; --"  # the log scan (conftest) looks for both
 
 
 def post(stack: SupervisedStack, path: str, body: object, headers: dict[str, str] | None = None) -> Response:
@@ -39,8 +40,8 @@ def assert_error(response: Response, status: int, code: str) -> None:
     assert body["error"]["request_id"] == response.headers["X-Request-Id"]
 
 
-def register_and_verify(stack: SupervisedStack, email: str) -> None:
-    assert post(stack, "/api/v1/auth/register", {"email": email, "password": PASSWORD}).status == 202
+def register_and_verify(stack: SupervisedStack, email: str, password: str = PASSWORD) -> None:
+    assert post(stack, "/api/v1/auth/register", {"email": email, "password": password}).status == 202
     code = mailpit.latest_code(email)
     assert post(stack, "/api/v1/auth/verify", {"email": email, "code": code}).status == 200
 

@@ -12,7 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from shop.db.timers import MAX_SWEEP_FAILURES
 from shop.db.unit_of_work import UnitOfWork
-from shop.domain.orders import InvalidTransition, OrderLine, request_fingerprint
+from shop.domain.orders import EventForUnknownOrder, InvalidTransition, OrderLine, request_fingerprint
 from shop.domain.timers import Outcome, TimerPolicy
 from shop.handlers import timers as timer_handlers
 from shop.handlers.orders import PayOrder, PlaceOrder, handle_pay, handle_place_order
@@ -142,6 +142,15 @@ def test_an_early_trigger_fires_nothing_and_leaves_the_timer_to_the_sweeper(pool
     assert fire(pool, order_id, "expiry", t0 + timedelta(seconds=5)) is None
     assert timers_of(pool, order_id)["expiry"][1] is None
     assert order_state(pool, order_id) == ("PENDING", None)
+
+
+def test_a_trigger_for_a_timer_that_does_not_exist_is_poison(pool, product):
+    t0 = datetime.now(UTC)
+    with pytest.raises(EventForUnknownOrder):
+        fire(pool, uuid.uuid4(), "expiry", t0)
+    order_id = place(pool, product, t0)
+    with pytest.raises(EventForUnknownOrder):
+        fire(pool, order_id, "reminder_9", t0 + timedelta(days=2))  # no such reminder on this order
 
 
 def test_expiry_cancels_an_unpaid_order_with_its_event_and_email(pool, product):

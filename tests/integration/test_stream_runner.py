@@ -8,6 +8,7 @@ import time
 import uuid
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from prometheus_client import REGISTRY
 
 from shop.streams import runner as runner_module
 from shop.streams.runner import PoisonMessage, StreamRunner, lane_index
@@ -70,6 +71,17 @@ def test_agents_handle_in_order_dead_letter_poison_and_commit_after_handling(set
         assert headers["x-original-offset"] == b"2"
         assert b"not JSON" in headers["x-dead-letter-reason"]
         assert _committed(bootstrap, group, topic) == 4
+        # Counted where /metrics shows it.
+        assert (
+            REGISTRY.get_sample_value(
+                "shop_stream_records_total", {"topic": topic, "outcome": "dead_lettered"}
+            )
+            == 1
+        )
+        assert (
+            REGISTRY.get_sample_value("shop_stream_records_total", {"topic": topic, "outcome": "processed"})
+            == 3
+        )
 
 
 def _runner(

@@ -9,7 +9,7 @@
 #
 # Defines functions only; sourced by ops/local/stack.sh after lib.sh.
 #
-# Knobs (all optional): SHOP_MAILPIT_MAX_MESSAGES (default 5000, oldest pruned beyond it),
+# Knobs (all optional): SHOP_MAILPIT_MAX_MESSAGES (default 100000, oldest pruned beyond it; a full `make chaos` alone mails ~8,000),
 # SHOP_GO (path of the go binary). Modules come through the machine's configured Go module proxy.
 
 MAILPIT_MODULE=github.com/axllent/mailpit
@@ -108,7 +108,7 @@ mailpit_start() {
     --smtp "$(_mailpit_addr "$SHOP_MAILPIT_SMTP_PORT")" \
     --listen "$(_mailpit_addr "$SHOP_MAILPIT_HTTP_PORT")" \
     --database "$VAR/mailpit/mailpit.db" \
-    --max "${SHOP_MAILPIT_MAX_MESSAGES:-5000}" \
+    --max "${SHOP_MAILPIT_MAX_MESSAGES:-100000}" \
     --smtp-auth-accept-any \
     --smtp-auth-allow-insecure \
     --smtp-disable-rdns \
