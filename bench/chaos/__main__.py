@@ -213,8 +213,8 @@ def run(plan: Plan) -> dict[str, Any]:
     since = datetime.now(UTC)
     stack = ChaosStack(Path("var/log/chaos.log"))
     say(f"starting the stack (worker pools, its own vhost); the run's addresses are @{domain}")
-    stack.start()
     try:
+        stack.start()
         customers, products = set_up(stack, plan, domain)
         say(
             f"{len(customers)} customers, {len(products)} products of {plan.stock} units;"

@@ -60,6 +60,21 @@ class SupervisedStack:
         return f"http://127.0.0.1:{self.ports[process]}{path}"
 
     def start(self, ready_timeout: float = 90) -> None:
+        """Starts `shop run all` and waits until every process is ready. A port taken between
+        choosing it and binding it (another process's ephemeral port) gets new ports and one more
+        try; a stack that does not come up is stopped before the error goes up, so that no orphan
+        keeps the outbox leases."""
+        for attempt in (1, 2):
+            try:
+                self._start_once(ready_timeout)
+                return
+            except RuntimeError as exc:
+                self.stop(signal.SIGTERM)
+                if attempt == 2 or "address already in use" not in str(exc):
+                    raise
+                self.ports = {name: free_port() for name in PROCESS_PORTS}
+
+    def _start_once(self, ready_timeout: float) -> None:
         env = {
             **os.environ,
             **{f"SHOP_{name.upper()}_PORT": str(port) for name, port in self.ports.items()},

@@ -18,7 +18,7 @@ import pytest
 from dramatiq.message import Message
 from prometheus_client import REGISTRY
 
-from shop.actors.broker import create_broker
+from shop.actors.broker import create_broker, declare_actor_queue
 from shop.actors.observability import UNDECODABLE, add_actor_middlewares
 
 
@@ -35,7 +35,10 @@ def queue(settings):
         seen.append(n)
         handled.set()
 
-    broker.declare_queue(name)
+    # Declared now, not when the worker gets to it: a raw publish before that would go nowhere.
+    connection = pika.BlockingConnection(pika.URLParameters(settings.rabbitmq_url))
+    declare_actor_queue(connection.channel(), name)
+    connection.close()
     worker = dramatiq.Worker(broker, queues={name}, worker_timeout=100, worker_threads=1)
     worker.start()
     yield {"name": name, "actor": count, "seen": seen, "handled": handled, "broker": broker}
