@@ -46,15 +46,23 @@ def request(
         return Response(e.code, dict(e.headers), e.read())
 
 
+# Every stack's log of this test run: the suite ends by scanning them all for secrets (conftest).
+LOGS: list[Path] = []
+
+
+def _new_log() -> Path:
+    path = Path(tempfile.mkstemp(prefix="shop-run-all-", suffix=".log")[1])
+    LOGS.append(path)
+    return path
+
+
 @dataclass
 class SupervisedStack:
     ports: dict[str, int] = field(default_factory=lambda: {name: free_port() for name in PROCESS_PORTS})
     process: subprocess.Popen[bytes] | None = None
     # Variables for this stack only, over the defaults below (e.g. short order timers).
     env: dict[str, str] = field(default_factory=dict)
-    log_path: Path = field(
-        default_factory=lambda: Path(tempfile.mkstemp(prefix="shop-run-all-", suffix=".log")[1])
-    )
+    log_path: Path = field(default_factory=lambda: _new_log())
 
     def url(self, process: str, path: str) -> str:
         return f"http://127.0.0.1:{self.ports[process]}{path}"
