@@ -59,6 +59,14 @@ MALFORMED_BODIES: dict[str, bytes] = {
     "deep objects": b'{"a":' * 20_000 + b"1" + b"}" * 20_000,
     "huge exponent": b'{"n": 1e999999}',
 }
+# Put, raw, inside the value of every string field: none of them is text that can be stored.
+ODD_BYTES_IN_A_STRING: dict[str, bytes] = {
+    "invalid UTF-8": b"ok\xc3\x28\xff",
+    "overlong UTF-8": b"ok\xc0\xaf",
+    "UTF-8 encoded surrogate": b"ok\xed\xa0\x80",
+    "lone surrogate escape": b"ok\\udc00",
+    "NUL escape": b"ok\\u0000",
+}
 TOP_LEVEL_NOT_OBJECT = ["[]", "null", '"text"', "1", "true", "[{}]"]
 WRONG_TYPES: list[Any] = [None, True, 0, -1, 1.5, "text", "", [], {}, 10**400, -(10**400), 2**63]
 
@@ -192,6 +200,10 @@ def test_every_route_refuses_every_malformed_body_with_a_4xx_envelope_and_writes
         cases["truncated"] = text[: len(text) // 2].encode()
         cases.update({f"top level {t}": t.encode() for t in TOP_LEVEL_NOT_OBJECT})
         for field in valid:
+            if isinstance(valid[field], str):
+                for name, raw_value in ODD_BYTES_IN_A_STRING.items():
+                    marked = json.dumps({**valid, field: "\u2603MARK\u2603"}, ensure_ascii=False).encode()
+                    cases[f"{field} {name}"] = marked.replace("\u2603MARK\u2603".encode(), raw_value)
             for wrong in WRONG_TYPES:
                 if type(wrong) is type(valid[field]) and not (isinstance(wrong, int) and abs(wrong) > 2**62):
                     continue  # the right type: whether the value is allowed is the domain's rule
