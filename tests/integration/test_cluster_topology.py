@@ -5,10 +5,12 @@ a RabbitMQ URL list whose first node does not answer."""
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +38,19 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert server, "redis-server comes with the stack's Redis (make up)"
     assert cli, "redis-cli comes with the stack's Redis (make up)"
     directory: Path = tmp_path_factory.mktemp("redis-cluster")
-    ports = [_node_port() for _ in range(6)]
-    processes = []
-    for port in ports:
-        command = [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
-        command += ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"]
-        command += ["--cluster-node-timeout", "3000", "--save", "", "--appendonly", "no"]
-        command += ["--requirepass", PASSWORD, "--masterauth", PASSWORD]
-        processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    for attempt in range(3):
+        ports = _node_ports(6)
+        processes = _start_nodes(server, directory, ports)
+        try:
+            _wait(partial(_all_answer, cli, ports), "the six nodes to answer")
+            break
+        except AssertionError:
+            # A port found free was taken before redis-server bound it (or its bus port was):
+            # start again on other ports rather than fail on another test's luck.
+            _stop(processes)
+            if attempt == 2:
+                raise
     try:
-        _wait(lambda: all(_ping(cli, port) for port in ports), "the six nodes to answer")
         nodes = [f"127.0.0.1:{port}" for port in ports]
         create = [cli, "-a", PASSWORD, "--no-auth-warning", "--cluster", "create", *nodes]
         subprocess.run(
@@ -57,17 +62,52 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _wait(lambda: all("cluster_state:ok" in _info(cli, port) for port in ports), "cluster_state:ok")
         yield f"redis://:{PASSWORD}@127.0.0.1:{ports[0]}/0"
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(10)
+        _stop(processes)
 
 
-def _node_port() -> int:
-    """A free port whose cluster bus port (port + 10000) exists too."""
-    while (port := free_port()) > 55_000:
-        pass
-    return port
+def _start_nodes(server: str, directory: Path, ports: list[int]) -> list[subprocess.Popen[bytes]]:
+    processes = []
+    for port in ports:
+        command = [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
+        command += ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"]
+        command += ["--cluster-node-timeout", "3000", "--save", "", "--appendonly", "no"]
+        command += ["--requirepass", PASSWORD, "--masterauth", PASSWORD]
+        processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return processes
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(10)
+
+
+def _node_ports(count: int) -> list[int]:
+    """Free ports whose cluster bus ports (port + 10000) are free too, none of them shared."""
+    taken: set[int] = set()
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        bus = port + 10_000
+        if bus > 65_535 or {port, bus} & taken or not _free(bus):
+            continue
+        taken |= {port, bus}
+        ports.append(port)
+    return ports
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _all_answer(cli: str, ports: list[int]) -> bool:
+    return all(_ping(cli, port) for port in ports)
 
 
 def _ping(cli: str, port: int) -> bool:
