@@ -23,12 +23,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from bench import report
-
-OUT_DIR = Path("var/bench")
 
 Row = tuple[str, str, str, str, str]  # scenario, measured, baseline, ratio, target and verdict
 
@@ -242,7 +239,7 @@ def main() -> int:
     for n, name in enumerate(chosen, 1):
         scenario = SCENARIOS[name]
         print(f"\n=== [{n}/{len(chosen)}] {name}: {scenario.what} ===", flush=True)
-        output = OUT_DIR / scenario.output
+        output = report.OUT_DIR / scenario.output
         output.unlink(missing_ok=True)  # a figure in the summary is from this run or absent
         started = time.monotonic()
         done = subprocess.run([sys.executable, "-m", scenario.module, *scenario.args], env=env, check=False)
@@ -256,15 +253,10 @@ def main() -> int:
         print(f"=== {name}: {'done' if ok else 'FAILED'} in {seconds:.0f} s ===", flush=True)
     machine = report.machine(os.environ.get("SHOP_ORDERS_DB_URL"))
     text = summary_markdown(rows, runs, machine)
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "summary.md").write_text(text)
     summary = {"finished_at": datetime.now(UTC).isoformat(), "machine": machine, "runs": runs, "rows": rows}
-    (OUT_DIR / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    written = report.save("summary", summary, text)
     print("\n" + text)
-    print(
-        f"(written: {OUT_DIR / 'summary.md'}, {OUT_DIR / 'summary.json'};"
-        " each scenario's own files beside them)"
-    )
+    print(f"(written: {', '.join(map(str, written))}; each scenario's own files beside them)")
     return 0 if all(run["ok"] for run in runs) else 1
 
 

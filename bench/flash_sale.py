@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import time
 import uuid
@@ -40,7 +39,6 @@ from bench import report
 from bench.openloop import quantile
 from bench.orders import Stack, call, create_product, running_stack, sign_up_customers, signed_up
 
-OUT_DIR = Path("var/bench")
 CATALOG_DB_URL = "postgresql://catalog:catalog@127.0.0.1:5432/catalog"
 SETTLED = ("reserved", "rejected")
 
@@ -317,12 +315,10 @@ def main() -> int:
             "bench: --stock must be in [1, 999] (the probe orders stock + 1 units, 1000 at most)"
         )
     results = run(args)
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
     table = markdown(results)
-    (OUT_DIR / "flash-sale.json").write_text(json.dumps(results, indent=2) + "\n")
-    (OUT_DIR / "flash-sale.md").write_text(table)
+    written = report.save("flash-sale", results, table)
     print(table)
-    print(f"({results['run_seconds']} s; written: {OUT_DIR}/flash-sale.json, {OUT_DIR}/flash-sale.md)")
+    print(f"({results['run_seconds']} s; written: {', '.join(map(str, written))})")
     if results["result"]["oversold"]:
         print(f"bench: OVERSOLD by {results['result']['oversold']}")
     return 0 if results["result"]["passed"] else 1

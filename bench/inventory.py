@@ -56,7 +56,6 @@ from shop.schemas.orders import ORDER_CREATED, encode_order_created
 from shop.settings import Settings
 from shop.streams.agents import AGENTS
 
-OUT_DIR = Path("var/bench")
 STOCK = 10_000_000
 PRICE_CENTS = 1000
 SAMPLE = 0.2  # seconds between two counts of the reservations made
@@ -483,12 +482,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     require_pgbench()
     results = run(args)
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
     text = markdown(results)
-    (OUT_DIR / "inventory.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    (OUT_DIR / "inventory.md").write_text(text)
+    written = report.save("inventory", results, text)
     print(text)
-    print(f"({results['run_seconds']} s; written: {OUT_DIR}/inventory.json, {OUT_DIR}/inventory.md)")
+    print(f"({results['run_seconds']} s; written: {', '.join(map(str, written))})")
     return 0
 
 

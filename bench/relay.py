@@ -50,7 +50,6 @@ KAFKA_VERSION = "4.1.1"  # ops/local/lib.sh's; the broker's jars are in var/kafk
 KAFKA_LIBS = Path("var/kafka/libs")
 KAFKA_TOOLS_DIR = Path("var/bench/kafka-tools")  # kafka-tools is not among the broker's jars
 POLL = 0.2  # seconds between two backlog counts
-OUT_DIR = Path("var/bench")
 
 # Order events shaped like the ones placement writes (a few hundred bytes of JSON), keyed by order.
 _INSERT_KAFKA = """
@@ -447,12 +446,10 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     results = run(args.kafka_rows, args.rabbitmq_rows, args.batch_size, args.timeout)
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "relay.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     text = markdown(results)
-    (OUT_DIR / "relay.md").write_text(text)
+    written = report.save("relay", results, text)
     print(text)
-    print(f"(also in {OUT_DIR / 'relay.json'} and {OUT_DIR / 'relay.md'})")
+    print(f"(also in {' and '.join(map(str, written))})")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Writing the `orders` scenario's results: JSON, a Markdown table and a latency chart (matplotlib)."""
+"""Writing results: every scenario's JSON and Markdown; the `orders` scenario's table and latency chart."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 LATENCY_LIMIT_MS = 250.0
+OUT_DIR = Path("var/bench")  # every scenario's results, and the suite's summary
 
 
 def machine(postgres_url: str | None = None) -> dict[str, Any]:
@@ -132,13 +133,21 @@ def chart(results: dict[str, Any], out_dir: Path, stem: str = "orders-latency") 
     return written
 
 
-def write(results: dict[str, Any], out_dir: Path = Path("var/bench")) -> list[Path]:
+def save(name: str, results: dict[str, Any], table: str | None, out_dir: Path = OUT_DIR) -> list[Path]:
+    """A scenario's results as `name.json` and, given its Markdown table, `name.md`; the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / "orders.json"
+    json_path = out_dir / f"{name}.json"
     json_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    md_path = out_dir / "orders.md"
-    md_path.write_text(markdown(results))
-    written = [json_path, md_path]
+    if table is None:
+        return [json_path]
+    md_path = out_dir / f"{name}.md"
+    md_path.write_text(table)
+    return [json_path, md_path]
+
+
+def write(results: dict[str, Any], out_dir: Path = OUT_DIR) -> list[Path]:
+    """The orders scenario's JSON, table and latency chart."""
+    written = save("orders", results, markdown(results), out_dir)
     try:
         written += chart(results, out_dir)
     except ImportError:

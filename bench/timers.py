@@ -27,6 +27,7 @@ from typing import Any
 
 import psycopg
 
+from bench import report
 from bench.processes import shop_process
 from bench.rabbitmq import create_vhost, delete_vhost, management, vhost_url
 from shop.settings import Settings
@@ -267,11 +268,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="timer worker processes (one per core)")
     args = parser.parse_args()
     results = run(args.orders, args.rate, args.seconds, args.expiry_delay, args.threads, args.workers)
-    out = Path("var/bench/timers.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    (written,) = report.save("timers", results, None)
     print(markdown(results))
-    print(f"(also in {out})")
+    print(f"(also in {written})")
     return 0
 
 

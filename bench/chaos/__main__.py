@@ -22,6 +22,7 @@ from typing import Any
 
 import psycopg
 
+from bench import report
 from bench.chaos import faults, invariants
 from bench.chaos.stack import ORDER_TTL_SECONDS, TIMER_GRACE_SECONDS, ChaosStack
 from bench.chaos.workload import Customer, Operation, Workload
@@ -31,7 +32,6 @@ from bench.processes import refuse_running_relays
 from shop.settings import Settings
 from shop.streams.agents import AGENTS
 
-OUT_DIR = Path("var/bench")
 MAILPIT = os.environ.get("SHOP_MAILPIT_URL", "http://127.0.0.1:8025")
 
 
@@ -306,13 +306,10 @@ def main() -> int:
     parser.add_argument("--short", action="store_true", help="each fault once, briefly (what CI runs)")
     args = parser.parse_args()
     results = run(SHORT if args.short else FULL)
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    name = "chaos-short" if args.short else "chaos"
-    (OUT_DIR / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     text = markdown(results)
-    (OUT_DIR / f"{name}.md").write_text(text)
+    written = report.save("chaos-short" if args.short else "chaos", results, text)
     print(text)
-    print(f"(written: {OUT_DIR / name}.json, .md)")
+    print(f"(written: {', '.join(map(str, written))})")
     return 0 if results["passed"] else 1
 
 
