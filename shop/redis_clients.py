@@ -25,8 +25,8 @@ AsyncRedis = aioredis.Redis | AsyncRedisCluster
 # After Redis restarts, every pooled connection is dead, and the first command on each would fail
 # ("Connection closed by server"): one quick retry on a fresh connection rides over that. No more:
 # while Redis is down, callers hear it at once and fall back (see their error handling).
-def _retry() -> Retry:
-    return Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)
+def _backoff() -> ExponentialBackoff:
+    return ExponentialBackoff(cap=0.2, base=0.05)
 
 
 _RETRY_ON = [redis.exceptions.ConnectionError]
@@ -35,7 +35,7 @@ _RETRY_ON = [redis.exceptions.ConnectionError]
 def sync_redis(url: str, cluster: bool, **options: Any) -> SyncRedis:
     if cluster:
         return RedisCluster.from_url(url, **options)
-    return redis.Redis.from_url(url, retry=_retry(), retry_on_error=_RETRY_ON, **options)
+    return redis.Redis.from_url(url, retry=Retry(_backoff(), retries=1), retry_on_error=_RETRY_ON, **options)
 
 
 # Connections one asyncio client keeps to a server. A burst of requests past it waits for a free one
@@ -51,7 +51,7 @@ def async_redis(url: str, cluster: bool, **options: Any) -> AsyncRedis:
         url,
         max_connections=ASYNC_POOL_SIZE,
         timeout=wait,
-        retry=AsyncRetry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+        retry=AsyncRetry(_backoff(), retries=1),
         retry_on_error=_RETRY_ON,
         **options,
     )
