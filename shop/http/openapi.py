@@ -17,6 +17,7 @@ from aiohttp import web
 
 import shop
 from shop.http import schemas
+from shop.http.middlewares import MAX_HEADER_BYTES
 from shop.http.routing import ROUTES, Access, RouteSpec
 
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -360,6 +361,10 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
                 "rate_limiter_unavailable (or another dependency away): auth is refused while the"
                 " limiter cannot decide; retry"
             )
+    answers.setdefault(
+        "431",
+        _error(f"request_header_fields_too_large: headers over {MAX_HEADER_BYTES // 1024} KiB in all"),
+    )
     answers.setdefault(
         "503",
         _error(

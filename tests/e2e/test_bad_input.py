@@ -279,6 +279,9 @@ def test_a_body_over_the_limit_is_413_and_huge_headers_are_refused(stack, ids):
     response = request("GET", stack.url("gateway", "/api/v1/products"), headers=huge)
     assert_refused(response, "a 20 kB header")
     assert response.status == 431
+    document = request("GET", stack.url("gateway", "/api/v1/openapi.json")).json()
+    for spec in ROUTES:  # every route of the API documents it
+        assert "431" in document["paths"][spec.path][spec.method.lower()]["responses"], spec
     many = {f"X-H{n}": "v" for n in range(200)}
     response = request("GET", stack.url("gateway", "/api/v1/products"), headers=many)
     assert 200 <= response.status < 500, response.status  # many small headers are fine; no 5xx
