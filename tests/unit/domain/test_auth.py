@@ -125,3 +125,17 @@ def test_passwords_outside_10_to_128_characters_are_refused(password):
 @pytest.mark.parametrize("password", ["x" * 10, "x" * 128, "ünïcødé-pässwörd"])
 def test_passwords_within_bounds_pass(password):
     check_password_policy(password)
+
+
+def test_a_code_is_derived_from_its_record_and_the_pepper():
+    from shop.domain.auth import code_for
+
+    code_id = uuid.uuid4()
+    code = code_for("pepper", code_id)
+    assert looks_like_code(code)
+    assert code_for("pepper", code_id) == code  # the mail worker derives the same code again
+    # Another record or another pepper gives, but for one chance in a million, another code.
+    others = {code_for("pepper", uuid.uuid4()) for _ in range(50)} | {
+        code_for(f"p{n}", code_id) for n in range(50)
+    }
+    assert len(others) > 90
