@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -114,6 +115,51 @@ def test_emails_are_normalised(raw, normal):
 def test_bad_emails_are_refused(raw):
     with pytest.raises(InvalidEmail):
         normalize_email(raw)
+
+
+CONTROLS = [chr(c) for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)]]
+
+
+@pytest.mark.parametrize("control", CONTROLS, ids=[f"U+{ord(c):04X}" for c in CONTROLS])
+def test_a_control_character_anywhere_in_an_address_is_refused(control):
+    # Inside the local part, the domain and its last label; at the very end too, unless it is
+    # whitespace that trimming removes (tested below).
+    inside = [f"a{control}b@example.com", f"ab@exa{control}mple.com", f"ab@example.c{control}om"]
+    at_the_end = [] if control.isspace() else [f"{control}ab@example.com", f"ab@example.com{control}"]
+    for raw in inside + at_the_end:
+        with pytest.raises(InvalidEmail):
+            normalize_email(raw)
+
+
+def test_whitespace_around_an_address_is_trimmed_never_kept():
+    assert normalize_email("\t a@b.co\x1f\x85\u3000\n") == "a@b.co"
+
+
+def _all_characters(category: str) -> list[str]:
+    return [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == category]
+
+
+@pytest.mark.parametrize("category", ["Cc", "Cf", "Zs", "Zl", "Zp"])
+def test_every_invisible_character_of_the_unicode_database_is_refused_inside_an_address(category):
+    # The rule is spelled as character classes (so the API's JSON Schema can state it too): they
+    # must cover every control, format and space character this Python knows.
+    allowed = [c for c in _all_characters(category) if _accepted(f"ab@exa{c}mple.com")]
+    assert allowed == []
+
+
+def _accepted(raw: str) -> bool:
+    try:
+        normalize_email(raw)
+    except InvalidEmail:
+        return False
+    return True
+
+
+def test_the_length_limit_counts_the_address_as_sent():
+    address = "a" * 240 + "@example.com"  # 252 characters
+    assert normalize_email(address) == address
+    assert not _accepted(address + "   ")  # 255 as sent, though 252 once trimmed
+    assert not _accepted("a" * 243 + "@example.com")
 
 
 @pytest.mark.parametrize("password", ["x" * 9, "x" * 129, ""])
