@@ -27,14 +27,36 @@ class AddressCooldowns:
         return max(int(self._redis.ttl(key)), 1)
 
 
+# One script per counter, so a counter never exists without its window: INCR and EXPIRE as two
+# commands could leave the INCR alone (a dropped connection between them), and an account or client
+# locked for good. Per key, not both counters in one script: in a Redis Cluster they live in two slots.
+_COUNT_FAILURE = """
+local count = redis.call('INCR', KEYS[1])
+if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+# The count and the seconds left of its window; a counter found without a TTL (written before the
+# script above, or by hand) gets a window again instead of refusing forever.
+_READ_COUNT = """
+local count = redis.call('GET', KEYS[1])
+if not count then return {0, 0} end
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+    ttl = tonumber(ARGV[1])
+end
+return {tonumber(count), ttl}
+"""
+
+
 class LoginLimiter:
-    """Fixed hourly windows of failed logins, per account and per client address."""
+    """Fixed hourly windows of failed logins, per account and per client (see `shop.http.clients`)."""
 
     def __init__(self, client: SyncRedis, per_account: int, per_client: int) -> None:
         self._redis = client
         self._limits = {"account": per_account, "client": per_client}
 
-    def _keys(self, email: str, client: str) -> dict[str, str]:
+    def keys(self, email: str, client: str) -> dict[str, str]:
         return {
             "account": f"auth:login-failures:account:{_digest(email)}",
             "client": f"auth:login-failures:client:{client}",
@@ -42,22 +64,21 @@ class LoginLimiter:
 
     def retry_after(self, email: str, client: str) -> int:
         """Seconds until a login may be tried again (0: now)."""
-        keys = self._keys(email, client)
-        # Two keys in two slots of a Redis Cluster: a non-transactional pipeline, not MGET.
+        keys = self.keys(email, client)
+        # Two keys in two slots of a Redis Cluster: a non-transactional pipeline, one script per key.
         reads = self._redis.pipeline(transaction=False)
         for key in keys.values():
-            reads.get(key)
+            reads.eval(_READ_COUNT, 1, key, LOGIN_WINDOW_SECONDS)
         counts = reads.execute()
         waits = [
-            max(int(self._redis.ttl(key)), 1)
-            for (kind, key), count in zip(keys.items(), counts, strict=True)
-            if count is not None and int(count) >= self._limits[kind]
+            max(int(ttl), 1)
+            for kind, (count, ttl) in zip(keys, counts, strict=True)
+            if int(count) >= self._limits[kind]
         ]
         return max(waits, default=0)
 
     def record_failure(self, email: str, client: str) -> None:
-        pipe = self._redis.pipeline(transaction=False)  # each key's INCR and EXPIRE stand alone
-        for key in self._keys(email, client).values():
-            pipe.incr(key)
-            pipe.expire(key, LOGIN_WINDOW_SECONDS, nx=True)
+        pipe = self._redis.pipeline(transaction=False)
+        for key in self.keys(email, client).values():
+            pipe.eval(_COUNT_FAILURE, 1, key, LOGIN_WINDOW_SECONDS)
         pipe.execute()
