@@ -10,8 +10,9 @@ topics) and its `schema_version` as "MAJOR.MINOR". The versioning rule:
   migration, producers publish the new major only once every consumer reads it.
 
 A value that is not JSON, not an object, lacks a field, has a field of the wrong type or range, or
-names another schema than the one expected raises `MalformedEvent`. Both errors are
-`PoisonMessage`s, so the stream runner dead-letters the message and carries on.
+names another schema than the one expected raises `MalformedEvent`, and so does any other failure
+to decode it (shop/schemas/envelope.py). Both errors are `PoisonMessage`s, so the stream runner
+dead-letters the message and carries on.
 
 Integers are JSON integers (not floats, not booleans) that fit a signed 32-bit integer, so every
 consumer can store them in a PostgreSQL `integer`.
@@ -20,7 +21,6 @@ consumer can store them in a PostgreSQL `integer`.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,7 +28,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from shop.streams.runner import PoisonMessage
+from shop.schemas.envelope import MalformedEvent as MalformedEvent  # the poison errors, re-exported
+from shop.schemas.envelope import UnknownSchemaVersion as UnknownSchemaVersion
+from shop.schemas.envelope import decoder, load_object, major_version
 
 PRODUCT_CREATED = "product.created"
 PRODUCT_UPDATED = "product.updated"
@@ -44,16 +46,7 @@ PRODUCT_EVENT_TYPES: Mapping[str, frozenset[str]] = {
 }
 
 MAX_INT = 2**31 - 1
-_VERSION = re.compile(r"(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})")
 _CURRENCY = re.compile(r"[A-Z]{3}")
-
-
-class MalformedEvent(PoisonMessage):
-    """Not an event of the expected schema: not JSON, wrong shape or types, or another schema."""
-
-
-class UnknownSchemaVersion(PoisonMessage):
-    """A well-formed envelope whose major schema version this reader does not support."""
 
 
 @dataclass(frozen=True)
@@ -179,13 +172,6 @@ SCHEMAS: Mapping[str, Mapping[int, Parser]] = {
 }
 
 
-def _major(version: str) -> int:
-    match = _VERSION.fullmatch(version)
-    if not match:
-        raise MalformedEvent(f"schema_version {version!r} is not MAJOR.MINOR")
-    return int(match[1])
-
-
 def decode_event(topic: str, value: bytes | None, expected_schema: str | None = None) -> ProductEventV1:
     """The event in a Kafka record's value, which must be of `expected_schema` (by default the
     topic's name: on the project's topics the two are equal; tests map scratch topics).
@@ -197,21 +183,22 @@ def decode_event(topic: str, value: bytes | None, expected_schema: str | None = 
     if parsers is None:
         # The caller wired a topic to a schema that does not exist: a bug, not a bad message.
         raise ValueError(f"no event schema named {expected!r}; known: {', '.join(sorted(SCHEMAS))}")
-    if value is None:
-        raise MalformedEvent("the record has no value")
-    try:
-        body = json.loads(value)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise MalformedEvent(f"not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise MalformedEvent(f"the value must be a JSON object, not {type(body).__name__}")
+    return _decode_event(topic, value, expected, parsers)
+
+
+@decoder
+def _decode_event(
+    topic: str, value: bytes | None, expected: str, parsers: Mapping[int, Parser]
+) -> ProductEventV1:
+    body = load_object(value)
     schema = _str(body, "schema")
     if schema != expected:
         raise MalformedEvent(f"schema {schema!r} does not belong on {topic} (expected {expected!r})")
-    version = _str(body, "schema_version")
-    parse = parsers.get(_major(version))
+    major = major_version(body)
+    parse = parsers.get(major)
     if parse is None:
         supported = ", ".join(f"{m}.x" for m in sorted(parsers))
+        version = body["schema_version"]
         raise UnknownSchemaVersion(f"{schema} schema_version {version} is not supported (reads {supported})")
     return parse(body)
 

@@ -4,7 +4,6 @@ does not parse is a poison message: dead-lettered, and the agent carries on."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from shop.domain.orders import PricedLine
-from shop.schemas.events import MalformedEvent, UnknownSchemaVersion
+from shop.schemas.envelope import MalformedEvent, UnknownSchemaVersion, decoder, load_object, major_version
 
 ORDER_CREATED = "order.created"
 SCHEMA_VERSION = "1.0"
@@ -89,26 +88,31 @@ def encode_order_notice(
 
 def _envelope(value: bytes | None, schema: str) -> dict[str, Any]:
     try:
-        body = json.loads(value or b"")
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedEvent(f"{schema}: not JSON") from None
-    if not isinstance(body, dict) or body.get("schema") != schema:
+        body = load_object(value)
+    except MalformedEvent as exc:
+        raise MalformedEvent(f"{schema}: {exc}") from None
+    if body.get("schema") != schema:
         raise MalformedEvent(f"not a {schema} event")
-    version = body.get("schema_version")
-    if not isinstance(version, str) or not version.split(".", 1)[0].isdigit():
-        raise MalformedEvent(f"{schema}: schema_version missing")
-    if int(version.split(".", 1)[0]) != 1:
-        raise UnknownSchemaVersion(f"{schema} {version}: only 1.x is understood")
+    try:
+        major = major_version(body)
+    except MalformedEvent as exc:
+        raise MalformedEvent(f"{schema}: {exc}") from None
+    if major != 1:
+        raise UnknownSchemaVersion(f"{schema} {body['schema_version']}: only 1.x is understood")
     return body
 
 
 def _uuid(body: dict[str, Any], name: str) -> UUID:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise MalformedEvent(f"{name} must be a UUID")
     try:
-        return UUID(str(body[name]))
-    except (KeyError, ValueError):
+        return UUID(value)
+    except ValueError:
         raise MalformedEvent(f"{name} must be a UUID") from None
 
 
+@decoder
 def decode_order_created(value: bytes | None) -> OrderCreatedV1:
     body = _envelope(value, ORDER_CREATED)
     raw_lines = body.get("lines")
@@ -123,6 +127,7 @@ def decode_order_created(value: bytes | None) -> OrderCreatedV1:
     return OrderCreatedV1(_uuid(body, "event_id"), _uuid(body, "order_id"), tuple(lines))
 
 
+@decoder
 def decode_order_notice(schema: str, value: bytes | None) -> OrderNoticeV1:
     body = _envelope(value, schema)
     reason = body.get("reason")

@@ -128,3 +128,53 @@ def test_a_good_record_of_the_same_topic_is_handled(topic):
     # order.created for an unknown product is a business answer (stock.rejected), not poison; an
     # order.cancelled that overtook its order is remembered; product events create the price.
     deliver(topic, json.dumps(good_body(topic)).encode())
+
+
+def test_a_deeply_nested_order_created_is_dead_lettered_and_the_next_record_handled(settings):
+    """Through the real runner: json.loads raised RecursionError, which the runner took for a
+    transient failure and retried forever, holding up the partition."""
+    import time
+
+    from confluent_kafka import Producer
+
+    from shop.streams.runner import StreamRunner
+    from tests.integration.kafka_helpers import consume, headers_of, scratch_topic
+
+    bootstrap = settings.kafka_bootstrap
+    nested = b"[" * 100_000 + b"]" * 100_000
+    good = good_body(ORDER_CREATED)
+    with scratch_topic(bootstrap, 1) as topic, scratch_topic(bootstrap, 1, "dlt") as dead_letter:
+        producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+        for value in (nested, json.dumps(good).encode()):
+            producer.produce(topic, key=good["order_id"].encode(), value=value)
+        assert producer.flush(20) == 0
+        runner = StreamRunner(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"test-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+            },
+            {"bootstrap.servers": bootstrap},
+            {topic: AGENTS[ORDER_CREATED]},
+            dead_letter_topic=dead_letter,
+            max_backoff=0.2,
+        )
+        runner.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not _handled(settings, good["event_id"]) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            runner.stop()
+        assert _handled(settings, good["event_id"]), "the good record after the nested one was handled"
+        (dead,) = consume(bootstrap, dead_letter, 1)
+        assert dead.value() == nested
+        assert b"nested too deeply" in headers_of(dead)["x-dead-letter-reason"]
+
+
+def _handled(settings, event_id: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(settings.databases["catalog"].primary_url) as conn:
+        row = conn.execute("SELECT count(*) FROM inbox WHERE event_id = %s", (event_id,)).fetchone()
+    return row == (1,)
