@@ -16,6 +16,7 @@ operation's schema (422 and friends, see `schemas.py` for the error codes).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,10 @@ from shop.http.schemas import ERROR_CODE, ERROR_STATUS
 
 PARAMS_KEY = web.RequestKey("params", dict)
 _MESSAGE_MAX = 300
+# What a query string's integer looks like: ASCII digits, an optional minus; not "+5", " 5", "1_0"
+# or "٣", which int() would take but no documented parameter means.
+_INTEGER = re.compile(r"-?[0-9]+")
+_MAX_DIGITS = 18  # any longer (leading zeros aside) is beyond every int64, so every range we document
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,22 @@ class _Parameter:
     schema: _Schema
 
     def value(self, raw: str) -> Any:
-        """The text of a path or query value, as the type its schema names."""
-        if self.schema.schema.get("type") == "integer" and raw.isascii() and raw.lstrip("-").isdigit():
-            return int(raw)
-        return raw
+        """The text of a path or query value, as the type its schema names. Text that is not an
+        integer stays text, for the schema's type check to refuse."""
+        schema = self.schema.schema
+        if schema.get("type") != "integer" or not _INTEGER.fullmatch(raw):
+            return raw
+        if len(raw.lstrip("-").lstrip("0")) > _MAX_DIGITS:
+            # Out of every documented range; int() would spend quadratic time on it, and past
+            # 4,300 digits it raises.
+            negative = raw.startswith("-")
+            bound = "minimum" if negative else "maximum"
+            code, status = _error_of(schema, [bound], "invalid_parameter", 400)
+            if bound in schema:
+                limit = f"at least {schema[bound]}" if negative else f"at most {schema[bound]}"
+                raise ApiError(status, code, f"{self.name} must be {limit}")
+            raise ApiError(status, code, f"{self.name} is out of range")
+        return int(raw)
 
 
 @dataclass(frozen=True)
@@ -211,6 +228,8 @@ def _describe(field: str, kind: Any) -> str:
         return f"{field} must have at most {kind.limit} item(s)"
     if name == "minProperties":
         return f"{field} must have at least {kind.limit} field(s)"
+    if name == "type":
+        return f"{field} must be {_types(kind.types)}"
     if name == "pattern":
         return f"{field} must match {kind.pattern}"
     if name == "format":
