@@ -114,7 +114,8 @@ async def test_query_parameters_are_coerced_defaulted_and_checked(client):
     assert "limt" in message
 
 
-NOT_A_LIMIT = ["--5", "-", "--", "+5", "-+5", " 5", "5 ", "1_0", "0x10", "٣", "²", "9" * 5000, "-" + "9" * 5000]
+NOT_A_LIMIT = ["--5", "-", "--", "+5", "-+5", " 5", "5 ", "1_0", "0x10", "٣", "²", "9" * 5000]
+NOT_A_LIMIT += ["-" + "9" * 5000, "0" * 30 + "9" * 20]
 
 
 @pytest.mark.parametrize("path", ["/api/v1/products", "/api/v1/orders"])
@@ -124,7 +125,8 @@ async def test_any_limit_that_is_not_an_integer_in_range_is_the_schemas_own_erro
         response = await client.get(path, params={"limit": raw}, headers=CUSTOMER)
         status, code, message = await _error(response)
         assert (status, code) == (422, "invalid_limit"), raw
-        assert len(message) < 200 and "99999" not in message
+        assert len(message) < 200
+        assert "99999" not in message
 
 
 async def test_an_id_that_is_not_a_uuid_is_a_404_like_an_unknown_one(client):
