@@ -21,7 +21,6 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 
-from shop.http.errors import ApiError
 from shop.http.routing import spec_of
 
 HOP_BY_HOP = frozenset(
@@ -61,7 +60,6 @@ def _stripped_names(request: web.BaseRequest) -> frozenset[str]:
 
 @web.middleware
 async def strip_headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Place it inside `error_middleware`, so its own 400 gets the envelope."""
     stripped = _stripped_names(request)
     if stripped:
         request = request.clone(headers=_kept_headers(request, stripped))
@@ -69,18 +67,21 @@ async def strip_headers_middleware(request: web.Request, handler: Handler) -> we
 
 
 def _kept_headers(request: web.Request, stripped: frozenset[str]) -> CIMultiDict[str]:
-    kept: CIMultiDict[str] = CIMultiDict()
-    for name, value in request.headers.items():
-        if name.lower() in stripped:
-            continue
-        try:
-            # clone() re-encodes every header as strict UTF-8 and would fail with a 500 on the
-            # undecodable bytes aiohttp keeps as surrogates.
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ApiError(400, "bad_request", f"the {name} header is not valid UTF-8") from None
-        kept.add(name, value)
-    return kept
+    return CIMultiDict(
+        (name, _encodable(value)) for name, value in request.headers.items() if name.lower() not in stripped
+    )
+
+
+def _encodable(value: str) -> str:
+    """aiohttp keeps the bytes of a header that is not UTF-8 as lone surrogates ("\\udcff"), which
+    clone() cannot encode again. Each becomes U+FFFD: as far from any valid value as the bytes were
+    (an id, a token or a key with it is refused just the same), and the request goes on as it does
+    when nothing is stripped."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return value
 
 
 async def secure_headers(request: web.Request, response: web.StreamResponse) -> None:
