@@ -89,9 +89,20 @@ class OrderSettings:
     timer_grace: float
     # How often each sweeper looks for such timers.
     sweep_interval: float
+    # What one customer may hold unpaid at once: PENDING orders, and units in them. Past either,
+    # a new order is refused (409 too_many_unpaid_orders) until one is paid, cancelled or expired.
+    max_unpaid_orders: int = 50
+    max_unpaid_units: int = 50_000
 
 
-def _order_settings(ttl: float, reminders: tuple[float, ...], grace: float, sweep: float) -> OrderSettings:
+def _order_settings(
+    ttl: float,
+    reminders: tuple[float, ...],
+    grace: float,
+    sweep: float,
+    max_unpaid_orders: int = 50,
+    max_unpaid_units: int = 50_000,
+) -> OrderSettings:
     if ttl <= 0:
         raise SettingsError(f"SHOP_ORDER_TTL must be longer than zero, got {ttl:g}s")
     if any(r <= 0 for r in reminders):
@@ -105,7 +116,16 @@ def _order_settings(ttl: float, reminders: tuple[float, ...], grace: float, swee
         )
     if grace <= 0 or sweep <= 0:
         raise SettingsError("SHOP_TIMER_GRACE and SHOP_TIMER_SWEEP_INTERVAL must be longer than zero")
-    return OrderSettings(ttl=ttl, reminders=reminders, timer_grace=grace, sweep_interval=sweep)
+    if max_unpaid_orders < 1 or max_unpaid_units < 1:
+        raise SettingsError("SHOP_ORDER_MAX_UNPAID_ORDERS and SHOP_ORDER_MAX_UNPAID_UNITS must be at least 1")
+    return OrderSettings(
+        ttl=ttl,
+        reminders=reminders,
+        timer_grace=grace,
+        sweep_interval=sweep,
+        max_unpaid_orders=max_unpaid_orders,
+        max_unpaid_units=max_unpaid_units,
+    )
 
 
 def _rate_limits(raw: str) -> dict[str, tuple[int, float]]:
@@ -351,6 +371,8 @@ class Settings:
                 reminders=durations("SHOP_ORDER_REMINDERS", "4h,12h,22h"),
                 grace=duration("SHOP_TIMER_GRACE", "60s"),
                 sweep=duration("SHOP_TIMER_SWEEP_INTERVAL", "10s"),
+                max_unpaid_orders=integer("SHOP_ORDER_MAX_UNPAID_ORDERS", 50),
+                max_unpaid_units=integer("SHOP_ORDER_MAX_UNPAID_UNITS", 50_000),
             ),
             auth=AuthSettings(
                 jwt_issuer=text("SHOP_JWT_ISSUER", "shop"),

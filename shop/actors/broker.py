@@ -25,6 +25,7 @@ from dramatiq.brokers.rabbitmq import (
 from dramatiq.common import dq_name, q_name, xq_name
 from dramatiq.errors import ConnectionClosed, DecodeError
 from dramatiq.message import Message
+from dramatiq.middleware import CurrentMessage
 
 from shop.actors.observability import ACTOR_MESSAGES, UNDECODABLE, UNKNOWN_ACTOR
 
@@ -187,4 +188,7 @@ def connection_parameters(rabbitmq_url: str) -> list[pika.URLParameters]:
 
 
 def create_broker(rabbitmq_url: str) -> QuorumRabbitmqBroker:
-    return QuorumRabbitmqBroker(url=node_urls(rabbitmq_url), confirm_delivery=True)
+    broker = QuorumRabbitmqBroker(url=node_urls(rabbitmq_url), confirm_delivery=True)
+    # Command actors know their message by it: its id is the command's identity (shop.actors.commands).
+    broker.add_middleware(CurrentMessage())
+    return broker

@@ -1,4 +1,9 @@
-"""Order actors. A broken rule (unknown product, reused key) is an answer, not a failure."""
+"""Order actors. A broken rule (unknown product, reused key) is an answer, not a failure.
+
+Placing is done once per (customer, Idempotency-Key) by its idempotency record; paying and
+cancelling once per message (shop.actors.commands.answer_once), so a retry after its commit answers
+what it answered the first time instead of refusing a transition it made itself.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,11 @@ from typing import Any
 from uuid import UUID
 
 from shop import bootstrap
-from shop.actors.commands import command_actor, refusal
+from shop.actors.commands import answer_once, command_actor, refusal, this_message
 from shop.db import orders as db
 from shop.db.unit_of_work import UnitOfWork
-from shop.domain.orders import OrderLine, OrderRuleError
+from shop.domain.idempotency import IdempotencyError
+from shop.domain.orders import OrderLine, OrderRuleError, UnpaidLimits
 from shop.domain.timers import TimerPolicy
 from shop.handlers.orders import (
     CancelOrder,
@@ -34,6 +40,7 @@ def place_order(
     lines: list[dict[str, Any]],
     trace_headers: Any = None,  # ignored: from a gateway older than the tracing middleware
     customer_email: str | None = None,
+    placement_id: str | None = None,
 ) -> dict[str, Any]:
     pool = bootstrap.primary_pool("orders")
     command = PlaceOrder(
@@ -43,6 +50,7 @@ def place_order(
         request_hash,
         [OrderLine(UUID(line["product_id"]), int(line["quantity"])) for line in lines],
         customer_email,
+        UUID(placement_id) if placement_id else None,
     )
     orders = bootstrap.process_settings().orders
     try:
@@ -51,39 +59,45 @@ def place_order(
             lambda: UnitOfWork(pool),
             bootstrap.utc_now,
             TimerPolicy.from_seconds(orders.reminders, orders.ttl),
+            UnpaidLimits(orders.max_unpaid_orders, orders.max_unpaid_units),
         )
-    except OrderRuleError as exc:
+    except (OrderRuleError, IdempotencyError) as exc:
         return refusal(exc)
-    with pool.connection() as conn:
-        found = db.order(conn, placed.order_id)
-        row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+    # Read after the commit: should this fail, the retry finds the idempotency record and answers
+    # with the same order (nothing is placed twice).
+    uow = UnitOfWork(pool, track_lsn=True)
+    with uow:
+        found = db.order(uow.conn, placed.order_id)
     assert found is not None
-    return {"order": order_view(*found), "created": placed.created, "commit_lsn": row[0] if row else None}
+    return {"order": order_view(*found), "created": placed.created, "commit_lsn": uow.commit_lsn}
 
 
-def _answer(pool: Any, order_id: UUID, work: Callable[[], None]) -> dict[str, Any]:
+def _transition(actor: str, order_id: UUID, work: Callable[[UnitOfWork], None]) -> dict[str, Any]:
+    """Runs `work` once per message and answers with the order as it committed."""
+
+    def answer(uow: UnitOfWork) -> dict[str, Any]:
+        work(uow)
+        found = db.order(uow.conn, order_id)  # in the same transaction: its own writes
+        assert found is not None
+        return order_view(*found)
+
+    uow = UnitOfWork(bootstrap.primary_pool("orders"), track_lsn=True)
     try:
-        work()
+        view = answer_once(uow, actor, this_message(), answer)
     except OrderRuleError as exc:
         return refusal(exc)
-    with pool.connection() as conn:
-        found = db.order(conn, order_id)
-        row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
-    assert found is not None
-    return {"order": order_view(*found), "commit_lsn": row[0] if row else None}
+    return {"order": view, "commit_lsn": uow.commit_lsn}
 
 
 @command_actor(QUEUE)
 def pay_order(order_id: str, user_id: str, payment_reference: str) -> dict[str, Any]:
-    pool = bootstrap.primary_pool("orders")
     command = PayOrder(UUID(order_id), UUID(user_id), payment_reference)
-    return _answer(pool, command.order_id, lambda: handle_pay(command, UnitOfWork(pool), bootstrap.utc_now))
+    return _transition("pay_order", command.order_id, lambda uow: handle_pay(command, uow, bootstrap.utc_now))
 
 
 @command_actor(QUEUE)
 def cancel_order(order_id: str, user_id: str) -> dict[str, Any]:
-    pool = bootstrap.primary_pool("orders")
     command = CancelOrder(UUID(order_id), UUID(user_id))
-    return _answer(
-        pool, command.order_id, lambda: handle_cancel(command, UnitOfWork(pool), bootstrap.utc_now)
+    return _transition(
+        "cancel_order", command.order_id, lambda uow: handle_cancel(command, uow, bootstrap.utc_now)
     )

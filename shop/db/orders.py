@@ -106,11 +106,73 @@ def insert_order(
         )
 
 
-def insert_idempotency_record(conn: Conn, user_id: UUID, key: str, request_hash: str, order_id: UUID) -> None:
+def insert_idempotency_record(
+    conn: Conn, user_id: UUID, key: str, request_hash: str, order_id: UUID, placement_id: UUID | None
+) -> None:
     conn.execute(
-        "INSERT INTO idempotency_records (user_id, key, request_hash, order_id) VALUES (%s, %s, %s, %s)",
-        (user_id, key, request_hash, order_id),
+        "INSERT INTO idempotency_records (user_id, key, request_hash, order_id, placement_id)"
+        " VALUES (%s, %s, %s, %s, %s)",
+        (user_id, key, request_hash, order_id, placement_id),
     )
+
+
+def record_refusal(
+    conn: Conn, placement_id: UUID, user_id: UUID, code: str, message: str, now: datetime
+) -> None:
+    """The placement's latest refusal (what following it answers until an order exists)."""
+    conn.execute(
+        """
+        INSERT INTO placement_refusals (placement_id, user_id, code, message, refused_at)
+        VALUES (%s, %s, %s, %s, %s)
+        ON CONFLICT (placement_id) DO UPDATE
+           SET code = excluded.code, message = excluded.message, refused_at = excluded.refused_at
+        """,
+        (placement_id, user_id, code, message, now),
+    )
+
+
+@dataclass(frozen=True)
+class PlacementOutcome:
+    order_id: UUID | None  # the order, once one exists
+    refusal_code: str | None  # else the latest refusal, if any
+    refusal_message: str | None
+
+
+async def placement_outcome(conn: AsyncConn, placement_id: UUID, user_id: UUID) -> PlacementOutcome | None:
+    """What became of a placement: its order, else its latest refusal; None while neither exists."""
+    cur = await conn.execute(
+        """
+        SELECT (SELECT order_id FROM idempotency_records WHERE placement_id = %s AND user_id = %s),
+               r.code, r.message
+          FROM (SELECT 1) AS one
+          LEFT JOIN placement_refusals r ON r.placement_id = %s AND r.user_id = %s
+        """,
+        (placement_id, user_id, placement_id, user_id),
+    )
+    row = await cur.fetchone()
+    if row is None or (row[0] is None and row[1] is None):
+        return None
+    return PlacementOutcome(row[0], row[1], row[2])
+
+
+def lock_customer(conn: Conn, user_id: UUID) -> None:
+    """Serialises one customer's placements until the transaction ends: the unpaid limits hold
+    under concurrent orders. (Two customers rarely share a lock: 64-bit hashes.)"""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s::text, 0))", (user_id,))
+
+
+def unpaid_of(conn: Conn, user_id: UUID) -> tuple[int, int]:
+    """(PENDING orders, units in them) of one customer."""
+    row = conn.execute(
+        """
+        SELECT count(DISTINCT o.id), coalesce(sum(l.quantity), 0)
+          FROM orders o JOIN order_lines l ON l.order_id = o.id
+         WHERE o.user_id = %s AND o.status = 'PENDING'
+        """,
+        (user_id,),
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 def order(conn: Conn, order_id: UUID) -> tuple[OrderRow, list[LineRow]] | None:

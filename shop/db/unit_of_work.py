@@ -6,6 +6,10 @@ inserted just before the commit, in the same transaction, so a message exists if
 state change that caused it was committed. After the commit a `NOTIFY outbox` wakes the relay (see
 the migrations' `outbox_notify_after_commit` for why it is not sent inside the transaction); if it
 is lost, the relay's poll finds the rows a moment later.
+
+A unit of work may be entered again while it is open (a command actor opens it to look up and
+record the command's answer, and the handler it calls enters it too): the inner `with` joins the
+outer transaction, and only the outermost exit commits or rolls back.
 """
 
 from __future__ import annotations
@@ -45,8 +49,12 @@ class UnitOfWork:
         # The primary's WAL position just after the commit: a replica that has replayed up to it
         # shows this unit's writes (read-your-writes for the caller).
         self.commit_lsn: str | None = None
+        self._depth = 0  # how many `with` blocks are open on this unit
 
     def __enter__(self) -> UnitOfWork:
+        self._depth += 1
+        if self._depth > 1:
+            return self
         self._conn_cm = self._pool.connection()
         self.conn: psycopg.Connection[Any] = self._conn_cm.__enter__()
         # Pipeline mode: a statement whose result nobody reads is sent without waiting for its
@@ -63,6 +71,9 @@ class UnitOfWork:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._depth -= 1
+        if self._depth:
+            return  # an inner block: the outermost one decides
         try:
             try:
                 if exc is None:
@@ -77,10 +88,19 @@ class UnitOfWork:
             if self.committed and self.messages:
                 self._wake_relay()
             if self.committed and self._track_lsn:
-                row = self.conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
-                self.commit_lsn = row[0] if row else None
+                self.commit_lsn = self._current_lsn()
         finally:
             self._conn_cm.__exit__(exc_type, exc, tb)
+
+    def _current_lsn(self) -> str | None:
+        """Committed already: a failure here must not look like a failed unit (a retry would do the
+        work again). Without the position the caller's next reads go to the primary instead."""
+        try:
+            row = self.conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        except psycopg.Error as exc:
+            log.warning("committed, but could not read the commit's WAL position: %s", exc)
+            return None
+        return row[0] if row else None
 
     def _wake_relay(self) -> None:
         """One round trip in autocommit mode: a transaction with no writes, so no WAL flush."""

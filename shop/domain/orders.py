@@ -6,17 +6,14 @@ PENDING → CANCELLED. The database repeats it as a trigger, so no code path can
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 MAX_LINES = 50
 MAX_QUANTITY = 1000
-IDEMPOTENCY_KEY_MAX = 255
 
 
 class Status(StrEnum):
@@ -69,8 +66,8 @@ class StockNotReserved(OrderRuleError):
     code = "stock_not_reserved"
 
 
-class InvalidIdempotencyKey(OrderRuleError):
-    code = "invalid_idempotency_key"
+class TooManyUnpaidOrders(OrderRuleError):
+    code = "too_many_unpaid_orders"
 
 
 def can_transition(current: Status, target: Status) -> bool:
@@ -99,17 +96,6 @@ class PricedLine:
     product_id: UUID
     quantity: int
     unit_price_cents: int
-
-
-def check_idempotency_key(key: str | None) -> str:
-    """1–255 visible ASCII characters (0x21–0x7E), per API.md."""
-    if (
-        key is None
-        or not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX
-        or any(not 0x21 <= ord(c) <= 0x7E for c in key)
-    ):
-        raise InvalidIdempotencyKey("Idempotency-Key must be 1 to 255 visible ASCII characters")
-    return key
 
 
 def parse_lines(body: Any) -> list[OrderLine]:
@@ -150,7 +136,33 @@ def price_lines(
     return priced, sum(line.quantity * line.unit_price_cents for line in priced), currencies.pop()
 
 
-def request_fingerprint(body: Any) -> str:
-    """A hash of the request's meaning: key order and whitespace do not change it."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+@dataclass(frozen=True)
+class UnpaidLimits:
+    """What one customer may hold unpaid at once (stock held for 24 h is stock nobody else can buy)."""
+
+    orders: int
+    units: int
+
+
+def check_unpaid(held_orders: int, held_units: int, new_units: int, limits: UnpaidLimits) -> None:
+    """Refuses an order that would take the customer's unpaid orders or units past the limits."""
+    if held_orders + 1 > limits.orders:
+        raise TooManyUnpaidOrders(
+            f"you have {held_orders} unpaid orders, the most one customer may hold;"
+            " pay or cancel one before placing another"
+        )
+    if held_units + new_units > limits.units:
+        raise TooManyUnpaidOrders(
+            f"your unpaid orders hold {held_units} units and this one {new_units}; one customer may hold"
+            f" at most {limits.units} unpaid; pay or cancel an order first"
+        )
+
+
+# The namespace of placement ids (a constant: changing it would orphan every placement link given out).
+PLACEMENTS = UUID("6f1c2a8e-4b0d-5e7a-9c3f-2d8b1e0a7c45")
+
+
+def placement_id(user_id: UUID, idempotency_key: str) -> UUID:
+    """Where a placement can be followed: the same for every retry of one (customer, key), so a
+    202's Location leads to the outcome whichever retry made the order."""
+    return uuid5(PLACEMENTS, f"{user_id}:{idempotency_key}")

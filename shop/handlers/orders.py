@@ -16,6 +16,7 @@ from shop.db import orders as db
 from shop.db import timers as timers_db
 from shop.db.inbox import record_handled
 from shop.db.unit_of_work import UnitOfWork
+from shop.domain.idempotency import IdempotencyKeyReused
 from shop.domain.ids import uuid7
 from shop.domain.orders import (
     EventForUnknownOrder,
@@ -23,9 +24,12 @@ from shop.domain.orders import (
     OrderLine,
     OrderNotFound,
     OrderRuleError,
+    PricedLine,
     Status,
     StockNotReserved,
+    UnpaidLimits,
     check_transition,
+    check_unpaid,
     price_lines,
 )
 from shop.domain.timers import EXPIRY, TimerPolicy, schedule
@@ -42,10 +46,6 @@ from shop.schemas.orders import (
 Clock = Callable[[], datetime]
 
 
-class IdempotencyKeyReused(OrderRuleError):
-    code = "idempotency_key_reused"
-
-
 @dataclass(frozen=True)
 class PlaceOrder:
     order_id: UUID  # chosen by the gateway, so it can point at the order before it exists
@@ -54,6 +54,9 @@ class PlaceOrder:
     request_hash: str
     lines: list[OrderLine]
     customer_email: str | None = None
+    # Where the gateway points a client it answered 202 (derived from user and key): the order, or
+    # the refusal, is recorded under it.
+    placement_id: UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -94,36 +97,30 @@ def schedule_timers(uow: UnitOfWork, order_id: UUID, placed_at: datetime, policy
 
 
 def handle_place_order(
-    cmd: PlaceOrder, uow_factory: Callable[[], UnitOfWork], clock: Clock, policy: TimerPolicy
+    cmd: PlaceOrder,
+    uow_factory: Callable[[], UnitOfWork],
+    clock: Clock,
+    policy: TimerPolicy,
+    limits: UnpaidLimits | None = None,
 ) -> Placed:
+    """The order, placed or (same key, same request) placed before. A broken rule (an unknown
+    product, too much unpaid) raises its `OrderRuleError`, after recording it as the placement's
+    latest refusal; `limits` None: no limit on what a customer holds unpaid."""
     try:
         with uow_factory() as uow:
             replayed = _replay(uow, cmd)
             if replayed is not None:
                 return replayed
-            prices = db.prices_of(uow.conn, [line.product_id for line in cmd.lines])
-            priced, total, currency = price_lines(cmd.lines, prices)
             now = clock()
-            db.insert_order(
-                uow.conn,
-                cmd.order_id,
-                cmd.user_id,
-                priced,
-                total,
-                currency,
-                now,
-                now + policy.ttl,
-                cmd.customer_email,
-            )
-            schedule_timers(uow, cmd.order_id, now, policy)
-            # The primary key of this row is what stops a second order when Redis forgot the lock.
-            db.insert_idempotency_record(
-                uow.conn, cmd.user_id, cmd.idempotency_key, cmd.request_hash, cmd.order_id
-            )
-            event_id = uuid7()
-            payload = encode_order_created(event_id, now, cmd.order_id, cmd.user_id, priced, total, currency)
-            uow.publish_event(event_id, ORDER_CREATED, str(cmd.order_id), payload)
-            return Placed(cmd.order_id, created=True)
+            try:
+                priced, total, currency = _decide(uow, cmd, limits)
+            except OrderRuleError as exc:
+                refused = exc
+                if cmd.placement_id is not None:
+                    db.record_refusal(uow.conn, cmd.placement_id, cmd.user_id, exc.code, str(exc), now)
+            else:
+                return _place(uow, cmd, priced, total, currency, now, policy)
+        raise refused
     except psycopg.errors.UniqueViolation:
         # A concurrent twin committed first: answer with its order.
         with uow_factory() as uow:
@@ -131,6 +128,50 @@ def handle_place_order(
         if replayed is None:
             raise
         return replayed
+
+
+def _decide(
+    uow: UnitOfWork, cmd: PlaceOrder, limits: UnpaidLimits | None
+) -> tuple[list[PricedLine], int, str]:
+    """The priced lines, total and currency, if the order may be placed."""
+    prices = db.prices_of(uow.conn, [line.product_id for line in cmd.lines])
+    priced, total, currency = price_lines(cmd.lines, prices)
+    if limits is not None:
+        db.lock_customer(uow.conn, cmd.user_id)
+        held_orders, held_units = db.unpaid_of(uow.conn, cmd.user_id)
+        check_unpaid(held_orders, held_units, sum(line.quantity for line in priced), limits)
+    return priced, total, currency
+
+
+def _place(
+    uow: UnitOfWork,
+    cmd: PlaceOrder,
+    priced: list[PricedLine],
+    total: int,
+    currency: str,
+    now: datetime,
+    policy: TimerPolicy,
+) -> Placed:
+    db.insert_order(
+        uow.conn,
+        cmd.order_id,
+        cmd.user_id,
+        priced,
+        total,
+        currency,
+        now,
+        now + policy.ttl,
+        cmd.customer_email,
+    )
+    schedule_timers(uow, cmd.order_id, now, policy)
+    # The primary key of this row is what stops a second order when Redis forgot the lock.
+    db.insert_idempotency_record(
+        uow.conn, cmd.user_id, cmd.idempotency_key, cmd.request_hash, cmd.order_id, cmd.placement_id
+    )
+    event_id = uuid7()
+    payload = encode_order_created(event_id, now, cmd.order_id, cmd.user_id, priced, total, currency)
+    uow.publish_event(event_id, ORDER_CREATED, str(cmd.order_id), payload)
+    return Placed(cmd.order_id, created=True)
 
 
 STOCK_CONSUMER = "order-stock"

@@ -15,6 +15,7 @@ import redis.exceptions
 from aiohttp import web
 
 from shop.domain import auth as auth_rules
+from shop.domain import idempotency
 from shop.domain import orders as order_rules
 from shop.domain import products as catalog_rules
 
@@ -105,7 +106,9 @@ DOMAIN_STATUS: Mapping[type[Exception], int] = {
     catalog_rules.VersionConflict: 412,
     catalog_rules.StockBelowReserved: 409,
     catalog_rules.InsufficientStock: 409,
-    order_rules.InvalidIdempotencyKey: 400,
+    idempotency.InvalidIdempotencyKey: 400,
+    idempotency.IdempotencyKeyReused: 422,
+    order_rules.TooManyUnpaidOrders: 409,
     order_rules.InvalidTransition: 409,
     order_rules.StockNotReserved: 409,
     order_rules.OrderNotFound: 404,
@@ -131,7 +134,19 @@ def dependency_of(exc: BaseException) -> str | None:
     return next((name for cls, name in DEPENDENCY_ERRORS if isinstance(exc, cls)), None)
 
 
-DomainError = auth_rules.AuthRuleError | catalog_rules.CatalogError | order_rules.OrderRuleError
+DomainError = (
+    auth_rules.AuthRuleError
+    | catalog_rules.CatalogError
+    | order_rules.OrderRuleError
+    | idempotency.IdempotencyError
+)
+# The same, for `except`.
+DOMAIN_ERRORS = (
+    auth_rules.AuthRuleError,
+    catalog_rules.CatalogError,
+    order_rules.OrderRuleError,
+    idempotency.IdempotencyError,
+)
 
 
 def from_domain_error(request: web.Request, exc: DomainError) -> web.Response:

@@ -20,10 +20,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter, Gauge, Histogram
 
-from shop.domain.auth import AuthRuleError
-from shop.domain.orders import OrderRuleError
-from shop.domain.products import CatalogError
 from shop.http.errors import (
+    DOMAIN_ERRORS,
     REQUEST_ID_KEY,
     RETRY_AFTER_DEPENDENCY,
     ApiError,
@@ -165,7 +163,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return error_response(request, exc.status, exc.code, exc.message, exc.headers)
-    except (AuthRuleError, CatalogError, OrderRuleError) as exc:
+    except DOMAIN_ERRORS as exc:
         return from_domain_error(request, exc)
     except web.HTTPException as exc:
         if exc.status < 400:

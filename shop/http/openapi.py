@@ -45,6 +45,11 @@ _SENT = _json({"type": "object", "properties": {"status": {"const": "verificatio
 _TOKENS = _json(schemas.TOKENS, "a new token pair (Cache-Control: no-store)")
 _ONE_PRODUCT = _json(schemas.PRODUCT, "the product (header ETag: its version)")
 _ONE_ORDER = _json(schemas.ORDER, "the order")
+_PROCESSING = {
+    "type": "object",
+    "required": ["status", "placement_id"],
+    "properties": {"status": {"const": "processing"}, "placement_id": schemas.UUID},
+}
 _COMMAND_TIMEOUT = {"503": _error("command_timeout: the command did not answer in time; retry")}
 _PAGE = {
     "400": _error("invalid_cursor: not a next_cursor of this API"),
@@ -152,12 +157,16 @@ _OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/products"): {
         "summary": "Create a product (admin)",
         "operationId": "createProduct",
+        "parameters": [schemas.OPTIONAL_IDEMPOTENCY_KEY],
         "requestBody": _request(schemas.CREATE_PRODUCT),
         "responses": {
             "201": _ONE_PRODUCT,
             **_BAD_BODY,
-            "409": _error("duplicate_sku"),
-            "422": _error("invalid_product, or a field of the wrong type (invalid_field)"),
+            "400": _error("invalid_idempotency_key, or malformed_json"),
+            "409": _error("duplicate_sku, or idempotency_key_in_flight"),
+            "422": _error(
+                "invalid_product, a field of the wrong type (invalid_field), or idempotency_key_reused"
+            ),
             **_COMMAND_TIMEOUT,
         },
     },
@@ -169,7 +178,7 @@ _OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/products/{product_id}"): {
         "summary": "Change some fields (admin); If-Match: the version being changed",
         "operationId": "patchProduct",
-        "parameters": [schemas.IF_MATCH],
+        "parameters": [schemas.IF_MATCH, schemas.OPTIONAL_IDEMPOTENCY_KEY],
         "requestBody": _request(schemas.PATCH_PRODUCT),
         "responses": {
             "200": _ONE_PRODUCT,
@@ -185,13 +194,18 @@ _OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/products/{product_id}/stock"): {
         "summary": "Restock (positive delta) or write off (negative) (admin)",
         "operationId": "adjustStock",
+        "parameters": [schemas.IDEMPOTENCY_KEY],
         "requestBody": _request(schemas.ADJUST_STOCK),
         "responses": {
             "200": _ONE_PRODUCT,
             **_BAD_BODY,
+            "400": _error("invalid_idempotency_key (missing or invalid), or malformed_json"),
             "404": _error("not_found"),
-            "409": _error("stock_below_reserved"),
-            "422": _error("invalid_product (delta 0 or out of range), missing_field or invalid_field"),
+            "409": _error("stock_below_reserved, or idempotency_key_in_flight"),
+            "422": _error(
+                "invalid_product (delta 0 or out of range), missing_field, invalid_field or"
+                " idempotency_key_reused"
+            ),
             **_COMMAND_TIMEOUT,
         },
     },
@@ -209,17 +223,31 @@ _OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "responses": {
             "201": _json(schemas.ORDER, "the order (the same one again for the same key and body)"),
             "202": _json(
-                {
-                    "type": "object",
-                    "required": ["status", "id"],
-                    "properties": {"status": {"const": "processing"}, "id": schemas.UUID},
-                },
-                "still processing; Location names the order",
+                _PROCESSING,
+                "still processing; Location (and Retry-After) names the placement, which leads to the"
+                " order or to the refusal",
             ),
             **_BAD_BODY,
             "400": _error("invalid_idempotency_key (missing or invalid), or malformed_json"),
-            "409": _error("idempotency_key_in_flight"),
+            "409": _error("idempotency_key_in_flight, or too_many_unpaid_orders"),
             "422": _error("invalid_order, unknown_product or idempotency_key_reused"),
+        },
+    },
+    ("GET", "/api/v1/orders/placements/{placement_id}"): {
+        "summary": "What became of a placement answered 202 (its Location)",
+        "operationId": "getPlacement",
+        "responses": {
+            "200": _json(_PROCESSING, "no outcome yet: still processing (see Retry-After)"),
+            "303": _json(
+                {
+                    "type": "object",
+                    "required": ["status", "order_id"],
+                    "properties": {"status": {"const": "placed"}, "order_id": schemas.UUID},
+                },
+                "placed: Location is the order",
+            ),
+            "409": _error("too_many_unpaid_orders: the placement was refused"),
+            "422": _error("unknown_product or invalid_order: the placement was refused"),
         },
     },
     ("GET", "/api/v1/orders"): {

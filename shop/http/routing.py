@@ -51,6 +51,9 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/api/v1/products/{product_id}/events", "products", "events", "products", Access.ADMIN),
     RouteSpec("POST", "/api/v1/orders", "orders", "place", "orders", Access.CUSTOMER),
     RouteSpec("GET", "/api/v1/orders", "orders", "list", "orders", Access.CUSTOMER),
+    RouteSpec(
+        "GET", "/api/v1/orders/placements/{placement_id}", "orders", "placement", "orders", Access.OWNER
+    ),
     RouteSpec("GET", "/api/v1/orders/{order_id}", "orders", "get", "orders", Access.OWNER),
     RouteSpec("POST", "/api/v1/orders/{order_id}/pay", "orders", "pay", "orders", Access.OWNER),
     RouteSpec("POST", "/api/v1/orders/{order_id}/cancel", "orders", "cancel", "orders", Access.OWNER),

@@ -20,6 +20,7 @@ from typing import Any
 from shop.domain import auth as auth_rules
 from shop.domain import orders as order_rules
 from shop.domain import products as catalog_rules
+from shop.domain.idempotency import IDEMPOTENCY_KEY_MAX
 from shop.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 ERROR_CODE = "x-error-code"
@@ -60,6 +61,7 @@ def path_id(name: str, what: str) -> dict[str, Any]:
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "product_id": path_id("product_id", "product"),
     "order_id": path_id("order_id", "order"),
+    "placement_id": path_id("placement_id", "placement (from a 202's Location)"),
 }
 
 PAGE_PARAMETERS: list[dict[str, Any]] = [
@@ -92,9 +94,17 @@ IDEMPOTENCY_KEY: dict[str, Any] = {
     "schema": {
         "type": "string",
         "minLength": 1,
-        "maxLength": order_rules.IDEMPOTENCY_KEY_MAX,
+        "maxLength": IDEMPOTENCY_KEY_MAX,
         "pattern": "^[!-~]+$",
     },
+}
+
+# Admin writes: the same header, optional, with the same semantics (required on stock adjustments).
+OPTIONAL_IDEMPOTENCY_KEY: dict[str, Any] = {
+    **IDEMPOTENCY_KEY,
+    "required": False,
+    "description": "optional: the same key and request again answers what the first did, once;"
+    " the same key with another request is 422 idempotency_key_reused; invalid is a 400",
 }
 
 IF_MATCH: dict[str, Any] = {

@@ -12,7 +12,8 @@ from psycopg_pool import ConnectionPool
 
 from shop.db.timers import MAX_SWEEP_FAILURES
 from shop.db.unit_of_work import UnitOfWork
-from shop.domain.orders import EventForUnknownOrder, InvalidTransition, OrderLine, request_fingerprint
+from shop.domain.idempotency import request_fingerprint
+from shop.domain.orders import EventForUnknownOrder, InvalidTransition, OrderLine
 from shop.domain.timers import Outcome, TimerPolicy
 from shop.handlers import timers as timer_handlers
 from shop.handlers.orders import PayOrder, PlaceOrder, handle_pay, handle_place_order

@@ -11,11 +11,11 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from shop.db.unit_of_work import UnitOfWork
-from shop.domain.orders import OrderLine, UnknownProduct, request_fingerprint
+from shop.domain.idempotency import IdempotencyKeyReused, request_fingerprint
+from shop.domain.orders import OrderLine, UnknownProduct
 from shop.domain.timers import TimerPolicy
 from shop.handlers.orders import (
     CancelOrder,
-    IdempotencyKeyReused,
     PlaceOrder,
     handle_cancel,
     handle_place_order,

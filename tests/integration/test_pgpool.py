@@ -37,7 +37,8 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from shop.db.routing import replica_has_replayed
 from shop.db.unit_of_work import UnitOfWork
-from shop.domain.orders import OrderLine, request_fingerprint
+from shop.domain.idempotency import request_fingerprint
+from shop.domain.orders import OrderLine
 from shop.domain.timers import TimerPolicy
 from shop.handlers.orders import PlaceOrder, handle_place_order
 from shop.handlers.products import CreateProduct, handle_create

@@ -1,11 +1,9 @@
 """Order routes. Placement is idempotent per (user, Idempotency-Key): a Redis lock covers the
-request while it is in flight, the orders database's idempotency record is the last word."""
+request while it is in flight, the orders database's idempotency record is the last word. A
+placement that outlasts the wait is answered 202 with a Location that leads to its outcome."""
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import secrets
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -13,40 +11,35 @@ from uuid import UUID
 
 import dramatiq
 import psycopg
-import redis.exceptions
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
 from shop.db import orders as db
 from shop.domain import orders as rules
+from shop.domain.idempotency import IdempotencyKeyReused, check_idempotency_key, request_fingerprint
 from shop.domain.ids import uuid7
-from shop.handlers.orders import IdempotencyKeyReused
 from shop.http.auth import require_principal
 from shop.http.commands import CommandBus, raise_refusal
 from shop.http.errors import ApiError
 from shop.http.freshness import WriteFreshness
+from shop.http.idempotency import InFlightLocks, KeyedRequest
 from shop.http.pagination import decode_cursor, encode_cursor
 from shop.http.validation import params, valid_body
-from shop.redis_clients import AsyncRedis
 from shop.schemas.views import order_view
 
-log = logging.getLogger(__name__)
-
-# Longer than any placement takes; a lock outliving a crashed gateway frees itself.
-IN_FLIGHT_MS = 30_000
-_ERRORS: dict[str, type[rules.OrderRuleError]] = {
-    cls.__name__: cls
-    for cls in (
-        rules.InvalidOrder,
-        rules.UnknownProduct,
-        rules.InvalidTransition,
-        rules.OrderNotFound,
-        rules.StockNotReserved,
-        IdempotencyKeyReused,
-    )
-}
-# Deletes the lock only if it is still ours (it may have expired and been taken by a retry).
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_RULES: tuple[type[rules.OrderRuleError | IdempotencyKeyReused], ...] = (
+    rules.InvalidOrder,
+    rules.UnknownProduct,
+    rules.InvalidTransition,
+    rules.OrderNotFound,
+    rules.StockNotReserved,
+    rules.TooManyUnpaidOrders,
+    IdempotencyKeyReused,
+)
+# An actor's refusal names its rule's class; a placement's recorded refusal its code. Both are
+# raised again as that rule, which shop.http.errors maps to HTTP.
+_ERRORS: dict[str, type[Exception]] = {cls.__name__: cls for cls in _RULES}
+_BY_CODE: dict[str, type[Exception]] = {cls.code: cls for cls in _RULES}
 
 
 @dataclass(frozen=True)
@@ -62,7 +55,7 @@ class OrderRoutes:
     commands: CommandBus
     replica: AsyncConnectionPool
     primary: AsyncConnectionPool
-    redis: AsyncRedis
+    locks: InFlightLocks
     freshness: WriteFreshness
 
     def _reading(self, user_id: UUID) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
@@ -70,60 +63,60 @@ class OrderRoutes:
 
     async def place(self, request: web.Request) -> web.Response:
         principal = require_principal(request)
-        key = rules.check_idempotency_key(request.headers.get("Idempotency-Key"))
+        key = check_idempotency_key(request.headers.get("Idempotency-Key"))  # before the body: 400 first
         body = await valid_body(request)
         lines = rules.parse_lines(body)  # merges lines of one product; the shape is already checked
-        lock = f"orders:in-flight:{principal.user_id}:{hashlib.sha256(key.encode()).hexdigest()}"
-        token = secrets.token_hex(16)
-        if not await self._lock(lock, token):
-            raise ApiError(
-                409,
-                "idempotency_key_in_flight",
-                "a request with this Idempotency-Key is still being processed",
-            )
-        order_id = uuid7()
-        try:
-            answer = await self.commands.ask(
+        # What the key stands for is the body alone (the orders' records have always hashed it so).
+        keyed = KeyedRequest(principal.user_id, key, request_fingerprint(body))
+        placement = rules.placement_id(principal.user_id, key)
+        answer = await self.locks.ask_once(
+            keyed,
+            lambda: self.commands.ask(
                 self.actors.place,
-                order_id=str(order_id),
+                order_id=str(uuid7()),
                 user_id=str(principal.user_id),
                 idempotency_key=key,
-                request_hash=rules.request_fingerprint(body),
+                request_hash=keyed.request_hash,
                 lines=[{"product_id": str(line.product_id), "quantity": line.quantity} for line in lines],
                 customer_email=principal.email,
-            )
-        except BaseException:
-            # Not sent (RabbitMQ away), or no telling: the client's retry must not meet a 409 for
-            # half a minute. Should the command run after all, the retry's twin finds its order.
-            await self._unlock(lock, token)
-            raise
+                placement_id=str(placement),
+            ),
+        )
         if answer is None:
-            # Still working: the lock stays until it expires, so a retry meanwhile gets 409, not a twin.
-            location = f"/api/v1/orders/{order_id}"
+            # Still working: it is durable in RabbitMQ and will be done. The placement's page says
+            # what became of it, whichever retry of this key makes the order.
+            location = f"/api/v1/orders/placements/{placement}"
             return web.json_response(
-                {"status": "processing", "id": str(order_id)}, status=202, headers={"Location": location}
+                {"status": "processing", "placement_id": str(placement)},
+                status=202,
+                headers={"Location": location, "Retry-After": "1"},
             )
-        await self._unlock(lock, token)
         raise_refusal(answer, _ERRORS, rules.OrderRuleError)
         if answer.get("commit_lsn"):
             await self.freshness.remember(principal.user_id, answer["commit_lsn"])
         order = answer["order"]
         return web.json_response(order, status=201, headers={"Location": f"/api/v1/orders/{order['id']}"})
 
-    async def _lock(self, lock: str, token: str) -> bool:
-        """True when this request holds the key's in-flight lock, or when Redis cannot say: the
-        orders database's idempotency record is the last word, so a twin never becomes a second order."""
-        try:
-            return bool(await self.redis.set(lock, token, nx=True, px=IN_FLIGHT_MS))
-        except redis.exceptions.RedisError as exc:
-            log.warning("idempotency lock unavailable (%s); placing without it", exc)
-            return True
-
-    async def _unlock(self, lock: str, token: str) -> None:
-        try:
-            await self.redis.eval(_RELEASE, 1, lock, token)
-        except redis.exceptions.RedisError as exc:  # it expires on its own
-            log.warning("could not release an idempotency lock (%s)", exc)
+    async def placement(self, request: web.Request) -> web.StreamResponse:
+        """What became of a placement answered 202: its order (303 to it), its latest refusal (the
+        error the placement would have answered), or, while neither exists yet, 200 processing."""
+        principal = require_principal(request)
+        placement = UUID(params(request)["placement_id"])
+        async with self._reading(principal.user_id) as conn:
+            outcome = await db.placement_outcome(conn, placement, principal.user_id)
+        if outcome is not None and outcome.order_id is not None:
+            location = f"/api/v1/orders/{outcome.order_id}"
+            return web.json_response(
+                {"status": "placed", "order_id": str(outcome.order_id)},
+                status=303,
+                headers={"Location": location},
+            )
+        if outcome is not None and outcome.refusal_code is not None:
+            refused = _BY_CODE.get(outcome.refusal_code, rules.OrderRuleError)
+            raise refused(outcome.refusal_message or "")
+        return web.json_response(
+            {"status": "processing", "placement_id": str(placement)}, headers={"Retry-After": "1"}
+        )
 
     async def _transition(
         self, request: web.Request, actor: dramatiq.Actor[..., Any], **kwargs: Any

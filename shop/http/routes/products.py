@@ -1,5 +1,8 @@
 """Catalog routes. Writes (admin) go to the product actors; reads go to the replica, except for
-an admin whose own last write the replica has not replayed yet (read-your-writes by WAL position)."""
+an admin whose own last write the replica has not replayed yet (read-your-writes by WAL position).
+
+Writes take an `Idempotency-Key` (required for stock adjustments, which are not safe to repeat):
+the same key with the same request answers what the first did, and does it once."""
 
 from __future__ import annotations
 
@@ -16,17 +19,23 @@ from psycopg_pool import AsyncConnectionPool
 
 from shop.db import products as db
 from shop.domain import products as rules
+from shop.domain.idempotency import IdempotencyKeyReused, check_idempotency_key
 from shop.http.auth import optional_principal, require_admin
 from shop.http.commands import CommandBus, raise_refusal
 from shop.http.errors import ApiError
 from shop.http.freshness import WriteFreshness
+from shop.http.idempotency import InFlightLocks, KeyedRequest, keyed_request
 from shop.http.pagination import decode_cursor, encode_cursor
+from shop.http.routing import spec_of
 from shop.http.validation import params, valid_body
 from shop.schemas.views import product_view
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 # The actor answers with the name of the rule that refused the command; the error type maps it to HTTP.
-_CATALOG_ERRORS = {cls.__name__: cls for cls in rules.CatalogError.__subclasses__()}
+_CATALOG_ERRORS: dict[str, type[Exception]] = {
+    **{cls.__name__: cls for cls in rules.CatalogError.__subclasses__()},
+    IdempotencyKeyReused.__name__: IdempotencyKeyReused,
+}
 
 
 @dataclass(frozen=True)
@@ -43,14 +52,26 @@ class ProductRoutes:
     replica: AsyncConnectionPool
     primary: AsyncConnectionPool
     freshness: WriteFreshness
+    locks: InFlightLocks
 
     def _reading(self, request: web.Request) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
         principal = optional_principal(request)
         return self.freshness.connection(principal.user_id if principal else None, self.replica, self.primary)
 
-    async def _command(self, request: web.Request, actor: dramatiq.Actor[..., Any], **kwargs: Any) -> Any:
+    async def _command(
+        self,
+        request: web.Request,
+        actor: dramatiq.Actor[..., Any],
+        keyed: KeyedRequest | None,
+        **kwargs: Any,
+    ) -> Any:
         principal = require_admin(request)
-        answer = await self.commands.ask(actor, **kwargs)
+        if keyed is None:
+            answer = await self.commands.ask(actor, **kwargs)
+        else:
+            answer = await self.locks.ask_once(
+                keyed, lambda: self.commands.ask(actor, idempotency=keyed.for_actor(), **kwargs)
+            )
         if answer is None:
             raise ApiError(
                 503, "command_timeout", "the catalog did not answer in time; retry", {"Retry-After": "1"}
@@ -62,9 +83,16 @@ class ProductRoutes:
 
     # --- commands ------------------------------------------------------------------------------
 
+    def _keyed(self, request: web.Request, what: dict[str, Any], required: bool) -> KeyedRequest | None:
+        """The request's Idempotency-Key, standing for `what` and the route it came to."""
+        spec = spec_of(request)
+        route = f"{spec.method} {spec.path}" if spec is not None else request.path
+        return keyed_request(request, require_admin(request).user_id, {"route": route, **what}, required)
+
     async def create(self, request: web.Request) -> web.Response:
         body = await valid_body(request)
-        product = await self._command(request, self.actors.create, fields=body)
+        keyed = self._keyed(request, {"body": body}, required=False)
+        product = await self._command(request, self.actors.create, keyed, fields=body)
         return _product_response(product, status=201, location=f"/api/v1/products/{product['id']}")
 
     async def patch(self, request: web.Request) -> web.Response:
@@ -76,20 +104,28 @@ class ProductRoutes:
         if match is None:
             raise ApiError(400, "invalid_if_match", 'If-Match must be the product version, e.g. "3"')
         changes = await valid_body(request)
+        version = int(match[1])
+        keyed = self._keyed(
+            request, {"product_id": str(product_id), "version": version, "body": changes}, required=False
+        )
         product = await self._command(
             request,
             self.actors.patch,
+            keyed,
             product_id=str(product_id),
             changes=changes,
-            expected_version=int(match[1]),
+            expected_version=version,
         )
         return _product_response(product)
 
     async def adjust_stock(self, request: web.Request) -> web.Response:
         product_id = _product_id(request)
+        # Required: a delta applied twice is stock that does not exist (a retry after a timeout).
+        check_idempotency_key(request.headers.get("Idempotency-Key"))  # 400 before the body's errors
         body = await valid_body(request)
+        keyed = self._keyed(request, {"product_id": str(product_id), "body": body}, required=True)
         product = await self._command(
-            request, self.actors.adjust_stock, product_id=str(product_id), delta=body["delta"]
+            request, self.actors.adjust_stock, keyed, product_id=str(product_id), delta=body["delta"]
         )
         return _product_response(product)
 

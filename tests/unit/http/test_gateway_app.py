@@ -205,6 +205,7 @@ def _unconnected_product_routes():
         replica=AsyncConnectionPool("postgresql://nowhere/none", open=False),
         primary=AsyncConnectionPool("postgresql://nowhere/none", open=False),
         freshness=None,  # type: ignore[arg-type]
+        locks=None,  # type: ignore[arg-type]
     )
 
 
@@ -218,6 +219,6 @@ def _unconnected_order_routes():
         commands=None,  # type: ignore[arg-type]
         replica=AsyncConnectionPool("postgresql://nowhere/none", open=False),
         primary=AsyncConnectionPool("postgresql://nowhere/none", open=False),
-        redis=None,  # type: ignore[arg-type]
+        locks=None,  # type: ignore[arg-type]
         freshness=None,  # type: ignore[arg-type]
     )
