@@ -90,7 +90,7 @@ async def _serve() -> None:
 
     from shop.http.app import create_gateway_app
     from shop.http.auth import require_principal
-    from shop.http.ratelimit import ClientAddress, Policy, RedisRateLimiter, rate_limit_middleware
+    from shop.http.ratelimit import Policy, RedisRateLimiter, rate_limit_middleware
     from shop.observability.readiness import Readiness
     from shop.observability.tracing import configure_tracing
     from shop.security.keys import KeyRing
@@ -122,7 +122,6 @@ async def _serve() -> None:
     limiter = rate_limit_middleware(
         RedisRateLimiter(redis_client, prefix=f"bench-{uuid.uuid4().hex}"),
         {"auth": Policy("auth", 10_000_000, 60)},  # never refuses: its cost is measured, not its effect
-        ClientAddress([]),
     )
     readiness = Readiness({}, timeout=1)
     auth: Any = Auth()

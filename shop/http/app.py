@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from shop.http.auth import identity_middleware, jwks_handler
+from shop.http.clients import ClientAddress, client_middleware
 from shop.http.docs import DocsRoutes
 from shop.http.headers import secure_headers, strip_headers_middleware
 from shop.http.health import add_health_routes
@@ -71,10 +72,13 @@ def create_gateway_app(
     products: ProductRoutes | None = None,
     orders: OrderRoutes | None = None,
     rate_limit: Middleware | None = None,
+    clients: ClientAddress | None = None,
 ) -> web.Application:
     """The gateway. Contexts are None only in tests of the shared behaviour, which need no database.
-    Routes come from the routing table (shop/http/routing.py)."""
+    Routes come from the routing table (shop/http/routing.py). `clients` says whose X-Forwarded-For
+    is believed (by default nobody's: the peer is the client)."""
     middlewares = [
+        client_middleware(clients or ClientAddress(())),  # the rate limiter and login count by it
         identity_middleware(verifier),
         *([rate_limit] if rate_limit else []),
         # Inside the limiter: stripping clones the request, and what a middleware leaves on a clone

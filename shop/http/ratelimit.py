@@ -7,18 +7,18 @@ number, updated atomically with Redis's own clock, so every gateway replica shar
 
 Answers carry the IETF draft headers (`RateLimit-Policy: "orders";q=60;w=60` and
 `RateLimit: "orders";r=41;t=17`); a refusal is `429` with `Retry-After`. Clients are the user id when
-the request carries a valid token, else the client address (`X-Forwarded-For` is believed only when
-the connection comes from a trusted proxy). When Redis does not answer, queries are let through
-(fail open: reads are cheap and the catalog should stay up) and auth routes are refused with `503`
-(fail closed: the limit is what stands between a password and a brute-force attempt).
+the request carries a valid token, else the client as `shop.http.clients` counts it (`X-Forwarded-For`
+believed only from a trusted proxy; an IPv6 client by its /64), as the failed-login counter does.
+When Redis does not answer, queries are let through (fail open: reads are cheap and the catalog
+should stay up) and auth routes are refused with `503` (fail closed: the limit is what stands
+between a password and a brute-force attempt).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import redis.exceptions
@@ -27,6 +27,7 @@ from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import Counter
 
 from shop.http.auth import optional_principal
+from shop.http.clients import client_of
 from shop.http.errors import ApiError
 from shop.http.routing import spec_of
 from shop.redis_clients import AsyncRedis
@@ -98,40 +99,9 @@ class RedisRateLimiter:
         return Decision(bool(allowed), int(remaining), int(retry_ms) / 1000, int(reset_ms) / 1000)
 
 
-class ClientAddress:
-    """The caller's address: the peer, or, when the peer is a trusted proxy, the first address in
-    `X-Forwarded-For` that is not one of ours (read from the right, where our proxies appended)."""
-
-    def __init__(self, trusted_proxies: Iterable[str]) -> None:
-        self._trusted = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
-
-    def _is_trusted(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address.strip())
-        except ValueError:
-            return False
-        return any(ip in network for network in self._trusted)
-
-    def of(self, request: web.Request) -> str:
-        peer = request.remote or "unknown"
-        if not self._trusted or not self._is_trusted(peer):
-            return peer
-        forwarded = ",".join(request.headers.getall("X-Forwarded-For", []))
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        for hop in reversed(hops):
-            if not self._is_trusted(hop):
-                try:
-                    return str(ipaddress.ip_address(hop))
-                except ValueError:
-                    return peer  # garbage where an address should be: fall back to what we know
-        return peer
-
-
-def rate_limit_middleware(
-    limiter: RedisRateLimiter, policies: Mapping[str, Policy], addresses: ClientAddress
-) -> Middleware:
-    """Place it inside the error middleware (its 429 and 503 get the envelope) and after the identity
-    middleware (it keys authenticated callers by user id)."""
+def rate_limit_middleware(limiter: RedisRateLimiter, policies: Mapping[str, Policy]) -> Middleware:
+    """Place it inside the error middleware (its 429 and 503 get the envelope) and after the client
+    and identity middlewares (it keys authenticated callers by user id, the others by `client_of`)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -143,7 +113,7 @@ def rate_limit_middleware(
             principal = optional_principal(request)
         except ApiError:
             principal = None  # a bad token: limited by address; the handler answers 401
-        client = f"user:{principal.user_id}" if principal else f"addr:{addresses.of(request)}"
+        client = f"user:{principal.user_id}" if principal else f"addr:{client_of(request)}"
         try:
             decision = await limiter.hit(policy, client)
         except (redis.exceptions.RedisError, OSError) as exc:

@@ -13,10 +13,11 @@ from shop import bootstrap
 from shop.bootstrap import DEPENDENCIES, build_readiness
 from shop.db.connections import primary_options, replica_options
 from shop.http.app import create_gateway_app
+from shop.http.clients import ClientAddress
 from shop.http.commands import CommandBus
 from shop.http.freshness import WriteFreshness
 from shop.http.middlewares import HTTP_LINE_LIMIT, AccessLogger
-from shop.http.ratelimit import ClientAddress, Policy, RedisRateLimiter, rate_limit_middleware
+from shop.http.ratelimit import Policy, RedisRateLimiter, rate_limit_middleware
 from shop.http.routes.auth import AuthActors, AuthRoutes
 from shop.http.routes.orders import OrderActors, OrderRoutes
 from shop.http.routes.products import ProductActors, ProductRoutes
@@ -107,10 +108,17 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
     rate_limit = rate_limit_middleware(
         RedisRateLimiter(limiter_redis),
         {name: Policy(name, quota, window) for name, (quota, window) in settings.rate_limits.items()},
-        ClientAddress(settings.trusted_proxies),
     )
     app = create_gateway_app(
-        readiness, settings.max_body_bytes, keyring, verifier, routes, products, orders, rate_limit
+        readiness,
+        settings.max_body_bytes,
+        keyring,
+        verifier,
+        routes,
+        products,
+        orders,
+        rate_limit,
+        clients=ClientAddress(settings.trusted_proxies),
     )
     listen_port = port or settings.gateway_port
 

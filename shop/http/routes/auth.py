@@ -27,6 +27,7 @@ from shop.handlers.auth import (
     handle_refresh,
 )
 from shop.http.auth import require_principal
+from shop.http.clients import client_of
 from shop.http.commands import CommandBus
 from shop.http.errors import ApiError
 from shop.http.freshness import WriteFreshness
@@ -110,7 +111,8 @@ class AuthRoutes:
         body = await valid_body(request)
         password = body["password"]
         email = body["email"].strip().lower()  # a malformed one simply matches no account
-        command = Login(email, password, request.remote or "unknown")
+        # The client as the rate limiter counts it: behind a proxy, request.remote is the proxy.
+        command = Login(email, password, client_of(request))
         pair = await self._blocking(
             handle_login,
             command,
