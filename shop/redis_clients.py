@@ -2,8 +2,8 @@
 
 With a cluster, `SHOP_REDIS_URL` names any one node: the client learns the others and follows the
 slots as they move. Everything the shop keeps in Redis works on either: every script and every
-transaction touches a single key, and what reads or writes several keys at once (the login
-throttle's two counters) uses non-transactional pipelines, which a cluster client splits by slot.
+transaction touches a single key, and what touches several keys (the login throttle's two counters)
+runs one script per key (a cluster pipeline runs no scripts).
 """
 
 from __future__ import annotations

@@ -53,7 +53,8 @@ class LoginLimiter:
     """Fixed hourly windows of failed logins, per account and per client (see `shop.http.clients`)."""
 
     def __init__(self, client: SyncRedis, per_account: int, per_client: int) -> None:
-        self._redis = client
+        self._count_failure = client.register_script(_COUNT_FAILURE)
+        self._read_count = client.register_script(_READ_COUNT)
         self._limits = {"account": per_account, "client": per_client}
 
     def keys(self, email: str, client: str) -> dict[str, str]:
@@ -64,21 +65,15 @@ class LoginLimiter:
 
     def retry_after(self, email: str, client: str) -> int:
         """Seconds until a login may be tried again (0: now)."""
-        keys = self.keys(email, client)
-        # Two keys in two slots of a Redis Cluster: a non-transactional pipeline, one script per key.
-        reads = self._redis.pipeline(transaction=False)
-        for key in keys.values():
-            reads.eval(_READ_COUNT, 1, key, LOGIN_WINDOW_SECONDS)
-        counts = reads.execute()
-        waits = [
-            max(int(ttl), 1)
-            for kind, (count, ttl) in zip(keys, counts, strict=True)
-            if int(count) >= self._limits[kind]
-        ]
+        # One script call per key, not a pipeline: the two keys sit in two slots of a Redis Cluster,
+        # and a cluster pipeline runs no scripts.
+        waits = []
+        for kind, key in self.keys(email, client).items():
+            count, ttl = self._read_count(keys=[key], args=[LOGIN_WINDOW_SECONDS])
+            if int(count) >= self._limits[kind]:
+                waits.append(max(int(ttl), 1))
         return max(waits, default=0)
 
     def record_failure(self, email: str, client: str) -> None:
-        pipe = self._redis.pipeline(transaction=False)
         for key in self.keys(email, client).values():
-            pipe.eval(_COUNT_FAILURE, 1, key, LOGIN_WINDOW_SECONDS)
-        pipe.execute()
+            self._count_failure(keys=[key], args=[LOGIN_WINDOW_SECONDS])
