@@ -241,6 +241,7 @@ def run(plan: Plan) -> dict[str, Any]:
             invariants.orders_exactly_once(settings, operations, users),
             invariants.nothing_stuck(settings, users, TIMER_GRACE_SECONDS),
             invariants.stock_adds_up(settings),
+            invariants.nothing_held_for_ended_orders(settings, users),
             invariants.outbox_published(settings, since),
             invariants.timers_fired(settings, users, TIMER_GRACE_SECONDS),
             *invariants.emails_delivered_once(settings, MAILPIT, domain, users),

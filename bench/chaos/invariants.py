@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 
 from bench.chaos.workload import Operation
-from shop.db.products import stock_that_does_not_add_up
+from shop.db.products import reservations_of_ended_orders, stock_that_does_not_add_up
 from shop.settings import Settings
 
 
@@ -112,6 +112,36 @@ def stock_adds_up(settings: Settings) -> Check:
     )
 
 
+def nothing_held_for_ended_orders(settings: Settings, users: list[str]) -> Check:
+    """No reservation is still held for an order that was cancelled or completed: the order side's
+    word (its status) against the inventory's (its reservations), and the inventory's own record of
+    cancellations. Stock held so is stock nobody can ever buy."""
+    with _connect(settings, "orders") as conn:
+        ended = {
+            str(order_id): status
+            for order_id, status in conn.execute(
+                "SELECT id, status FROM orders WHERE user_id = ANY(%s::uuid[])"
+                " AND status IN ('CANCELLED', 'COMPLETED')",
+                (users,),
+            ).fetchall()
+        }
+    with _connect(settings, "catalog") as conn:
+        held = conn.execute(
+            "SELECT order_id::text, product_id::text, quantity FROM stock_reservations WHERE state = 'reserved'"
+        ).fetchall()
+        known_cancelled = reservations_of_ended_orders(conn)
+    problems = [f"{o} ({ended[o]}) still holds {q} of {p}" for o, p, q in held if o in ended]
+    problems += [
+        f"{o} (cancelled, as the inventory knows) still holds {q} of {p}" for o, p, q in known_cancelled
+    ]
+    return Check(
+        "no reservation held by a cancelled or completed order",
+        not problems,
+        f"{len(ended)} ended orders, {len(held)} reservations held in all",
+        problems[:10],
+    )
+
+
 def outbox_published(settings: Settings, since: datetime) -> Check:
     unsent = {}
     for context in ("auth", "catalog", "orders"):
@@ -166,10 +196,14 @@ def expected_emails(settings: Settings, domain: str, users: list[str]) -> Counte
         ):
             keys[f"verification-code:{code_id}"] += 1
     with _connect(settings, "orders") as conn:
+        # A reminder the mail worker found obsolete (the order was paid or cancelled before it went
+        # out) is recorded so in the mail ledger, and rightly never arrives.
         for order_id, kind, outcome in conn.execute(
             """
             SELECT t.order_id::text, t.kind, t.outcome FROM order_timers t JOIN orders o ON o.id = t.order_id
              WHERE o.user_id = ANY(%s::uuid[]) AND t.outcome IN ('reminded', 'completed')
+               AND NOT EXISTS (SELECT FROM mail_deliveries m WHERE m.obsolete_at IS NOT NULL
+                                  AND m.dedupe_key = 'order-reminder:' || t.order_id || ':' || t.kind)
             """,
             (users,),
         ):

@@ -121,6 +121,24 @@ def all_events(conn: Conn) -> Iterator[StoredEvent]:
         yield from cur
 
 
+def lock_order(conn: Conn, order_id: UUID) -> None:
+    """Serialises the inventory's handling of one order until the transaction ends: its reservation
+    and its cancellation (or sale) never interleave. Taken before any product lock, by every handler."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s::text, 0))", (order_id,))
+
+
+def reservations_of_ended_orders(conn: Conn) -> list[tuple[Any, ...]]:
+    """(order, product, quantity) of every reservation still held by an order the inventory knows
+    was cancelled: stock nobody can buy, for good. None when the books are right."""
+    return conn.execute(
+        """
+        SELECT r.order_id, r.product_id, r.quantity
+          FROM stock_reservations r JOIN cancelled_orders c ON c.order_id = r.order_id
+         WHERE r.state = 'reserved'
+        """
+    ).fetchall()
+
+
 def stock_that_does_not_add_up(conn: Conn) -> list[tuple[Any, ...]]:
     """The catalog's stock invariant, checked from the event history: per product, supplied (initial
     stock + restocks and write-offs) = available + reserved + sold, nothing below zero, and the

@@ -39,6 +39,9 @@ def handle_order_created(event: OrderCreatedV1, uow: UnitOfWork, clock: Clock) -
     order side told `stock.rejected`), or "duplicate" (already handled: nothing done)."""
     now = clock()
     with uow:
+        # Before anything is read: a cancellation of this order handled meanwhile must either be
+        # seen here, or see the reservation this makes (it waits on the same lock).
+        db.lock_order(uow.conn, event.order_id)
         if not record_handled(uow.conn, CONSUMER, event.event_id):
             return "duplicate"
         reserved_before, cancelled = _reserved_or_cancelled(uow, event.order_id)
@@ -124,6 +127,7 @@ def handle_order_cancelled(notice: OrderNoticeV1, uow: UnitOfWork, clock: Clock)
     """Gives the order's reserved units back; remembers the cancellation if nothing is held yet."""
     now = clock()
     with uow:
+        db.lock_order(uow.conn, notice.order_id)  # see handle_order_created
         if not record_handled(uow.conn, CONSUMER, notice.event_id):
             return
         uow.conn.execute(
@@ -137,6 +141,7 @@ def handle_order_paid(notice: OrderNoticeV1, uow: UnitOfWork, clock: Clock) -> N
     that never held stock here cannot be: `EventForUnknownOrder`, nothing recorded."""
     now = clock()
     with uow:
+        db.lock_order(uow.conn, notice.order_id)  # see handle_order_created
         if not record_handled(uow.conn, CONSUMER, notice.event_id):
             return
         if not _settle(uow, notice, "sold", now) and not _has_reservations(uow, notice.order_id):

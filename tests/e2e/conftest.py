@@ -44,12 +44,15 @@ def stack(settings) -> Iterator[SupervisedStack]:
 
 @pytest.fixture(autouse=True)
 def stock_adds_up(settings):
-    """After every end-to-end test: initial stock + restocks = available + reserved + sold, per product."""
+    """After every end-to-end test: initial stock + restocks = available + reserved + sold, per
+    product, and no reservation held by an order the inventory knows was cancelled."""
     yield
     import psycopg
 
-    from shop.db.products import stock_that_does_not_add_up
+    from shop.db.products import reservations_of_ended_orders, stock_that_does_not_add_up
 
     with psycopg.connect(settings.databases["catalog"].primary_url) as conn:
         broken = stock_that_does_not_add_up(conn)
+        held = reservations_of_ended_orders(conn)
     assert broken == [], f"stock does not add up (sku, supplied, available, reserved, sold, held): {broken}"
+    assert held == [], f"reservations held by cancelled orders (order, product, quantity): {held}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ import pytest
 from confluent_kafka import Producer
 from psycopg_pool import ConnectionPool
 
+from shop.db.products import reservations_of_ended_orders, stock_that_does_not_add_up
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.orders import PricedLine
 from shop.handlers.inventory import handle_order_cancelled, handle_order_created
@@ -120,3 +122,49 @@ def test_redelivery_after_the_commit_but_before_the_offset_commit_does_not_reser
         runner.stop()
     # The redelivered order changed nothing; the poison record was skipped; the next order reserved.
     assert stock(pool, product.id) == (5, 5)
+
+
+def test_a_cancellation_racing_its_order_created_leaves_nothing_reserved(pool):
+    """order.created checks for a cancellation, then waits on a hot product's row lock; the order's
+    cancellation must not commit meanwhile without seeing the reservation that follows, or the
+    reservation is held by a cancelled order for good."""
+    product = new_product(pool, 10)
+    created = decode_order_created(order_created([(product.id, 3)]))
+    cancelled = OrderNoticeV1(ORDER_CANCELLED, uuid.uuid4(), created.order_id, "customer_request")
+    outcomes: dict[str, object] = {}
+    with pool.connection() as blocker:
+        # Another order holds the product's row (a hot product): order.created will wait on it.
+        blocker.execute("SELECT 1 FROM products WHERE id = %s FOR UPDATE", (product.id,))
+        creating = threading.Thread(
+            target=lambda: outcomes.update(created=handle_order_created(created, UnitOfWork(pool), now))
+        )
+        creating.start()
+        _wait_for_a_lock_wait(pool)  # order.created is past its cancellation check, waiting on the row
+        cancelling = threading.Thread(
+            target=lambda: outcomes.update(cancelled=handle_order_cancelled(cancelled, UnitOfWork(pool), now))
+        )
+        cancelling.start()
+        cancelling.join(1.0)  # before the fix it commits here, without seeing a reservation
+        blocker.commit()  # the hot product's lock goes
+    creating.join(10)
+    cancelling.join(10)
+    assert not creating.is_alive()
+    assert not cancelling.is_alive()
+    with pool.connection() as conn:
+        held = [r for r in reservations_of_ended_orders(conn) if r[0] == created.order_id]
+        broken = [r for r in stock_that_does_not_add_up(conn) if r[0] == product.sku]
+    assert held == []
+    assert broken == []
+    assert stock(pool, product.id) == (10, 0)
+
+
+def _wait_for_a_lock_wait(pool, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    with pool.connection() as conn:
+        conn.autocommit = True
+        while not conn.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            " AND query ILIKE '%%FROM products%%FOR UPDATE%%'"
+        ).fetchone():
+            assert time.monotonic() < deadline, "order.created never waited on the product's lock"
+            time.sleep(0.02)
