@@ -127,7 +127,8 @@ def nothing_held_for_ended_orders(settings: Settings, users: list[str]) -> Check
         }
     with _connect(settings, "catalog") as conn:
         held = conn.execute(
-            "SELECT order_id::text, product_id::text, quantity FROM stock_reservations WHERE state = 'reserved'"
+            "SELECT order_id::text, product_id::text, quantity FROM stock_reservations"
+            " WHERE state = 'reserved'"
         ).fetchall()
         known_cancelled = reservations_of_ended_orders(conn)
     problems = [f"{o} ({ended[o]}) still holds {q} of {p}" for o, p, q in held if o in ended]
