@@ -32,6 +32,7 @@ from shop.settings import Settings
 if TYPE_CHECKING:
     from shop.actors.broker import QuorumRabbitmqBroker
     from shop.handlers.auth import AuthPolicy
+    from shop.handlers.mail import MailDependencies
     from shop.mail.sender import SmtpSender
     from shop.security.throttle import AddressCooldowns
 
@@ -128,6 +129,22 @@ def mail_sender() -> SmtpSender:
         port=settings.smtp_port,
         from_address=settings.mail.from_address,
         timeout=settings.mail.smtp_timeout,
+    )
+
+
+@functools.cache
+def mail_dependencies() -> MailDependencies:
+    """The mail actor's: its SMTP sender, its ledger in the databases emails come from, and the
+    pepper that derives a verification code from its id."""
+    from shop.handlers.mail import MailDependencies
+    from shop.mail.context import ContextResolver
+    from shop.mail.ledger import DeliveryLedger
+    from shop.mail.origins import LEDGER_DATABASES
+
+    return MailDependencies(
+        sender=mail_sender(),
+        ledger=DeliveryLedger({name: primary_pool(name) for name in LEDGER_DATABASES}),
+        contexts=ContextResolver(process_settings().auth.code_pepper),
     )
 
 

@@ -2,15 +2,19 @@
 
 Failures are retried by dramatiq's Retries middleware with exponential backoff and jitter
 (`SHOP_MAIL_MIN_BACKOFF` doubling up to `SHOP_MAIL_MAX_BACKOFF`), but only transient ones: an
-unreachable SMTP server or Redis, or another worker delivering the same email. Anything else (an
-unknown template, a context missing a field) can never succeed and is dead-lettered to `mail.XQ`
-at once. Each failed attempt is logged (WARNING while it will be retried, ERROR with the error
-when the message is dead-lettered), by dedupe key and template: never with the context, which may
-hold a verification code.
+unreachable SMTP server or PostgreSQL (the mail ledger), or another worker delivering the same
+email. Anything else (an unknown template, a context missing a field) can never succeed and is
+dead-lettered to `mail.XQ` at once. Each failed attempt is logged (WARNING while it will be
+retried, ERROR with the error when the message is dead-lettered), by dedupe key and template: never
+with the context, which may hold a verification code.
 
 The actor is declared on the current global broker at import (its options come from the settings,
-read then): `shop run workers` sets the broker and the environment first. Tests declare it on a
-broker of their own with `declare_send_email`.
+read then): `shop run workers` sets the broker and the environment first. Its dependencies (the SMTP
+sender, the ledger's database pools, the pepper that derives verification codes) are built on its
+first message, by `bootstrap.mail_dependencies` unless the declaration hands in another factory.
+Tests declare it on a broker of their own with `declare_send_email`.
+
+Message kwargs: template, to, context, dedupe_key, and optionally origin (shop.mail.origins).
 """
 
 from __future__ import annotations
@@ -20,13 +24,12 @@ from collections.abc import Callable
 from typing import Any
 
 import dramatiq
-import redis
+import psycopg
 from dramatiq.common import xq_name
 from prometheus_client import Counter
 
 from shop import bootstrap
-from shop.handlers.mail import DeliveryInProgress, SendEmail, deliver_email
-from shop.mail.ledger import RedisSentLedger
+from shop.handlers.mail import DeliveryInProgress, MailDependencies, SendEmail, deliver_email
 from shop.settings import MailSettings
 
 QUEUE = "mail"
@@ -36,16 +39,17 @@ log = logging.getLogger(__name__)
 
 MAIL_DELIVERIES = Counter(
     "shop_mail_deliveries_total",
-    "Emails by what became of them: sent, duplicate (sent before; skipped), retried (a failed attempt"
-    " that will be tried again) or dead_lettered",
+    "Emails by what became of them: sent, duplicate (sent before; skipped), obsolete (no longer true,"
+    " e.g. a reminder for a paid order; skipped), retried (a failed attempt that will be tried again)"
+    " or dead_lettered",
     ["template", "outcome"],
 )
 
-# smtplib.SMTPException is an OSError, as are refused connections and socket timeouts.
+# smtplib.SMTPException is an OSError, as are refused connections and socket timeouts. A database
+# that is away, restarting or failing over raises OperationalError (psycopg_pool's PoolTimeout too).
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
-    redis.ConnectionError,
-    redis.TimeoutError,
+    psycopg.OperationalError,
     DeliveryInProgress,
 )
 
@@ -63,18 +67,6 @@ class AttemptFailed(dramatiq.Retry):
         self.dedupe_key = dedupe_key
         self.template = template
         self.cause = cause
-
-
-def _send_email(template: str, to: str, context: dict[str, Any], dedupe_key: str) -> None:
-    settings = bootstrap.process_settings()
-    # Twice the SMTP timeout: a live delivery keeps the guard, a dead worker's guard soon expires.
-    ledger = RedisSentLedger(bootstrap.redis_client(), in_flight_ttl=2 * settings.mail.smtp_timeout)
-    command = SendEmail(template=template, to=to, context=context, dedupe_key=dedupe_key)
-    try:
-        sent = deliver_email(command, bootstrap.mail_sender(), ledger)
-    except Exception as exc:
-        raise AttemptFailed(dedupe_key, template, exc) from exc
-    MAIL_DELIVERIES.labels(template, "sent" if sent else "duplicate").inc()
 
 
 def retry_policy(
@@ -109,13 +101,29 @@ def _milliseconds(seconds: float) -> int:
 
 
 def declare_send_email(
-    broker: dramatiq.Broker, mail: MailSettings, queue_name: str = QUEUE
-) -> dramatiq.Actor[[str, str, dict[str, Any], str], None]:
+    broker: dramatiq.Broker,
+    mail: MailSettings,
+    queue_name: str = QUEUE,
+    dependencies: Callable[[], MailDependencies] = bootstrap.mail_dependencies,
+) -> dramatiq.Actor[..., None]:
     """Register `send_email` on `broker` with the retry options of `mail`.
 
     `queue_name` is for tests: a queue of their own keeps the workers of a running stack (which
-    consume `mail`) from taking their messages.
+    consume `mail`) from taking their messages. `dependencies` is called on each message (cache it):
+    importing the actor must open no connection.
     """
+
+    def send_email(
+        template: str, to: str, context: dict[str, Any], dedupe_key: str, origin: str | None = None
+    ) -> None:
+        command = SendEmail(template, to, context, dedupe_key, origin)
+        try:
+            needs = dependencies()
+            outcome = deliver_email(command, needs.sender, needs.ledger, needs.contexts)
+        except Exception as exc:
+            raise AttemptFailed(dedupe_key, template, exc) from exc
+        MAIL_DELIVERIES.labels(template, outcome).inc()
+
     register = dramatiq.actor(
         broker=broker,
         actor_name="send_email",
@@ -128,7 +136,7 @@ def declare_send_email(
         min_backoff=_milliseconds(mail.min_backoff),
         max_backoff=_milliseconds(mail.max_backoff),
     )
-    return register(_send_email)
+    return register(send_email)
 
 
 send_email = declare_send_email(dramatiq.get_broker(), bootstrap.process_settings().mail)

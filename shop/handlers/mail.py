@@ -1,21 +1,32 @@
 """Deliver one email: render it, send it over SMTP at most once per dedupe key, as far as we can tell.
 
 The broker delivers at least once, so the same `SendEmail` may arrive again after the SMTP server
-accepted it (a worker died before its ack, the relay resent an outbox row). The ledger remembers
-accepted dedupe keys so such a redelivery sends no second copy; its in-flight guard keeps two
-concurrent deliveries of one key from both sending.
+accepted it (a worker died before its ack, the relay resent an outbox row). The ledger, in the
+database the email comes from, remembers accepted dedupe keys so such a redelivery sends no second
+copy; a delivery holds its key's guard for its whole SMTP exchange, so two concurrent deliveries of
+one key cannot both send. A payment reminder is checked against its order under that guard: a
+reminder decided while the order was PENDING may reach us after the customer paid.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+from uuid import UUID
 
+from shop.domain.orders import Status
+from shop.mail.ledger import DeliveryInProgress
+from shop.mail.origins import origin_of
 from shop.mail.render import RenderedEmail, render
 
 log = logging.getLogger(__name__)
+
+__all__ = ["DeliveryInProgress", "MailDependencies", "SendEmail", "deliver_email"]
+
+Outcome = Literal["sent", "duplicate", "obsolete"]
 
 
 @dataclass(frozen=True)
@@ -24,62 +35,86 @@ class SendEmail:
     to: str
     context: Mapping[str, Any]
     # Chosen by the sender of the command, the same for every redelivery of one email
-    # (e.g. "verification:<user id>:<code id>").
+    # (e.g. "verification-code:<code id>").
     dedupe_key: str
-
-
-class DeliveryInProgress(Exception):
-    """Another delivery of this dedupe key holds the in-flight guard; try again later."""
-
-    def __init__(self, dedupe_key: str) -> None:
-        super().__init__(f"email {dedupe_key!r} is being delivered by another worker")
-        self.dedupe_key = dedupe_key
+    # The context whose database keeps the email's ledger; by default its template's (shop.mail.origins).
+    origin: str | None = None
 
 
 class EmailSender(Protocol):
-    def send(self, to: str, email: RenderedEmail, dedupe_key: str) -> None: ...
+    def send(
+        self, to: str, email: RenderedEmail, dedupe_key: str, accepted: Callable[[], None] | None = None
+    ) -> None: ...
 
 
-class SentLedger(Protocol):
-    def already_sent(self, key: str) -> bool: ...
+class Delivery(Protocol):
+    """A delivery's hold on its dedupe key (shop.mail.ledger.Delivery)."""
 
-    def claim(self, key: str) -> str | None: ...
+    @property
+    def already_sent(self) -> bool: ...
 
-    def record_sent(self, key: str) -> None: ...
+    @property
+    def already_obsolete(self) -> bool: ...
 
-    def release(self, key: str, token: str) -> None: ...
+    def order_status(self, order_id: UUID) -> str | None: ...
+
+    def record_sent(self) -> None: ...
+
+    def record_obsolete(self) -> None: ...
 
 
-def deliver_email(cmd: SendEmail, sender: EmailSender, ledger: SentLedger) -> bool:
-    """Send `cmd`'s email unless it was sent before. True when sent, False when skipped.
+class Ledger(Protocol):
+    def claim(self, origin: str, dedupe_key: str, template: str) -> AbstractContextManager[Delivery]: ...
 
-    Raises `DeliveryInProgress` when another delivery of the same key is under way, the sender's
-    errors when SMTP fails (nothing is recorded, so a retry sends), and render errors
-    (`UnknownTemplate`, jinja2's `UndefinedError`) for a command that can never succeed.
+
+class ContextResolver(Protocol):
+    def resolve(self, template: str, context: Mapping[str, Any]) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class MailDependencies:
+    """What `deliver_email` needs, built once per process (shop.bootstrap.mail_dependencies)."""
+
+    sender: EmailSender
+    ledger: Ledger
+    contexts: ContextResolver
+
+
+def deliver_email(cmd: SendEmail, sender: EmailSender, ledger: Ledger, contexts: ContextResolver) -> Outcome:
+    """Send `cmd`'s email unless it was sent before or no longer holds; what became of it.
+
+    Raises `DeliveryInProgress` when another delivery of the same key is under way, the sender's and
+    the database's errors (nothing is recorded, so a retry sends), and render errors
+    (`UnknownTemplate`, jinja2's `UndefinedError`, `UnknownOrigin`, `ValueError`) for a command that
+    can never succeed.
     """
-    if ledger.already_sent(cmd.dedupe_key):
-        log.info("email %s already sent; skipping the redelivery", cmd.dedupe_key)
-        return False
     # Rendered before taking the guard: a broken command fails without blocking anyone.
-    email = render(cmd.template, cmd.context)
-    token = ledger.claim(cmd.dedupe_key)
-    if token is None:
-        raise DeliveryInProgress(cmd.dedupe_key)
-    try:
-        # Checked again under the guard: another delivery may have finished since the first check.
-        if ledger.already_sent(cmd.dedupe_key):
+    email = render(cmd.template, contexts.resolve(cmd.template, cmd.context))
+    origin = origin_of(cmd.template, cmd.origin)
+    with ledger.claim(origin, cmd.dedupe_key, cmd.template) as delivery:
+        if delivery.already_sent:
             log.info("email %s already sent; skipping the redelivery", cmd.dedupe_key)
-            return False
-        sender.send(cmd.to, email, cmd.dedupe_key)
-        # Right after acceptance: the window in which a crash leads to a second copy stays tiny.
-        try:
-            ledger.record_sent(cmd.dedupe_key)
-        except Exception as exc:  # it is sent: failing now would retry, and mail it twice
-            log.warning("email %s sent, but the ledger could not record it: %s", cmd.dedupe_key, exc)
-    finally:
-        try:
-            ledger.release(cmd.dedupe_key, token)
-        except Exception as exc:  # the guard expires on its own
-            log.warning("could not release the guard of email %s: %s", cmd.dedupe_key, exc)
+            return "duplicate"
+        if delivery.already_obsolete or not _still_true(cmd, delivery):
+            if not delivery.already_obsolete:
+                delivery.record_obsolete()
+            log.info("email %s (%s) no longer holds; not sent", cmd.dedupe_key, cmd.template)
+            return "obsolete"
+        sender.send(cmd.to, email, cmd.dedupe_key, accepted=lambda: _record_sent(delivery, cmd.dedupe_key))
     log.info("email %s (%s) sent", cmd.dedupe_key, cmd.template)
-    return True
+    return "sent"
+
+
+def _still_true(cmd: SendEmail, delivery: Delivery) -> bool:
+    """Whether what the email says still holds. Only a payment reminder can go stale in its queue:
+    the order was PENDING when the reminder fired, the customer may have paid since."""
+    if cmd.template != "payment_reminder":
+        return True
+    return delivery.order_status(UUID(str(cmd.context["order_id"]))) == Status.PENDING
+
+
+def _record_sent(delivery: Delivery, dedupe_key: str) -> None:
+    try:
+        delivery.record_sent()
+    except Exception as exc:  # it is sent: failing now would retry, and mail it twice
+        log.warning("email %s sent, but the ledger could not record it: %s", dedupe_key, exc)

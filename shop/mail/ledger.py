@@ -1,47 +1,96 @@
-"""Which emails the SMTP server already accepted, and which are being sent right now, in Redis.
+"""Which emails the SMTP server accepted, in PostgreSQL, and which are being sent right now.
 
-Keys, per dedupe key K:
-  mail:sent:K     "1" for 30 days once the SMTP server accepted the email
-  mail:sending:K  a random token while one delivery holds the in-flight guard (SET NX PX)
+The record lives in `mail_deliveries` of the database the email comes from (shop.mail.origins):
+it outlives any loss of Redis, and shares the durability of the change that caused the email.
+
+The in-flight guard is that record's row lock, held by the delivering transaction for the whole
+SMTP exchange, however many SMTP timeouts it takes: a concurrent delivery of the same key finds the
+row locked and raises `DeliveryInProgress` (retried later) instead of sending a second copy. A
+delivery whose worker dies releases it with its connection. Once the server accepted the email,
+`record_sent` writes and commits at once, which also releases the guard.
 """
 
 from __future__ import annotations
 
-import secrets
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
 
-from shop.redis_clients import SyncRedis
+import psycopg
+from psycopg_pool import ConnectionPool
 
-# Longer than any redelivery or retry schedule of a mail message (minutes to hours), short enough
-# that the keyspace does not grow forever.
-SENT_TTL_SECONDS = 30 * 24 * 3600
+from shop.db import mail as db
+from shop.mail.origins import UnknownOrigin
 
-# Delete the guard only if it still holds our token: after it expired, another delivery may own it.
-_RELEASE_IF_OWNER = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
+log = logging.getLogger(__name__)
 
 
-class RedisSentLedger:
-    def __init__(self, client: SyncRedis, in_flight_ttl: float) -> None:
-        self._redis = client
-        self._in_flight_ms = max(1, int(in_flight_ttl * 1000))
-        self._release = client.register_script(_RELEASE_IF_OWNER)
+class DeliveryInProgress(Exception):
+    """Another delivery of this dedupe key holds the in-flight guard; try again later."""
 
-    def already_sent(self, key: str) -> bool:
-        return bool(self._redis.exists(f"mail:sent:{key}"))
+    def __init__(self, dedupe_key: str) -> None:
+        super().__init__(f"email {dedupe_key!r} is being delivered by another worker")
+        self.dedupe_key = dedupe_key
 
-    def claim(self, key: str) -> str | None:
-        """Take the in-flight guard for `key`: a token to release it with, or None if another
-        delivery holds it. It expires on its own, so a worker that died mid-send frees it."""
-        token = secrets.token_hex(16)
-        taken = self._redis.set(f"mail:sending:{key}", token, nx=True, px=self._in_flight_ms)
-        return token if taken else None
 
-    def record_sent(self, key: str) -> None:
-        self._redis.set(f"mail:sent:{key}", 1, ex=SENT_TTL_SECONDS)
+class Delivery:
+    """One delivery's hold on its dedupe key: an open transaction holding the key's row lock."""
 
-    def release(self, key: str, token: str) -> None:
-        self._release(keys=[f"mail:sending:{key}"], args=[token])
+    def __init__(self, conn: psycopg.Connection[Any], dedupe_key: str, record: db.DeliveryRecord) -> None:
+        self._conn = conn
+        self._key = dedupe_key
+        self.already_sent = record.sent_at is not None
+        self.already_obsolete = record.obsolete_at is not None
+
+    def order_status(self, order_id: UUID) -> str | None:
+        """Read in the transaction that holds the guard (the ledger of the orders database)."""
+        return db.order_status(self._conn, order_id)
+
+    def record_sent(self) -> None:
+        """Commits at once: every moment between acceptance and commit is a window for a second copy."""
+        db.record_sent(self._conn, self._key)
+        self._conn.commit()
+
+    def record_obsolete(self) -> None:
+        db.record_obsolete(self._conn, self._key)
+        self._conn.commit()
+
+
+class DeliveryLedger:
+    def __init__(self, pools: Mapping[str, ConnectionPool]) -> None:
+        """`pools`: a primary pool per database with a mail ledger, by context name."""
+        self._pools = pools
+
+    @contextmanager
+    def claim(self, origin: str, dedupe_key: str, template: str) -> Iterator[Delivery]:
+        """Hold the in-flight guard of `dedupe_key` in `origin`'s database while the block runs.
+
+        Raises `DeliveryInProgress` when another delivery holds it. Whatever the block did not record
+        is rolled back when it ends (a first delivery's row with it), which releases the guard.
+        """
+        pool = self._pools.get(origin)
+        if pool is None:
+            raise UnknownOrigin(f"no mail ledger for origin {origin!r}")
+        with pool.connection() as conn:
+            try:
+                record = db.lock_delivery(conn, dedupe_key, template)
+            except psycopg.errors.LockNotAvailable as exc:
+                conn.rollback()
+                raise DeliveryInProgress(dedupe_key) from exc
+            try:
+                yield Delivery(conn, dedupe_key, record)
+            finally:
+                _roll_back_quietly(conn, dedupe_key)
+
+
+def _roll_back_quietly(conn: psycopg.Connection[Any], dedupe_key: str) -> None:
+    # After a commit this does nothing. On a broken connection (the database went away mid-send) it
+    # must not hide what happened before; the server rolls back on its own, and the pool discards it.
+    if conn.closed:
+        return
+    try:
+        conn.rollback()
+    except psycopg.Error as exc:
+        log.warning("could not roll back the delivery of email %s: %s", dedupe_key, exc)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import smtplib
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -18,7 +19,7 @@ DEDUPE_HEADER = "X-Shop-Dedupe-Key"
 
 def message_id(dedupe_key: str) -> str:
     """The same key always gives the same Message-ID, so a copy that slips through our own
-    deduplication (e.g. Redis lost the record) can still be recognised by the receiving side."""
+    deduplication (e.g. a ledger commit that failed) can still be recognised by the receiving side."""
     digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
     return f"<{digest}@shop.local>"
 
@@ -44,11 +45,18 @@ class SmtpSender:
         message.add_alternative(email.html, subtype="html")
         return message
 
-    def send(self, to: str, email: RenderedEmail, dedupe_key: str) -> None:
+    def send(
+        self, to: str, email: RenderedEmail, dedupe_key: str, accepted: Callable[[], None] | None = None
+    ) -> None:
+        """Send the email; `accepted` is called as soon as the server took it, before the QUIT."""
         message = self.build(to, email, dedupe_key)
         smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         try:
             smtp.send_message(message)
+            # The QUIT round trip can take a whole timeout; the caller's record of the sent email
+            # should not wait for it (a crash in between would send a second copy).
+            if accepted is not None:
+                accepted()
         finally:
             _quit_quietly(smtp)
 

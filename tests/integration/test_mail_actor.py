@@ -1,4 +1,6 @@
-"""The mail actor on the real RabbitMQ, Redis and Mailpit: sent once, deduplicated, retried, dead-lettered.
+"""The mail actor on the real RabbitMQ, PostgreSQL and Mailpit: sent once, deduplicated (whatever
+becomes of Redis), retried, dead-lettered; a payment reminder only for a pending order; a
+verification code derived from its id.
 
 The actor is declared on a broker of this module's own (`declare_send_email`) on a queue of its own
 (quorum, like `mail`, with its .DQ and .XQ; deleted afterwards): the e2e tests' `shop run all`
@@ -24,11 +26,14 @@ from typing import Any
 
 import dramatiq
 import pika
+import psycopg
 import pytest
 
 from shop import bootstrap
 from shop.actors.broker import create_broker
 from shop.actors.mail import declare_send_email
+from shop.domain.auth import code_for
+from shop.redis_clients import sync_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 MAILPIT = os.environ.get("SHOP_MAILPIT_URL", "http://127.0.0.1:8025")
@@ -63,11 +68,10 @@ class Attempts(dramatiq.Middleware):
 
 @pytest.fixture(scope="module", autouse=True)
 def _fresh_bootstrap_afterwards():
-    # The actor reaches settings, Redis and SMTP through bootstrap's per-process caches; later
+    # The actor reaches settings, PostgreSQL and SMTP through bootstrap's per-process caches; later
     # tests that change SHOP_* variables (tests/unit/test_cli.py) must not get this module's copies.
     yield
-    bootstrap.redis_client().close()
-    for cached in (bootstrap.process_settings, bootstrap.redis_client, bootstrap.mail_sender):
+    for cached in (bootstrap.process_settings, bootstrap.mail_sender, bootstrap.mail_dependencies):
         cached.cache_clear()
 
 
@@ -108,12 +112,12 @@ def worker(broker, send_email):
 
 
 @pytest.fixture
-def dedupe_keys():
+def dedupe_keys(settings):
     keys: list[str] = []
     yield keys
-    redis = bootstrap.redis_client()
-    for key in keys:
-        redis.delete(f"mail:sent:{key}", f"mail:sending:{key}")
+    for database in ("auth", "orders"):
+        with psycopg.connect(settings.databases[database].primary_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM mail_deliveries WHERE dedupe_key = ANY(%s)", (keys,))
 
 
 def fresh(dedupe_keys: list[str]) -> tuple[str, str]:
@@ -238,3 +242,115 @@ def test_a_poison_message_is_dead_lettered_at_once_and_sends_nothing(
     time.sleep(0.5)
     assert attempts.seen[message.message_id] == [attempts.seen[message.message_id][0]]
     assert mails_to(to) == []
+
+
+def _empty_mail_keys_of_redis(settings) -> None:
+    """What the chaos run's "Redis emptied" does to the mail: every mail:* key gone."""
+    redis = sync_redis(settings.redis_url, settings.redis_cluster)
+    try:
+        for key in list(redis.scan_iter(match="mail:*", count=1000)):
+            redis.delete(key)
+    finally:
+        redis.close()
+
+
+def test_a_redelivery_after_redis_was_emptied_sends_nothing(
+    settings, send_email, worker, attempts, dedupe_keys
+):
+    to, key = fresh(dedupe_keys)
+    first = send_email.send("verification_code", to, CONTEXT, key)
+    attempts.wait(first.message_id)
+    assert len(wait_for_mails(to)) == 1
+
+    # The relay republished the row after a RabbitMQ crash, and Redis lost its data meanwhile.
+    _empty_mail_keys_of_redis(settings)
+    again = send_email.send("verification_code", to, CONTEXT, key)
+    attempts.wait(again.message_id)
+    time.sleep(0.5)
+    assert len(mails_to(to)) == 1
+
+
+def test_a_verification_email_named_by_its_code_id_shows_the_code_derived_from_it(
+    settings, send_email, worker, attempts, dedupe_keys
+):
+    to, _ = fresh(dedupe_keys)
+    code_id = uuid.uuid4()
+    key = f"verification-code:{code_id}"
+    dedupe_keys.append(key)
+    message = send_email.send("verification_code", to, {"code_id": str(code_id), "expires_minutes": 10}, key)
+    attempts.wait(message.message_id)
+
+    [summary] = wait_for_mails(to)
+    body = _get(f"/api/v1/message/{summary['ID']}")
+    code = code_for(settings.auth.code_pepper, code_id)
+    assert code in body["Text"]
+    assert code in body["HTML"]
+    assert "10 minutes" in body["Text"]
+    assert str(code_id) not in body["Text"]
+
+
+@pytest.fixture
+def order(settings):
+    """Inserts an order in the orders database with the given status; deletes them afterwards."""
+    url = settings.databases["orders"].primary_url
+    made: list[uuid.UUID] = []
+
+    def insert(status: str) -> uuid.UUID:
+        order_id = uuid.uuid4()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO orders (id, user_id, status, total_cents, currency, created_at, updated_at,"
+                " paid_at, expires_at, customer_email)"
+                " VALUES (%s, %s, %s, 900, 'EUR', now(), now(), CASE WHEN %s THEN now() END,"
+                " now() + interval '1 day', 'buyer@example.test')",
+                (order_id, uuid.uuid4(), status, status == "PAID"),
+            )
+        made.append(order_id)
+        return order_id
+
+    yield insert
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DELETE FROM orders WHERE id = ANY(%s)", (made,))
+
+
+def _remind(send_email, to: str, order_id: uuid.UUID, dedupe_keys: list[str]):
+    key = f"order-reminder:{order_id}:reminder_1"
+    dedupe_keys.append(key)
+    context = {
+        "order_id": str(order_id),
+        "reminder": 1,
+        "total": "9.00",
+        "currency": "EUR",
+        "expires_at": "2026-12-08 10:00 UTC",
+        "time_left": "23 hours",
+        "lines": [{"name": "Mug", "quantity": 2, "unit_price": "4.50", "line_total": "9.00"}],
+    }
+    return send_email.send("payment_reminder", to, context, key)
+
+
+def test_a_payment_reminder_for_an_order_paid_meanwhile_is_not_sent(
+    settings, send_email, worker, attempts, dedupe_keys, order
+):
+    to, _ = fresh(dedupe_keys)
+    order_id = order("PAID")
+    message = _remind(send_email, to, order_id, dedupe_keys)
+    attempts.wait(message.message_id)
+    time.sleep(0.5)
+    assert mails_to(to) == []
+    with psycopg.connect(settings.databases["orders"].primary_url) as conn:
+        row = conn.execute(
+            "SELECT sent_at, obsolete_at FROM mail_deliveries WHERE dedupe_key = %s",
+            (f"order-reminder:{order_id}:reminder_1",),
+        ).fetchone()
+    assert row is not None
+    sent_at, obsolete_at = row
+    assert sent_at is None
+    assert obsolete_at is not None, "recorded: the chaos run's check expects no email for it"
+
+
+def test_a_payment_reminder_for_a_pending_order_is_sent(send_email, worker, attempts, dedupe_keys, order):
+    to, _ = fresh(dedupe_keys)
+    message = _remind(send_email, to, order("PENDING"), dedupe_keys)
+    attempts.wait(message.message_id)
+    [summary] = wait_for_mails(to)
+    assert summary["Subject"].startswith("Reminder: order ")

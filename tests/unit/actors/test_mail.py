@@ -9,14 +9,16 @@ import subprocess
 import sys
 
 import dramatiq
+import psycopg
 import pytest
-import redis
 from dramatiq.brokers.stub import StubBroker
 from jinja2 import UndefinedError
+from psycopg_pool import PoolTimeout
 
 from shop import bootstrap
 from shop.actors.mail import QUEUE, AttemptFailed, declare_send_email, retry_policy
 from shop.handlers.mail import DeliveryInProgress
+from shop.mail.origins import UnknownOrigin
 from shop.mail.render import UnknownTemplate
 from shop.settings import MailSettings
 
@@ -51,8 +53,9 @@ def test_the_actor_takes_its_queue_and_backoff_from_the_settings():
         TimeoutError("timed out"),
         smtplib.SMTPServerDisconnected("gone"),
         smtplib.SMTPResponseException(451, b"try again later"),
-        redis.ConnectionError("redis down"),
-        redis.TimeoutError("redis slow"),
+        psycopg.OperationalError("connection to server failed"),
+        psycopg.errors.AdminShutdown("terminating connection due to administrator command"),
+        PoolTimeout("couldn't get a connection after 30.00 sec"),
         DeliveryInProgress("k"),
     ],
 )
@@ -63,7 +66,15 @@ def test_transient_errors_are_retried_up_to_max_retries(error):
 
 @pytest.mark.parametrize(
     "error",
-    [UnknownTemplate("nope"), UndefinedError("'code' is undefined"), TypeError("bad args"), KeyError("x")],
+    [
+        UnknownTemplate("nope"),
+        UndefinedError("'code' is undefined"),
+        UnknownOrigin("no origin"),
+        ValueError("badly formed hexadecimal UUID string"),
+        psycopg.errors.UndefinedTable('relation "mail_deliveries" does not exist'),
+        TypeError("bad args"),
+        KeyError("x"),
+    ],
 )
 def test_anything_else_is_dead_lettered_at_once(error):
     assert retry_policy(max_retries=3)(0, error) is False
@@ -117,3 +128,48 @@ def test_importing_the_actors_needs_no_server():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "mail"
+
+
+def test_the_actor_builds_its_dependencies_on_its_first_message_not_when_declared():
+    calls: list[str] = []
+
+    def dependencies():
+        calls.append("built")
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    broker = StubBroker()
+    actor = declare_send_email(broker, MAIL, dependencies=dependencies)
+    assert calls == []
+    with pytest.raises(AttemptFailed) as failure:
+        actor.fn("verification_code", "ada@example.test", {"code": "428913", "expires_minutes": 15}, "k")
+    assert calls == ["built"]
+    assert isinstance(failure.value.cause, ConnectionRefusedError)
+
+
+def test_each_outcome_is_counted_by_template():
+    from uuid import uuid4
+
+    from shop.actors.mail import MAIL_DELIVERIES
+    from shop.handlers.mail import MailDependencies
+    from shop.mail.context import ContextResolver
+    from tests.unit.handlers.test_mail import FakeLedger, FakeSender, reminder
+
+    ledger, sender = FakeLedger(), FakeSender()
+    paid, pending = uuid4(), uuid4()
+    ledger.orders.update({paid: "PAID", pending: "PENDING"})
+    needs = MailDependencies(sender, ledger, ContextResolver("pepper"))
+    actor = declare_send_email(StubBroker(), MAIL, dependencies=lambda: needs)
+
+    def count(outcome: str) -> float:
+        return MAIL_DELIVERIES.labels("payment_reminder", outcome)._value.get()
+
+    before = {outcome: count(outcome) for outcome in ("sent", "duplicate", "obsolete")}
+    for order_id in (paid, pending, pending):
+        cmd = reminder(order_id)
+        actor.fn(cmd.template, cmd.to, dict(cmd.context), cmd.dedupe_key)
+    assert {outcome: count(outcome) - before[outcome] for outcome in before} == {
+        "sent": 1,
+        "duplicate": 1,
+        "obsolete": 1,
+    }
+    assert len(sender.sent) == 1
