@@ -396,6 +396,13 @@ def test_only_the_gateway_holds_the_signing_key_and_the_replicas(rendered):
     assert {"jwt_signing_key", "auth_code_pepper", "shop_auth_db_replica_url"} <= gateway
 
 
+def test_the_mail_workers_hold_the_pepper_that_derives_a_verification_code(rendered):
+    # Without it they would derive every code with the development pepper: a wrong code in every email.
+    service = services(rendered)["workers-mail"]
+    assert "auth_code_pepper" in {entry["source"] for entry in mounted(service, "secrets")}
+    assert service["environment"]["SHOP_AUTH_CODE_PEPPER_FILE"] == "/run/secrets/auth_code_pepper"
+
+
 # ---- HAProxy and the gateways -----------------------------------------------------------------------
 
 
