@@ -14,6 +14,7 @@ from shop.db.unit_of_work import UnitOfWork
 from shop.handlers.auth import (
     Register,
     ResendCode,
+    Verification,
     VerifyEmail,
     handle_register,
     handle_resend,
@@ -28,8 +29,8 @@ def _uow() -> UnitOfWork:
 
 
 @command_actor(QUEUE, store_results=False)
-def register(email: str, password_hash: str) -> None:
-    command = Register(email, password_hash)
+def register(email: str, password_hash: str, same_password: bool = False) -> None:
+    command = Register(email, password_hash, same_password)
     answer_once(
         _uow(),
         "register",
@@ -53,12 +54,15 @@ def resend_code(email: str) -> dict[str, int]:
 
 
 @command_actor(QUEUE)
-def verify_email(email: str, code: str) -> dict[str, bool]:
-    command = VerifyEmail(email, code)
-    verified = answer_once(
+def verify_email(email: str, code: str, password_hash: str | None = None) -> dict[str, bool]:
+    command = VerifyEmail(email, code, password_hash)
+    outcome = answer_once(
         _uow(),
         "verify_email",
         this_message(),
-        lambda uow: handle_verify(command, uow, bootstrap.auth_policy(), bootstrap.utc_now),
+        lambda uow: handle_verify(command, uow, bootstrap.auth_policy(), bootstrap.utc_now).value,
     )
-    return {"verified": bool(verified)}
+    return {
+        "verified": outcome == Verification.VERIFIED.value,
+        "password_required": outcome == Verification.PASSWORD_REQUIRED.value,
+    }

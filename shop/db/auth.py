@@ -20,6 +20,8 @@ class UserRow:
     verified_at: datetime | None
     last_mail_sent_at: datetime | None
     created_at: datetime
+    # Registered again with another password while unverified: verification must name the password.
+    contested_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class RefreshTokenRow:
     family_revoked_at: datetime | None
 
 
-_USER_COLUMNS = "id, email, password_hash, roles, verified_at, last_mail_sent_at, created_at"
+_USER_COLUMNS = "id, email, password_hash, roles, verified_at, last_mail_sent_at, created_at, contested_at"
 
 Conn = psycopg.Connection[Any]
 
@@ -81,6 +83,13 @@ def insert_user(conn: Conn, user_id: UUID, email: str, password_hash: str, now: 
 def set_password_hash(conn: Conn, user_id: UUID, password_hash: str, now: datetime) -> None:
     conn.execute(
         "UPDATE users SET password_hash = %s, updated_at = %s WHERE id = %s", (password_hash, now, user_id)
+    )
+
+
+def mark_contested(conn: Conn, user_id: UUID, now: datetime) -> None:
+    conn.execute(
+        "UPDATE users SET contested_at = coalesce(contested_at, %s), updated_at = %s WHERE id = %s",
+        (now, now, user_id),
     )
 
 

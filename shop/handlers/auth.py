@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Protocol
 from uuid import UUID
 
@@ -24,11 +25,11 @@ from shop.domain.auth import (
     RefreshTokenReused,
     TooManyLoginAttempts,
     check_code,
+    code_for,
     codes_match,
     cooldown_remaining,
     hash_code,
     looks_like_code,
-    new_code,
 )
 from shop.domain.ids import uuid7
 from shop.security.passwords import burn_equal_time, hash_password, needs_rehash, verify_password
@@ -65,6 +66,9 @@ class AuthPolicy:
 class Register:
     email: str  # normalised
     password_hash: str  # hashed by the gateway: a password never travels through the broker
+    # The gateway found this to be the password the unverified account already has (a retried or
+    # repeated registration): not a rival registration.
+    same_password: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,15 @@ class ResendCode:
 class VerifyEmail:
     email: str
     code: str
+    # The password the verifier wants the account to have, hashed by the gateway; None: keep the
+    # registration's (allowed only while nobody else registered the address with another one).
+    password_hash: str | None = None
+
+
+class Verification(Enum):
+    VERIFIED = "verified"
+    INVALID_CODE = "invalid_code"  # wrong, expired, burnt, or no such address: one answer for all
+    PASSWORD_REQUIRED = "password_required"  # the right code, but the address was contested
 
 
 @dataclass(frozen=True)
@@ -96,8 +109,11 @@ class TokenPair:
 
 
 def _email_code(uow: UnitOfWork, user_id: UUID, email: str, policy: AuthPolicy, now: datetime) -> None:
-    """A new code replaces any live one; the email goes out through the outbox after commit."""
-    code, code_id = new_code(), uuid7()
+    """A new code replaces any live one; the email goes out through the outbox after commit. The
+    code is derived from its record's id (`code_for`): the mail worker derives it again, so it is
+    stored nowhere, the outbox row and the message included."""
+    code_id = uuid7()
+    code = code_for(policy.code_pepper, code_id)
     db.supersede_live_codes(uow.conn, user_id, now)
     db.insert_code(
         uow.conn, code_id, user_id, hash_code(policy.code_pepper, user_id, code), now, now + CODE_TTL
@@ -110,7 +126,7 @@ def _email_code(uow: UnitOfWork, user_id: UUID, email: str, policy: AuthPolicy, 
         {
             "template": "verification_code",
             "to": email,
-            "context": {"code": code, "expires_minutes": int(CODE_TTL.total_seconds() // 60)},
+            "context": {"code_id": str(code_id), "expires_minutes": int(CODE_TTL.total_seconds() // 60)},
             "dedupe_key": f"verification-code:{code_id}",
         },
     )
@@ -129,9 +145,14 @@ def _email_notice(uow: UnitOfWork, user_id: UUID, email: str, now: datetime) -> 
 
 def handle_register(cmd: Register, uow: UnitOfWork, policy: AuthPolicy, clock: Clock) -> None:
     """Answers nothing the caller could use to tell known from unknown addresses: a new address
-    gets an account and a code, an unverified one a fresh code (the latest password wins until the
-    address is proven), a verified one a notice. Mail to one address is sent at most once a minute,
-    which also makes a redelivered message harmless."""
+    gets an account and a code, an unverified one a fresh code, a verified one a notice. Mail to one
+    address is sent at most once a minute, which also makes a redelivered message harmless.
+
+    An unverified account keeps the password it was first registered with. Registered again with
+    another one (by its owner who changed their mind, or by someone who wants to hold the password
+    of the account the owner is about to verify: "pre-hijacking"), the address is contested, and
+    whoever verifies it must say which password it gets (`VerifyEmail.password_hash`). That holds
+    inside the mail cooldown too: a registration is never silently dropped."""
     now = clock()
     with uow:
         user = db.user_by_email(uow.conn, cmd.email, for_update=True)
@@ -142,54 +163,81 @@ def handle_register(cmd: Register, uow: UnitOfWork, policy: AuthPolicy, clock: C
                 return
             user = db.user_by_email(uow.conn, cmd.email, for_update=True)  # lost a race: treat as known
             assert user is not None
+            cmd = Register(cmd.email, cmd.password_hash, same_password=False)
+        if user.verified_at is None and not cmd.same_password:
+            db.mark_contested(uow.conn, user.id, now)
         if cooldown_remaining(user.last_mail_sent_at, now):
             return
         if user.verified_at is not None:
             _email_notice(uow, user.id, cmd.email, now)
         else:
-            db.set_password_hash(uow.conn, user.id, cmd.password_hash, now)
             _email_code(uow, user.id, cmd.email, policy, now)
+
+
+def pending_password_matches(email: str, password: str, uow: UnitOfWork) -> bool:
+    """Whether `password` is the one the unverified account of `email` was registered with (the
+    gateway asks before a registration goes to the actor). As slow for every other address, known
+    or not, so that the answer's timing tells nothing."""
+    with uow:
+        user = db.user_by_email(uow.conn, email)
+    if user is None or user.verified_at is not None:
+        burn_equal_time(password)
+        return False
+    return verify_password(user.password_hash, password)
 
 
 def handle_resend(
     cmd: ResendCode, uow: UnitOfWork, policy: AuthPolicy, clock: Clock, cooldowns: Cooldowns
 ) -> int:
-    """0 when a new code was sent (or would have been); else seconds until the next may be."""
-    now = clock()
-    with uow:
-        user = db.user_by_email(uow.conn, cmd.email, for_update=True)
-        if user is None or user.verified_at is not None:
-            # Nothing to send, but the same cooldown as a real address: no enumeration by timing out.
-            return cooldowns.try_start(cmd.email, int(RESEND_COOLDOWN.total_seconds()))
-        remaining = cooldown_remaining(user.last_mail_sent_at, now)
-        if remaining == 0:
-            _email_code(uow, user.id, cmd.email, policy, now)
-        return remaining
+    """0 when a new code was sent (or would have been); else seconds until the next may be.
 
-
-def handle_verify(cmd: VerifyEmail, uow: UnitOfWork, policy: AuthPolicy, clock: Clock) -> bool:
+    Every address answers alike, whatever it is: unknown ones by a cooldown of their own (in
+    Redis: they have no row), known ones by the last email the address was sent, a code or a
+    notice. A verified address gets nothing, but its cooldown starts as if it had."""
     now = clock()
     with uow:
         user = db.user_by_email(uow.conn, cmd.email, for_update=True)
         if user is None:
-            return False
+            return cooldowns.try_start(cmd.email, int(RESEND_COOLDOWN.total_seconds()))
+        remaining = cooldown_remaining(user.last_mail_sent_at, now)
+        if remaining:
+            return remaining
+        if user.verified_at is None:
+            _email_code(uow, user.id, cmd.email, policy, now)
+        else:
+            db.set_last_mail_sent(uow.conn, user.id, now)
+        return 0
+
+
+def handle_verify(cmd: VerifyEmail, uow: UnitOfWork, policy: AuthPolicy, clock: Clock) -> Verification:
+    now = clock()
+    with uow:
+        user = db.user_by_email(uow.conn, cmd.email, for_update=True)
+        if user is None:
+            return Verification.INVALID_CODE
         code = db.live_code(uow.conn, user.id)
         if code is None:
-            return False
+            return Verification.INVALID_CODE
         matches = looks_like_code(cmd.code) and codes_match(
             code.code_hash, policy.code_pepper, user.id, cmd.code
         )
         if code.used_at is not None:
             # The same verification again (a retry, a redelivered message): same answer.
-            return matches
+            return Verification.VERIFIED if matches else Verification.INVALID_CODE
         check = check_code(CodeState(code.expires_at, code.attempts, code.burnt_at is not None), matches, now)
         if check.verified:
+            if cmd.password_hash is None and user.contested_at is not None:
+                # The right code: the caller holds the mailbox, and may learn that much. Nothing is
+                # spent; the same code with the password verifies.
+                return Verification.PASSWORD_REQUIRED
             db.mark_code_used(uow.conn, code.id, now)
             db.mark_verified(uow.conn, user.id, now)
-            return True
+            if cmd.password_hash is not None:
+                db.set_password_hash(uow.conn, user.id, cmd.password_hash, now)
+            return Verification.VERIFIED
         if check.outcome is CodeOutcome.WRONG:
             db.record_code_attempt(uow.conn, code.id, check.attempts, now if check.burn else None)
-        return False
+        return Verification.INVALID_CODE
 
 
 # --- tokens (run by the gateway, on a thread) ----------------------------------------------------

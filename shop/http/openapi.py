@@ -99,7 +99,11 @@ _OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "responses": {
             "200": _json({"type": "object", "properties": {"status": {"const": "verified"}}}, "verified"),
             **_BAD_BODY,
-            "400": _error("invalid_code: wrong, expired or burnt (5 wrong tries); or malformed_json"),
+            "400": _error(
+                "invalid_code: wrong, expired or burnt (5 wrong tries); password_required: the right"
+                " code, but the address was registered more than once with different passwords, so"
+                " the password the account is to have must come with it; or malformed_json"
+            ),
             "503": _error("command_timeout: the verification did not answer in time; retry"),
         },
     },

@@ -151,6 +151,14 @@ VERIFY = body(
             ERROR_CODE: "invalid_code",
             ERROR_STATUS: 400,
         },
+        "password": {
+            "type": "string",
+            "minLength": auth_rules.PASSWORD_MIN,
+            "maxLength": auth_rules.PASSWORD_MAX,
+            ERROR_CODE: "invalid_password",
+            "description": "optional: the password the account is to have (required when the address"
+            " was registered more than once with different passwords before it was verified)",
+        },
     },
     ["email", "code"],
 )

@@ -16,6 +16,7 @@ from shop.http.app import create_gateway_app
 from shop.http.clients import ClientAddress
 from shop.http.commands import CommandBus
 from shop.http.freshness import WriteFreshness
+from shop.http.idempotency import InFlightLocks
 from shop.http.middlewares import HTTP_LINE_LIMIT, AccessLogger
 from shop.http.ratelimit import Policy, RedisRateLimiter, rate_limit_middleware
 from shop.http.routes.auth import AuthActors, AuthRoutes
@@ -86,6 +87,7 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
         replica=catalog_replica,
         primary=catalog_primary,
         freshness=WriteFreshness(freshness_redis),
+        locks=InFlightLocks(freshness_redis, "catalog"),
     )
     orders_db = settings.databases["orders"]
     orders_replica = _async_pool(orders_db.replica_url, "orders-replica", primary=False, prepared=prepared)
@@ -97,7 +99,7 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
         commands=routes.commands,
         replica=orders_replica,
         primary=orders_primary,
-        redis=freshness_redis,
+        locks=InFlightLocks(freshness_redis, "orders"),
         freshness=WriteFreshness(freshness_redis, "orders"),
     )
     pools = [replica, primary_async, catalog_replica, catalog_primary, orders_replica, orders_primary]

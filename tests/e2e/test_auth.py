@@ -237,3 +237,46 @@ def test_an_admin_granted_on_the_command_line_gets_the_role_at_next_login(stack)
     assert roles(before["access_token"]) == ["customer"]
     assert roles(after["access_token"]) == ["customer", "admin"]
     assert get(stack, "/api/v1/auth/me", after["access_token"]).json()["roles"] == ["customer", "admin"]
+
+
+def test_a_rival_registration_cannot_hold_the_password_of_the_account_its_owner_verifies(stack):
+    """Pre-hijacking through the gateway: the attacker registers the victim's address right after
+    the victim (inside the mail cooldown, so no second email goes out) with a password of their own.
+    The victim's code alone no longer decides; with the password they choose it verifies, and the
+    attacker's password never logs in."""
+    email, attacker = new_address(), "the attacker's password"
+    assert post(stack, "/api/v1/auth/register", {"email": email, "password": PASSWORD}).status == 202
+    code = mailpit.latest_code(email)
+    assert post(stack, "/api/v1/auth/register", {"email": email, "password": attacker}).status == 202
+    assert_error(post(stack, "/api/v1/auth/verify", {"email": email, "code": code}), 400, "password_required")
+    verified = post(stack, "/api/v1/auth/verify", {"email": email, "code": code, "password": PASSWORD})
+    assert verified.status == 200, verified.body
+    assert login(stack, email)
+    assert_error(login_attempt(stack, email, attacker), 401, "invalid_credentials")
+
+
+def test_registering_twice_with_one_password_still_verifies_with_the_code_alone(stack):
+    email = new_address()
+    for _ in range(2):  # a double click, a retry
+        assert post(stack, "/api/v1/auth/register", {"email": email, "password": PASSWORD}).status == 202
+    code = mailpit.latest_code(email)
+    assert post(stack, "/api/v1/auth/verify", {"email": email, "code": code}).status == 200
+    assert login(stack, email)
+
+
+def test_register_then_resend_answers_alike_whatever_the_address(stack):
+    """A new address, an unverified one and a verified one: after a registration, resend is 429 for
+    all three (a verified address answered 202, which told it apart)."""
+    unverified, verified = new_address(), new_address()
+    assert post(stack, "/api/v1/auth/register", {"email": unverified, "password": PASSWORD}).status == 202
+    register_and_verify(stack, verified)
+    answers = {}
+    for kind, email in {"new": new_address(), "unverified": unverified, "verified": verified}.items():
+        assert post(stack, "/api/v1/auth/register", {"email": email, "password": PASSWORD}).status == 202
+        answer = post(stack, "/api/v1/auth/resend", {"email": email})
+        answers[kind] = (answer.status, answer.json()["error"]["code"] if answer.status != 202 else None)
+    assert set(answers.values()) == {(429, "resend_too_soon")}, answers
+
+
+def login_attempt(stack: SupervisedStack, email: str, password: str) -> Response:
+    return post(stack, "/api/v1/auth/login", {"email": email, "password": password})

@@ -124,7 +124,11 @@ BODY_ROUTES = [
 
 
 def _path(spec: RouteSpec, ids: dict[str, str]) -> str:
-    return spec.path.replace("{product_id}", ids["product_id"]).replace("{order_id}", ids["order_id"])
+    return (
+        spec.path.replace("{product_id}", ids["product_id"])
+        .replace("{order_id}", ids["order_id"])
+        .replace("{placement_id}", ids["order_id"])
+    )
 
 
 def _headers(spec: RouteSpec, ids: dict[str, str], admin_token: str) -> dict[str, str]:
@@ -133,7 +137,7 @@ def _headers(spec: RouteSpec, ids: dict[str, str], admin_token: str) -> dict[str
         headers["Authorization"] = f"Bearer {admin_token}"
     elif spec.access is not Access.ANYONE:
         headers["Authorization"] = f"Bearer {ids['customer']}"
-    if spec.path == "/api/v1/orders":
+    if spec.path in ("/api/v1/orders", "/api/v1/products/{product_id}/stock"):
         headers["Idempotency-Key"] = f"bad-{uuid.uuid4()}"
     if spec.method == "PATCH":
         headers["If-Match"] = "1"
@@ -222,7 +226,7 @@ def test_every_route_refuses_every_malformed_body_with_a_4xx_envelope_and_writes
 
 def test_ids_that_are_not_uuids_are_404_on_every_route_with_an_id(stack, admin, ids):  # noqa: F811
     for spec in ROUTES:
-        if "{product_id}" not in spec.path and "{order_id}" not in spec.path:
+        if not any(f"{{{name}}}" in spec.path for name in ("product_id", "order_id", "placement_id")):
             continue
         for bad in (
             "1",
@@ -232,7 +236,11 @@ def test_ids_that_are_not_uuids_are_404_on_every_route_with_an_id(stack, admin, 
             "00000000-0000-0000-0000-00000000000g",
             "..%2F..%2Fetc",
         ):
-            path = spec.path.replace("{product_id}", bad).replace("{order_id}", bad)
+            path = (
+                spec.path.replace("{product_id}", bad)
+                .replace("{order_id}", bad)
+                .replace("{placement_id}", bad)
+            )
             body = json.dumps(_valid_body(spec, ids) or {}).encode() if spec.method != "GET" else None
             response = request(spec.method, stack.url("gateway", path), body, _headers(spec, ids, admin))
             assert_refused(response, f"{spec.method} {path}")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 
@@ -240,3 +243,70 @@ def _place_when_priced(stack, token: str, product: dict, quantity: int) -> dict:
         assert response.json()["error"]["code"] == "unknown_product", response.body
         assert time.monotonic() < deadline
         time.sleep(0.2)
+
+
+@contextmanager
+def workers_paused(stack):
+    """The workers stopped (SIGSTOP): commands wait in RabbitMQ, the gateway's wait runs out."""
+    pid = stack.children()["workers"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def follow(stack, token: str, location: str, timeout: float = 20):
+    """GETs a placement's Location until it has an outcome (urllib follows the 303 to the order)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = get(stack, location, token)
+        if response.status != 200 or response.json().get("status") != "processing":
+            return response
+        assert time.monotonic() < deadline, f"{location} never had an outcome"
+        time.sleep(0.2)
+
+
+def test_a_late_placement_leads_to_its_order_and_a_late_refusal_to_the_refusal(stack, alice, product):
+    key, unknown_key = str(uuid.uuid4()), str(uuid.uuid4())
+    unknown = {"items": [{"product_id": str(uuid.uuid4()), "quantity": 1}]}
+    with workers_paused(stack):
+        late = place(stack, alice, key, body_for(product))  # waits out SHOP_COMMAND_TIMEOUT
+        late_refusal = place(stack, alice, unknown_key, unknown)
+    assert late.status == late_refusal.status == 202, (late.body, late_refusal.body)
+    location = late.headers["Location"]
+    assert location.startswith("/api/v1/orders/placements/")
+    assert late.json() == {"status": "processing", "placement_id": location.rsplit("/", 1)[-1]}
+
+    order = follow(stack, alice, location)
+    assert order.status == 200, order.body  # the 303 led to the order itself
+    assert order.json()["items"][0]["product_id"] == product["id"]
+    # The client's retry with the key answers the same order, which the placement names too.
+    again = place(stack, alice, key, body_for(product))
+    assert again.status == 201
+    assert again.json()["id"] == order.json()["id"]
+    assert again.headers["Location"] == f"/api/v1/orders/{order.json()['id']}"
+
+    assert_error(follow(stack, alice, late_refusal.headers["Location"]), 422, "unknown_product")
+    # Someone else's placement tells nothing: no outcome recorded for that customer.
+    assert get(stack, location, customer_token(stack)).json()["status"] == "processing"
+
+
+def test_a_customer_cannot_hold_unpaid_more_than_the_limit(stack, admin):  # noqa: F811
+    """SHOP_ORDER_MAX_UNPAID_ORDERS (50 by default): the next order waits until one is paid or cancelled."""
+    stocked = create(stack, admin, price_cents=1, stock=1_000_000)
+    buyer = customer_token(stack)
+    deadline = time.monotonic() + 20
+    while (first := place(stack, buyer, str(uuid.uuid4()), body_for(stocked, 1))).status != 201:
+        assert time.monotonic() < deadline, first.body  # the price feed has not delivered it yet
+        time.sleep(0.2)
+    with ThreadPoolExecutor(4) as pool:
+        placed = list(
+            pool.map(lambda _: place(stack, buyer, str(uuid.uuid4()), body_for(stocked, 1)), range(49))
+        )
+    assert [p.status for p in placed] == [201] * 49
+    refused = place(stack, buyer, str(uuid.uuid4()), body_for(stocked, 1))
+    assert_error(refused, 409, "too_many_unpaid_orders")
+    cancelled = call(stack, "POST", f"/api/v1/orders/{first.json()['id']}/cancel", None, buyer)
+    assert cancelled.status == 200
+    assert place(stack, buyer, str(uuid.uuid4()), body_for(stocked, 1)).status == 201

@@ -47,6 +47,11 @@ def admin(stack) -> str:
     return str(login(stack, email)["access_token"])
 
 
+def fresh_key() -> dict[str, str]:
+    """A fresh Idempotency-Key header (stock adjustments require one)."""
+    return {"Idempotency-Key": f"e2e-{uuid.uuid4()}"}
+
+
 def new_product(**override) -> dict:
     return {
         "sku": f"E2E-{uuid.uuid4().hex[:10]}",
@@ -92,8 +97,10 @@ def test_create_patch_stock_history_and_public_reads(stack, admin):
         call(stack, "PATCH", path, {"price_cents": 1}, admin, {"If-Match": '"1"'}), 412, "version_conflict"
     )
     assert_error(call(stack, "PATCH", path, {"price_cents": 1}, admin), 428, "if_match_required")
-    assert_error(call(stack, "POST", f"{path}/stock", {"delta": -21}, admin), 409, "stock_below_reserved")
-    restocked = call(stack, "POST", f"{path}/stock", {"delta": -5}, admin)
+    assert_error(
+        call(stack, "POST", f"{path}/stock", {"delta": -21}, admin, fresh_key()), 409, "stock_below_reserved"
+    )
+    restocked = call(stack, "POST", f"{path}/stock", {"delta": -5}, admin, fresh_key())
     assert restocked.json()["stock_available"] == 15
 
     history = call(stack, "GET", f"{path}/events", token=admin).json()["items"]
@@ -118,7 +125,7 @@ def test_customers_and_anonymous_callers_cannot_use_admin_routes(stack, admin, c
     path = f"/api/v1/products/{product['id']}"
     assert_error(call(stack, "POST", "/api/v1/products", new_product(), customer), 403, "forbidden")
     assert_error(call(stack, "PATCH", path, {"name": "x"}, customer, {"If-Match": '"1"'}), 403, "forbidden")
-    assert_error(call(stack, "POST", f"{path}/stock", {"delta": 1}, customer), 403, "forbidden")
+    assert_error(call(stack, "POST", f"{path}/stock", {"delta": 1}, customer, fresh_key()), 403, "forbidden")
     assert_error(call(stack, "GET", f"{path}/events", token=customer), 403, "forbidden")
     assert_error(call(stack, "POST", "/api/v1/products", new_product()), 401, "unauthorized")
 
@@ -186,3 +193,82 @@ def test_a_created_product_is_on_kafka_and_replay_finds_no_difference(stack, set
     )
     assert replay.returncode == 0, replay.stdout
     assert "no difference" in replay.stdout
+
+
+def test_admin_writes_are_done_once_per_idempotency_key(stack, admin, settings):
+    product = create(stack, admin, stock=10)
+    path = f"/api/v1/products/{product['id']}"
+    # A stock adjustment without a key could be applied twice by a retry: refused.
+    assert_error(call(stack, "POST", f"{path}/stock", {"delta": 5}, admin), 400, "invalid_idempotency_key")
+    key = fresh_key()
+    first = call(stack, "POST", f"{path}/stock", {"delta": 5}, admin, key)
+    again = call(stack, "POST", f"{path}/stock", {"delta": 5}, admin, key)  # the client's retry
+    assert first.status == again.status == 200
+    assert again.json() == first.json()
+    assert first.json()["stock_available"] == 15
+    history = call(stack, "GET", f"{path}/events", token=admin).json()["items"]
+    assert [e["data"] for e in history if e["type"] == "StockAdjusted"] == [{"delta": 5}]  # applied once
+    assert_error(
+        call(stack, "POST", f"{path}/stock", {"delta": 6}, admin, key), 422, "idempotency_key_reused"
+    )
+    # The same key on another route is another request too.
+    other = create(stack, admin)
+    assert_error(
+        call(stack, "POST", f"/api/v1/products/{other['id']}/stock", {"delta": 5}, admin, key),
+        422,
+        "idempotency_key_reused",
+    )
+
+    # Creating: the retry answers the product the first request made, not 409 duplicate_sku.
+    fields, key = new_product(), fresh_key()
+    made = call(stack, "POST", "/api/v1/products", fields, admin, key)
+    remade = call(stack, "POST", "/api/v1/products", fields, admin, key)
+    assert made.status == remade.status == 201
+    assert remade.json()["id"] == made.json()["id"]
+    assert_error(call(stack, "POST", "/api/v1/products", fields, admin), 409, "duplicate_sku")  # no key
+
+    # Patching: the retry answers the new version, not 412 for the version it replaced.
+    key, version = fresh_key(), {"If-Match": '"1"'}
+    patched = call(
+        stack, "PATCH", f"/api/v1/products/{made.json()['id']}", {"name": "Once"}, admin, key | version
+    )
+    repatched = call(
+        stack, "PATCH", f"/api/v1/products/{made.json()['id']}", {"name": "Once"}, admin, key | version
+    )
+    assert patched.status == repatched.status == 200
+    assert repatched.json()["version"] == patched.json()["version"] == 2
+
+    assert_error(
+        call(stack, "POST", f"{path}/stock", {"delta": 1}, admin, {"Idempotency-Key": "has space"}),
+        400,
+        "invalid_idempotency_key",
+    )
+
+
+def test_a_key_in_flight_is_409(stack, admin):
+    """While one request with a key is being processed, the same key again waits its turn (409)."""
+    import base64
+
+    import redis
+
+    from shop.domain.idempotency import key_digest
+
+    product = create(stack, admin)
+    key = f"e2e-{uuid.uuid4()}"
+    admin_id = json.loads(base64.urlsafe_b64decode(admin.split(".")[1] + "=="))["sub"]
+    lock = f"catalog:in-flight:{admin_id}:{key_digest(key)}"
+    client = redis.Redis.from_url(os.environ.get("SHOP_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    client.set(lock, "another request", px=10_000)  # as the first request's lock would be
+    try:
+        response = call(
+            stack,
+            "POST",
+            f"/api/v1/products/{product['id']}/stock",
+            {"delta": 1},
+            admin,
+            {"Idempotency-Key": key},
+        )
+        assert_error(response, 409, "idempotency_key_in_flight")
+    finally:
+        client.delete(lock)
+        client.close()

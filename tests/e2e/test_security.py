@@ -25,7 +25,9 @@ def test_the_routing_table_has_authenticated_routes_of_every_kind():
 
 @pytest.mark.parametrize("spec", AUTHENTICATED, ids=lambda s: f"{s.method} {s.path}")
 def test_every_forged_token_is_401_on_every_authenticated_route(stack, keyring, spec):  # noqa: F811
-    path = spec.path.replace("{product_id}", str(uuid.uuid4())).replace("{order_id}", str(uuid.uuid4()))
+    path = spec.path
+    for name in ("product_id", "order_id", "placement_id"):
+        path = path.replace(f"{{{name}}}", str(uuid.uuid4()))
     body = b"{}" if spec.method in ("POST", "PATCH") else None
     for attack, token in _attacks(keyring).items():
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}

@@ -39,7 +39,7 @@ def actors() -> Iterator[Any]:
 
 def delivered(broker: dramatiq.Broker, message_id: str, actor: Any, **kwargs: Any) -> Any:
     """Runs `actor`'s function as a worker runs one delivery of the message `message_id`."""
-    message = dramatiq.Message(
+    message: dramatiq.Message[Any] = dramatiq.Message(
         queue_name=actor.queue_name,
         actor_name=actor.actor_name,
         args=(),

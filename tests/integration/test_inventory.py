@@ -140,9 +140,7 @@ def test_a_cancellation_racing_its_order_created_leaves_nothing_reserved(pool):
         )
         creating.start()
         _wait_for_a_lock_wait(pool)  # order.created is past its cancellation check, waiting on the row
-        cancelling = threading.Thread(
-            target=lambda: outcomes.update(cancelled=handle_order_cancelled(cancelled, UnitOfWork(pool), now))
-        )
+        cancelling = threading.Thread(target=handle_order_cancelled, args=(cancelled, UnitOfWork(pool), now))
         cancelling.start()
         cancelling.join(1.0)  # before the fix it commits here, without seeing a reservation
         blocker.commit()  # the hot product's lock goes

@@ -25,6 +25,7 @@ from shop.handlers.auth import (
     handle_login,
     handle_logout,
     handle_refresh,
+    pending_password_matches,
 )
 from shop.http.auth import require_principal
 from shop.http.clients import client_of
@@ -69,9 +70,14 @@ class AuthRoutes:
         email = normalize_email(body["email"])
         password = body["password"]
         check_password_policy(password)  # the schema says as much; the rule is the domain's
-        # Hashed here so the password itself never reaches the broker's disk.
+        # Hashed here so the password itself never reaches the broker's disk. Asked here too, where
+        # the password is known: is it the one an unverified account of this address already has?
+        # (Then this registration is a repeat, not a rival one; see handle_register.)
         password_hash = await self._blocking(hash_password, password)
-        await self.commands.send(self.actors.register, email=email, password_hash=password_hash)
+        same = await self._blocking(pending_password_matches, email, password, UnitOfWork(self.primary))
+        await self.commands.send(
+            self.actors.register, email=email, password_hash=password_hash, same_password=same
+        )
         return web.json_response({"status": "verification_sent"}, status=202)
 
     async def resend(self, request: web.Request) -> web.Response:
@@ -96,10 +102,26 @@ class AuthRoutes:
             email = ""
         if not email or not looks_like_code(code):
             raise _invalid_code()
-        answer = await self.commands.ask(self.actors.verify_email, email=email, code=code)
+        # Optional: the password the account gets. Required when the address was registered more
+        # than once with different passwords before it was verified (see handle_register).
+        password = body.get("password")
+        password_hash = None
+        if password is not None:
+            check_password_policy(password)
+            password_hash = await self._blocking(hash_password, password)
+        answer = await self.commands.ask(
+            self.actors.verify_email, email=email, code=code, password_hash=password_hash
+        )
         if answer is None:
             raise ApiError(
                 503, "command_timeout", "verification is taking too long; try again", {"Retry-After": "1"}
+            )
+        if answer.get("password_required"):
+            raise ApiError(
+                400,
+                "password_required",
+                "this address was registered more than once, with different passwords, before it was"
+                " verified: send the code again with the password the account is to have",
             )
         if not answer["verified"]:
             raise _invalid_code()
