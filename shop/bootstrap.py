@@ -175,8 +175,18 @@ def message_broker() -> QuorumRabbitmqBroker:
     from shop.actors.broker import create_broker
     from shop.actors.observability import add_actor_middlewares
 
-    broker = create_broker(process_settings().rabbitmq_url)
-    backend = RedisBackend(client=redis_client(), default_timeout=60_000)  # type: ignore[no-untyped-call]
+    settings = process_settings()
+    broker = create_broker(settings.rabbitmq_url)
+    # Its own client: waiting for an answer is a blocking pop of up to the command timeout, which a
+    # socket timeout no longer than that would cut short (and the client's retry then doubled: a
+    # 5 s wait became 10). The socket outlasts the longest wait instead.
+    results = sync_redis(
+        settings.redis_url,
+        settings.redis_cluster,
+        socket_timeout=settings.command_timeout + 5,
+        socket_connect_timeout=5,
+    )
+    backend = RedisBackend(client=results, default_timeout=60_000)  # type: ignore[no-untyped-call]
     broker.add_middleware(Results(backend=backend))  # type: ignore[no-untyped-call]
     add_actor_middlewares(broker)
     dramatiq.set_broker(broker)
