@@ -124,8 +124,14 @@ async def place_and_settle(
             placed = await r.json(content_type=None)
             outcome.answered_at = time.perf_counter() - t0
             outcome.place_seconds = time.perf_counter() - sent
-            if r.status not in (201, 202):  # 202: still processing, the id is given
+            if r.status not in (201, 202):  # 202: still processing; Location leads to the order
                 outcome.place_error = f"place {r.status}"
+                return
+            location = r.headers.get("Location", "")
+        if r.status == 202:
+            placed = await followed_placement(session, base + location, auth)
+            if placed is None:
+                outcome.place_error = "placed (202), then refused or never placed"
                 return
     except (aiohttp.ClientError, TimeoutError) as exc:
         outcome.place_error = f"place {type(exc).__name__}"
@@ -150,6 +156,26 @@ async def place_and_settle(
     outcome.cancel_reason = order.get("cancel_reason")
     if outcome.stock in SETTLED:
         outcome.settled_at = time.perf_counter() - t0
+
+
+PLACEMENT_WAIT = 60.0  # seconds a placement answered 202 may take to have an outcome
+
+
+async def followed_placement(
+    session: aiohttp.ClientSession, url: str, auth: dict[str, str]
+) -> dict[str, Any] | None:
+    """The order a placement answered 202 became (its Location redirects there once it exists);
+    None when the placement was refused or had no outcome within PLACEMENT_WAIT."""
+    deadline = time.monotonic() + PLACEMENT_WAIT
+    while time.monotonic() < deadline:
+        async with session.get(url, headers=auth) as r:  # follows the 303 to the order
+            answer = await r.json(content_type=None)
+            if r.status == 200 and "id" in answer:
+                return dict(answer)
+            if r.status >= 400:
+                return None
+        await asyncio.sleep(0.05)
+    return None
 
 
 async def sale(base: str, ready: Setup, orders_each: int, max_in_flight: int) -> tuple[list[Outcome], float]:

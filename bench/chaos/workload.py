@@ -156,18 +156,20 @@ class Workload:
         )
         if status == 201:
             operation.order_id = answer["id"]
-        elif status == 202:  # still being placed: it is durable in RabbitMQ, so it will exist
-            operation.order_id = answer["id"]
-            status, answer = await self._send(
-                "GET",
-                f"/api/v1/orders/{operation.order_id}",
-                "/orders/{id}",
-                token=customer.token,
-                also_retry=("not_found",),
-            )
-            if status != 200:
-                operation.outcome = f"placed (202) but not found: {status}"
+        elif status == 202:  # still being placed: it is durable in RabbitMQ; its placement says
+            placement = f"/api/v1/orders/placements/{answer['placement_id']}"
+            deadline = time.monotonic() + RETRY_FOR
+            while True:  # the placement redirects to the order once it exists (the session follows)
+                status, answer = await self._send(
+                    "GET", placement, "/orders/placements/{id}", token=customer.token
+                )
+                if status != 200 or "id" in (answer or {}) or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.25)
+            if status != 200 or "id" not in (answer or {}):
+                operation.outcome = f"placed (202) but never became an order: {status} {answer}"
                 return
+            operation.order_id = answer["id"]
         else:
             operation.outcome = f"place answered {status}"
             return
