@@ -8,9 +8,11 @@ anchor or an override that the deploy would see differently:
 - every secret and config a service mounts is defined;
 - the shop's processes name exactly the SHOP_* variables shop/settings.py reads, each secret-backed one
   as SHOP_X_FILE pointing at a secret the service mounts;
-- HAProxy's configuration passes `haproxy -c`, and the gateways trust X-Forwarded-For from the `app`
-  network only; Prometheus's configuration passes `promtool check config` and every name it looks up
-  is a service (or alias) on a network Prometheus shares with it.
+- HAProxy's configuration passes `haproxy -c`, its public port passes the public routes only (never
+  the gateway's /metrics or /readyz, which Prometheus scrapes on the overlay network), and the
+  gateways trust X-Forwarded-For from the `app` network only; Prometheus's configuration passes
+  `promtool check config` and every name it looks up is a service (or alias) on a network
+  Prometheus shares with it.
 
 The Docker CLI (for `docker stack config`, which needs no Docker engine), HAProxy and promtool come from
 Debian's packages, installed the stack's way when missing (root, apt), never skipped. Debian 12's
@@ -428,6 +430,56 @@ def test_haproxy_runs_the_checked_file_and_finds_the_gateways(rendered):
     assert published["published"] == 80, published
     assert published["mode"] == "host", published
     assert re.search(rf"^\s*bind :{published['target']}$", text, re.MULTILINE)
+
+
+def haproxy_sections(text: str) -> dict[str, list[str]]:
+    """`frontend http` -> its lines (comments and blank lines dropped)."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] = []
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line[0].isspace():
+            current = sections.setdefault(line.strip(), [])
+        else:
+            current.append(line.strip())
+    return sections
+
+
+def test_the_public_frontend_passes_only_public_routes(rendered):
+    """/metrics and /readyz (which names each dependency and its error) are the gateway's, for
+    Prometheus and the orchestrator on the overlay network; port 80 answers them 404 itself.
+    (tests/integration/test_haproxy.py runs this configuration against every spelling.)"""
+    public = haproxy_sections(HAPROXY_CFG.read_text())["frontend http"]
+    prefixes: list[str] = []
+    exact: list[str] = []
+    for line in public:
+        if match := re.fullmatch(r"acl public_route path_beg (.+)", line):
+            prefixes += match[1].split()
+        elif match := re.fullmatch(r"acl public_route path (.+)", line):
+            exact += match[1].split()
+    assert "http-request deny deny_status 404 unless public_route !dot_segment" in public
+    assert not [line for line in public if line.startswith(("use_backend", "http-request allow"))], public
+    for private in ("/metrics", "/readyz"):
+        assert private not in exact
+        assert not private.startswith(tuple(prefixes)), private
+    assert "/healthz" in exact  # says only "alive"; the backend's checks ask each gateway directly
+    from shop.http.routing import ROUTES
+
+    closed = [r.path for r in ROUTES if r.path not in exact and not r.path.startswith(tuple(prefixes))]
+    assert not closed, f"public routes HAProxy would refuse: {closed}"
+
+
+def test_prometheus_scrapes_the_gateways_directly_not_through_haproxy(rendered):
+    port = int(env_of(services(rendered)["gateway"])["SHOP_GATEWAY_PORT"])
+    jobs = {job["job_name"]: job for job in yaml.safe_load(PROMETHEUS_SWARM.read_text())["scrape_configs"]}
+    (sd,) = jobs["gateway"]["dns_sd_configs"]
+    assert sd["names"] == ["tasks.gateway"]
+    assert sd["port"] == port
+    assert "observability" in networks_of(services(rendered)["gateway"])
+    # The gateway's own health check asks from inside its container, not through HAProxy.
+    assert "haproxy" not in " ".join(services(rendered)["gateway"]["healthcheck"]["test"])
 
 
 def test_the_gateways_trust_forwarded_addresses_from_the_app_network_only(rendered):
