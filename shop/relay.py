@@ -1,12 +1,14 @@
 """The outbox relay: moves committed outbox rows of every database to Kafka or RabbitMQ.
 
 One thread per database. Each holds that database's relay lease (an advisory lock), claims the
-oldest unsent rows, produces them with an idempotent producer, waits for every acknowledgement,
-and only then marks them sent in the same transaction that locked them. Rows for RabbitMQ become
-dramatiq messages (message id = event id), published in one AMQP transaction per batch to their
-queue, or to the delay queue of their delay (order timers). A crash between the acknowledgement and
-the commit publishes those rows again on the next run: delivery is at least once, and consumers
-deduplicate by event id. It wakes on LISTEN/NOTIFY and polls as a fallback.
+oldest unsent rows, produces them with its own idempotent producer, waits for every
+acknowledgement, and only then marks them sent in the same transaction that locked them. The
+threads share no producer: a producer's flush waits for everything it holds, so one database's
+record that Kafka does not take would otherwise stall every database's batches and fail them.
+Rows for RabbitMQ become dramatiq messages (message id = event id), published in one AMQP
+transaction per batch to their queue, or to the delay queue of their delay (order timers). A crash
+between the acknowledgement and the commit publishes those rows again on the next run: delivery
+is at least once, and consumers deduplicate by event id. It wakes on LISTEN/NOTIFY and polls as a fallback.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,7 +82,7 @@ class OutboxRelay:
         self._databases = dict(databases)
         self._prepared = prepared_statements
         # Idempotence keeps per-partition order and drops producer-retry duplicates.
-        self._producer = Producer({**producer_config, "enable.idempotence": True, "acks": "all"})
+        self._producer_config = {**producer_config, "enable.idempotence": True, "acks": "all"}
         self._rabbitmq_url = rabbitmq_url
         self._batch_size = batch_size
         self._poll_interval = poll_interval
@@ -97,8 +100,7 @@ class OutboxRelay:
     def stop(self) -> None:
         self._stopping.set()
         for thread in self._threads:
-            thread.join()
-        self._producer.flush(10)
+            thread.join()  # each closes its own producer
 
     def alive(self) -> bool:
         return all(t.is_alive() for t in self._threads)
@@ -106,12 +108,14 @@ class OutboxRelay:
     def _run(self, database: str, url: str) -> None:
         backoff = self._poll_interval
         while not self._stopping.is_set():
+            # A new producer per attempt: nothing a failed batch left in the old one is waited for.
+            producer = Producer(self._producer_config)
             publisher = TransactionalPublisher(self._rabbitmq_url) if self._rabbitmq_url else None
             try:
                 with psycopg.connect(
                     url, autocommit=True, connect_timeout=5, **primary_options(url, self._prepared)
                 ) as conn:
-                    self._serve(database, conn, publisher)
+                    self._serve(database, conn, _Outlets(producer, publisher))
                 return
             except Exception as exc:  # database or broker away: retry with backoff, never die
                 LEADER.labels(database).set(0)
@@ -120,12 +124,12 @@ class OutboxRelay:
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
             finally:
+                LEADER.labels(database).set(0)  # the connection, and with it the lease, is gone
+                _discard(producer)
                 if publisher is not None:
                     publisher.close()
 
-    def _serve(
-        self, database: str, conn: psycopg.Connection[Any], publisher: TransactionalPublisher | None
-    ) -> None:
+    def _serve(self, database: str, conn: psycopg.Connection[Any], outlets: _Outlets) -> None:
         conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
         leader = False
         measured_at = 0.0
@@ -136,7 +140,7 @@ class OutboxRelay:
                 if leader:
                     log.info("relay %s: holding the lease; publishing", database)
             if leader:
-                while self._publish_batch(database, conn, publisher) == self._batch_size:
+                while self._publish_batch(database, conn, outlets) == self._batch_size:
                     pass  # a full batch means there may be more: drain before waiting
                 if time.monotonic() - measured_at >= BACKLOG_INTERVAL:  # not once per NOTIFY
                     _measure_backlog(database, conn)
@@ -145,13 +149,11 @@ class OutboxRelay:
             for _ in conn.notifies(timeout=self._poll_interval, stop_after=1):
                 pass
 
-    def _publish_batch(
-        self, database: str, conn: psycopg.Connection[Any], publisher: TransactionalPublisher | None
-    ) -> int:
+    def _publish_batch(self, database: str, conn: psycopg.Connection[Any], outlets: _Outlets) -> int:
         with conn.transaction():
             rows = claim_unsent(conn, self._batch_size)
             if rows:
-                self._produce_all(rows, publisher)
+                self._produce_all(rows, outlets)
                 mark_sent(conn, [r.id for r in rows])
         now = datetime.now(UTC)
         for row in rows:
@@ -159,12 +161,12 @@ class OutboxRelay:
             PUBLISH_DELAY.labels(database, row.destination).observe((now - row.created_at).total_seconds())
         return len(rows)
 
-    def _produce_all(self, rows: list[OutboxRow], publisher: TransactionalPublisher | None) -> None:
+    def _produce_all(self, rows: list[OutboxRow], outlets: _Outlets) -> None:
         # One PRODUCER span per row, child of the context its writer left in the row's headers;
         # the published message carries the span's own context to its consumer.
         spans = {row.id: _publish_span(row) for row in rows}
         try:
-            self._produce(rows, spans, publisher)
+            self._produce(rows, spans, outlets)
         except BaseException as exc:
             for span in spans.values():
                 span.record_exception(exc)
@@ -174,9 +176,8 @@ class OutboxRelay:
             for span in spans.values():
                 span.end()
 
-    def _produce(
-        self, rows: list[OutboxRow], spans: Mapping[int, Span], publisher: TransactionalPublisher | None
-    ) -> None:
+    def _produce(self, rows: list[OutboxRow], spans: Mapping[int, Span], outlets: _Outlets) -> None:
+        producer, publisher = outlets.producer, outlets.publisher
         failures: list[str] = []
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
@@ -190,7 +191,7 @@ class OutboxRelay:
             if row.destination != KAFKA:
                 raise PublishFailed(f"outbox row {row.id} has unknown destination {row.destination!r}")
             written = {k: v for k, v in row.headers.items() if k not in _TRACE_HEADERS}
-            self._producer.produce(
+            producer.produce(
                 row.topic,
                 value=row.value(),
                 key=row.key.encode() if row.key is not None else None,
@@ -200,18 +201,33 @@ class OutboxRelay:
                 ],
                 on_delivery=on_delivery,
             )
-            self._producer.poll(0)
+            producer.poll(0)
         if for_rabbitmq:  # while Kafka acknowledges in the background
             if publisher is None:
                 raise PublishFailed(f"outbox row {for_rabbitmq[0].id} is for RabbitMQ; this relay has none")
             publisher.publish([_dramatiq_message(row, spans[row.id]) for row in for_rabbitmq])
-        remaining = self._producer.flush(30)
+        remaining = producer.flush(30)
         if remaining or failures:
             # Nothing is marked sent: the transaction rolls back and the rows go out again later.
             raise PublishFailed(f"{remaining} unacknowledged, failures: {failures[:3]}")
 
 
 _TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
+
+
+@dataclass(frozen=True)
+class _Outlets:
+    """Where one relay thread publishes: its own Kafka producer, and RabbitMQ when configured."""
+
+    producer: Producer
+    publisher: TransactionalPublisher | None
+
+
+def _discard(producer: Producer) -> None:
+    """Drops what a failed batch left unacknowledged (its rows were not marked sent and go out
+    again), so that closing the producer does not wait for it. After a good batch it holds nothing."""
+    producer.purge()
+    producer.flush(0)  # serves the purged messages' delivery reports
 
 
 def _publish_span(row: OutboxRow) -> Span:
