@@ -8,7 +8,9 @@ record that Kafka does not take would otherwise stall every database's batches a
 Rows for RabbitMQ become dramatiq messages (message id = event id), published in one AMQP
 transaction per batch to their queue, or to the delay queue of their delay (order timers). A crash
 between the acknowledgement and the commit publishes those rows again on the next run: delivery
-is at least once, and consumers deduplicate by event id. It wakes on LISTEN/NOTIFY and polls as a fallback.
+is at least once, and consumers deduplicate by event id. It wakes on LISTEN/NOTIFY and polls as a
+fallback. The lease holder also deletes the rows sent longer ago than the retention
+(SHOP_OUTBOX_RETENTION), a small batch at a time, so the outbox does not grow forever.
 """
 
 from __future__ import annotations
@@ -31,7 +33,16 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from shop.actors.publisher import OutgoingMessage, TransactionalPublisher
 from shop.db.connections import primary_options
-from shop.db.outbox import KAFKA, NOTIFY_CHANNEL, RABBITMQ, OutboxRow, claim_unsent, mark_sent, try_take_lease
+from shop.db.outbox import (
+    KAFKA,
+    NOTIFY_CHANNEL,
+    RABBITMQ,
+    OutboxRow,
+    claim_unsent,
+    delete_published,
+    mark_sent,
+    try_take_lease,
+)
 from shop.observability.tracing import TRACE_OPTION, extract, inject, tracer
 
 log = logging.getLogger("shop.relay")
@@ -54,6 +65,11 @@ PUBLISH_DELAY = Histogram(
     ["database", "destination"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+DELETED = Counter(
+    "shop_relay_outbox_deleted_total",
+    "Sent outbox rows deleted once older than the retention (SHOP_OUTBOX_RETENTION)",
+    ["database"],
+)
 PUBLISH_FAILURES = Counter(
     "shop_relay_publish_failures_total",
     "Batches that failed to publish (retried after a backoff)",
@@ -62,6 +78,8 @@ PUBLISH_FAILURES = Counter(
 
 
 BACKLOG_INTERVAL = 1.0  # seconds between two backlog measurements
+# Sent rows are deleted this many at a time (one short transaction each), with publishing in between.
+RETENTION_BATCH = 500
 
 
 class PublishFailed(RuntimeError):
@@ -78,8 +96,14 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         max_backoff: float = 30.0,
         prepared_statements: bool = False,
+        retention: float = 86_400.0,
+        retention_interval: float = 60.0,
     ) -> None:
         self._databases = dict(databases)
+        # Sent rows are kept `retention` seconds after publication (they hold what the events said,
+        # for an operator to look back), looked for every `retention_interval` seconds.
+        self._retention = retention
+        self._retention_interval = retention_interval
         self._prepared = prepared_statements
         # Idempotence keeps per-partition order and drops producer-retry duplicates.
         self._producer_config = {**producer_config, "enable.idempotence": True, "acks": "all"}
@@ -133,6 +157,7 @@ class OutboxRelay:
         conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
         leader = False
         measured_at = 0.0
+        expire_at = 0.0
         while not self._stopping.is_set():
             if not leader:
                 leader = try_take_lease(conn)
@@ -145,6 +170,12 @@ class OutboxRelay:
                 if time.monotonic() - measured_at >= BACKLOG_INTERVAL:  # not once per NOTIFY
                     _measure_backlog(database, conn)
                     measured_at = time.monotonic()
+                if time.monotonic() >= expire_at:
+                    deleted = delete_published(conn, self._retention, RETENTION_BATCH)
+                    DELETED.labels(database).inc(deleted)
+                    if deleted:
+                        continue  # more may be due: publish what waits, then delete again
+                    expire_at = time.monotonic() + self._retention_interval
             # Sleep until a writer commits (NOTIFY) or the poll interval passes.
             for _ in conn.notifies(timeout=self._poll_interval, stop_after=1):
                 pass

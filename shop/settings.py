@@ -252,6 +252,8 @@ class Settings:
     kafka_replication_factor: int
     # Threads of `shop run streams` that run the agents; each partition's records stay on one.
     stream_threads: int
+    # Sent outbox rows are deleted this long (seconds) after they were published, by the relay.
+    outbox_retention: float
     smtp_host: str
     smtp_port: int
     max_body_bytes: int
@@ -357,6 +359,7 @@ class Settings:
             kafka_bootstrap=text("SHOP_KAFKA_BOOTSTRAP", f"{host}:{integer('SHOP_KAFKA_PORT', 9092)}"),
             kafka_replication_factor=integer("SHOP_KAFKA_REPLICATION_FACTOR", 1),
             stream_threads=_at_least_one("SHOP_STREAM_THREADS", integer("SHOP_STREAM_THREADS", 4)),
+            outbox_retention=duration("SHOP_OUTBOX_RETENTION", "1d"),
             smtp_host=text("SHOP_SMTP_HOST", host),
             smtp_port=integer("SHOP_SMTP_PORT", 1025),
             max_body_bytes=integer("SHOP_MAX_BODY_BYTES", 1024 * 1024),

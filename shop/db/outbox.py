@@ -66,6 +66,28 @@ def mark_sent(conn: psycopg.Connection[Any], ids: Sequence[int]) -> None:
     conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY(%s)", (list(ids),))
 
 
+def delete_published(conn: psycopg.Connection[Any], older_than: float, limit: int) -> int:
+    """Deletes those of the `limit` oldest rows (by id) that were published more than `older_than`
+    seconds ago; how many. Unsent rows are never touched.
+
+    Only the oldest rows are looked at, so each call costs `limit` rows of the primary key however
+    large the table: rows are published in id order, so the rows old enough to go are the first
+    ones. A caller repeats while it deletes any.
+    """
+    cursor = conn.execute(
+        """
+        DELETE FROM outbox
+         WHERE id IN (
+               SELECT id
+                 FROM (SELECT id, published_at FROM outbox ORDER BY id LIMIT %(limit)s) AS oldest
+                WHERE published_at < now() - make_interval(secs => %(age)s)
+               )
+        """,
+        {"age": older_than, "limit": limit},
+    )
+    return cursor.rowcount
+
+
 def insert_event(
     conn: psycopg.Connection[Any],
     event_id: UUID,

@@ -15,6 +15,7 @@ def run_relay(settings: Settings, port: int | None = None) -> int:
         kafka_config(settings),
         rabbitmq_url=settings.rabbitmq_url,
         prepared_statements=settings.pg_prepared_statements,
+        retention=settings.outbox_retention,
     )
     readiness, resources = build_readiness(settings, ["postgres_primary", "kafka", "rabbitmq"])
     app = create_base_app(readiness, settings.max_body_bytes)
