@@ -36,7 +36,7 @@ from tests.unit.ops.tools import ensure_deb
 
 ROOT = Path(__file__).resolve().parents[3]
 SWARM = ROOT / "ops" / "swarm"
-# In the order of the deploy command (README): the last definition of a network wins.
+# In the order of the deploy command (docs/swarm.md): the last definition of a network wins.
 FILES = [SWARM / "data.yml", SWARM / "stack.yml", SWARM / "observability.yml"]
 HAPROXY_CFG = SWARM / "config" / "haproxy" / "haproxy.cfg"
 PROMETHEUS_SWARM = ROOT / "ops" / "prometheus" / "prometheus.swarm.yml"
