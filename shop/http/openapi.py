@@ -428,7 +428,7 @@ def build_document() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-            "schemas": {"Error": schemas.ERROR},
+            "schemas": {"Error": schemas.ERROR, "JsonWithoutNul": schemas.JSON_WITHOUT_NUL},
             "responses": {"Error": _json(_ERROR_REF, "an error")},
         },
     }

@@ -10,6 +10,9 @@ from uuid import UUID
 from shop.http.errors import ApiError
 
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+# What encode_cursor writes (16 bytes, URL-safe base64 without padding), and all that decode_cursor
+# is given: the parameter's schema anchors it, so no other text reaches a handler.
+CURSOR_PATTERN = "[A-Za-z0-9_-]{22}"
 
 
 def encode_cursor(last_id: UUID) -> str:

@@ -20,8 +20,9 @@ from typing import Any
 from shop.domain import auth as auth_rules
 from shop.domain import orders as order_rules
 from shop.domain import products as catalog_rules
+from shop.domain import text as text_rules
 from shop.domain.idempotency import IDEMPOTENCY_KEY_MAX
-from shop.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from shop.http.pagination import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 
 ERROR_CODE = "x-error-code"
 ERROR_STATUS = "x-error-status"
@@ -32,6 +33,21 @@ UUID: Schema = {"type": "string", "format": "uuid"}
 TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
 # Plain text fields of bodies are bounded even where the domain has no rule of its own.
 TEXT_MAX = 1024
+# No string of a body and no key may hold NUL (U+0000): no PostgreSQL text column takes it, and the
+# body reader refuses one anywhere (422 invalid_field) before the schema is looked at. `body` puts
+# this on every string field that has no pattern of its own, on every key, and on whatever an
+# unknown field holds (components/schemas/JsonWithoutNul).
+NO_NUL = f"^[^{text_rules.NUL}]*$"
+# Not blank, as the domain reads it: a character that str.strip() keeps (and no NUL).
+NOT_BLANK = f"^[^{text_rules.NUL}]*[^{text_rules.SPACE}{text_rules.NUL}][^{text_rules.NUL}]*$"
+JSON_WITHOUT_NUL_REF = "#/components/schemas/JsonWithoutNul"
+JSON_WITHOUT_NUL: Schema = {
+    "description": "any JSON value in which no string and no key holds NUL (U+0000)",
+    "pattern": NO_NUL,
+    "propertyNames": {"pattern": NO_NUL},
+    "items": {"$ref": JSON_WITHOUT_NUL_REF},
+    "additionalProperties": {"$ref": JSON_WITHOUT_NUL_REF},
+}
 
 ERROR: Schema = {
     "type": "object",
@@ -82,7 +98,7 @@ PAGE_PARAMETERS: list[dict[str, Any]] = [
         "name": "cursor",
         "in": "query",
         "description": "the `next_cursor` of the previous page",
-        "schema": {"type": "string", "minLength": 1, ERROR_CODE: "invalid_cursor"},
+        "schema": {"type": "string", "pattern": f"^{CURSOR_PATTERN}$", ERROR_CODE: "invalid_cursor"},
     },
 ]
 
@@ -112,14 +128,30 @@ IF_MATCH: dict[str, Any] = {
     "in": "header",
     "required": True,
     "description": 'the version being changed, e.g. "3"; missing: 428, malformed: 400',
-    "schema": {"type": "string"},
+    # What the handler reads: an entity tag (weak or strong, quotes optional) of 1 to 9 digits.
+    "schema": {"type": "string", "pattern": '^[ \\t]*(W/)?"?[0-9]{1,9}"?[ \\t]*$'},
 }
 
 # --- request bodies ------------------------------------------------------------------------------
 
 
 def body(properties: Schema, required: list[str], **rules: Any) -> Schema:
-    return {"type": "object", "required": required, "properties": properties, **rules}
+    """A request body's schema. Unknown fields are allowed (and ignored) unless `rules` say
+    otherwise, NUL nowhere (see NO_NUL)."""
+    return {
+        "type": "object",
+        "required": required,
+        "properties": {name: _without_nul(schema) for name, schema in properties.items()},
+        "propertyNames": {"pattern": NO_NUL},
+        "additionalProperties": {"$ref": JSON_WITHOUT_NUL_REF},
+        **rules,
+    }
+
+
+def _without_nul(schema: Schema) -> Schema:
+    if schema.get("type") == "string" and "pattern" not in schema and "format" not in schema:
+        return {**schema, "pattern": NO_NUL}
+    return schema
 
 
 _LOOSE_EMAIL: Schema = {
@@ -127,11 +159,22 @@ _LOOSE_EMAIL: Schema = {
     "maxLength": TEXT_MAX,
     "description": "an email address; trimmed and lower-cased before it is checked",
 }
+# The domain's rule itself (shop/domain/auth.py), whitespace around the address allowed (trimmed).
+_EMAIL_RULE: Schema = {
+    "type": "string",
+    "maxLength": auth_rules.EMAIL_MAX,
+    "pattern": f"^{auth_rules.EMAIL_PATTERN}$",
+}
+_EMAIL: Schema = {
+    **_EMAIL_RULE,
+    ERROR_CODE: "invalid_email",
+    "description": "an email address, trimmed and lower-cased (422 invalid_email when it is not one)",
+}
 _TEXT: Schema = {"type": "string", "maxLength": TEXT_MAX}
 
 REGISTER = body(
     {
-        "email": {**_LOOSE_EMAIL, "description": "an email address (422 invalid_email when it is not)"},
+        "email": _EMAIL,
         "password": {
             "type": "string",
             "minLength": auth_rules.PASSWORD_MIN,
@@ -143,7 +186,8 @@ REGISTER = body(
 )
 VERIFY = body(
     {
-        "email": _LOOSE_EMAIL,
+        # A malformed address is as wrong as a wrong code (API.md: 400 invalid_code).
+        "email": {**_EMAIL_RULE, ERROR_CODE: "invalid_code", ERROR_STATUS: 400},
         "code": {
             "type": "string",
             "pattern": f"^[0-9]{{{auth_rules.CODE_DIGITS}}}$",
@@ -162,13 +206,13 @@ VERIFY = body(
     },
     ["email", "code"],
 )
-RESEND = body({"email": _LOOSE_EMAIL}, ["email"])
+RESEND = body({"email": _EMAIL}, ["email"])
 # A malformed address on login simply matches no account: 401, like any wrong email.
 LOGIN = body({"email": _LOOSE_EMAIL, "password": _TEXT}, ["email", "password"])
 REFRESH = body({"refresh_token": _TEXT}, ["refresh_token"])
 
 _PRODUCT_FIELDS: Schema = {
-    "name": {"type": "string", "minLength": 1, "maxLength": catalog_rules.NAME_MAX, "pattern": r"\S"},
+    "name": {"type": "string", "minLength": 1, "maxLength": catalog_rules.NAME_MAX, "pattern": NOT_BLANK},
     "description": {"type": "string", "maxLength": catalog_rules.DESCRIPTION_MAX},
     "price_cents": {"type": "integer", "minimum": 0, "maximum": catalog_rules.MAX_PRICE_CENTS},
     "currency": {
@@ -232,7 +276,7 @@ PAY_ORDER = body(
             "type": "string",
             "minLength": 1,
             "maxLength": 255,
-            "pattern": r"\S",
+            "pattern": NOT_BLANK,
             "description": "the payment provider's reference; not blank",
         }
     },
@@ -241,7 +285,7 @@ PAY_ORDER = body(
 
 # --- answers ---------------------------------------------------------------------------------------
 
-EMAIL: Schema = {"type": "string", "format": "email", "maxLength": auth_rules.EMAIL_MAX}
+EMAIL: Schema = {"type": "string", "pattern": f"^{auth_rules.EMAIL_PATTERN}$"}
 
 TOKENS: Schema = {
     "type": "object",

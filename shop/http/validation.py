@@ -48,8 +48,11 @@ class _Schema:
     validator: Any  # jsonschema_rs.Validator (no public type)
 
     @classmethod
-    def of(cls, schema: dict[str, Any]) -> _Schema:
-        return cls(schema, jsonschema_rs.validator_for(schema, validate_formats=True))
+    def of(cls, schema: dict[str, Any], components: Mapping[str, Any] | None = None) -> _Schema:
+        # The document's components beside the schema, where its "#/components/..." refs find them
+        # (as they do in the document); `schema` stays the very object the document holds.
+        compiled = {**schema, "components": components} if components else schema
+        return cls(schema, jsonschema_rs.validator_for(compiled, validate_formats=True))
 
     def first_error(self, instance: Any) -> Any | None:
         if self.validator.is_valid(instance):  # the fast path: no error objects built
@@ -127,7 +130,8 @@ def _compile(document: Mapping[str, Any]) -> dict[tuple[str, str], _Contract]:
             if p["in"] in ("path", "query")  # headers with meaning of their own are the handler's
         )
         request_body = operation.get("requestBody")
-        body = _Schema.of(request_body["content"]["application/json"]["schema"]) if request_body else None
+        schema = request_body["content"]["application/json"]["schema"] if request_body else None
+        body = _Schema.of(schema, document.get("components")) if schema is not None else None
         contracts[(spec.method, spec.path)] = _Contract(parameters, body)
     return contracts
 
@@ -162,7 +166,21 @@ async def valid_body(request: web.Request) -> dict[str, Any]:
     error = contract.body.first_error(body)
     if error is not None:
         raise _body_error(contract.body.schema, error)
-    return body
+    checked: dict[str, Any] = _with_integers(contract.body.schema, body)
+    return checked
+
+
+def _with_integers(schema: dict[str, Any], value: Any) -> Any:
+    """JSON has one kind of number, and JSON Schema calls 3.0 an integer: where the schema says
+    integer, the handler gets an int (the value is valid, so finite and whole)."""
+    if isinstance(value, float) and schema.get("type") == "integer":
+        return int(value)
+    if isinstance(value, dict) and isinstance(schema.get("properties"), dict):
+        fields = schema["properties"]
+        return {k: _with_integers(fields[k], v) if k in fields else v for k, v in value.items()}
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_with_integers(schema["items"], item) for item in value]
+    return value
 
 
 # --- from a schema violation to the API's error -------------------------------------------------
@@ -190,6 +208,8 @@ def _error_of(schema: dict[str, Any], schema_path: list[Any], code: str, status:
     node: Any = schema
     for step in [None, *schema_path[:-1]]:
         if step is not None:
+            if not isinstance(node, dict | list) or step == "$ref":
+                break  # into a component: the nearest code on the way there stands
             node = node[step]
         if isinstance(node, dict):
             code = node.get(ERROR_CODE, code)

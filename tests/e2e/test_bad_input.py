@@ -247,7 +247,8 @@ def test_ids_that_are_not_uuids_are_404_on_every_route_with_an_id(stack, admin, 
             assert response.status in (400, 404), (spec.path, bad, response.status)
 
 
-@pytest.mark.parametrize("quantity", [0, -1, -(2**31), 1001, 2**63, 1.0, "1"])
+# Not 1.0: JSON Schema, so the document, calls it the integer 1, and so does the gateway (test_contract).
+@pytest.mark.parametrize("quantity", [0, -1, -(2**31), 1001, 2**63, 1.5, "1"])
 def test_zero_negative_huge_and_mistyped_quantities_are_refused(stack, ids, quantity):
     body = {"items": [{"product_id": ids["product_id"], "quantity": quantity}]}
     response = place(stack, ids["customer"], f"q-{uuid.uuid4()}", body)
