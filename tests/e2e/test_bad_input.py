@@ -262,6 +262,9 @@ def test_query_parameters_refuse_injection_and_odd_values(stack, ids):
         "limit=-1",
         "limit=101",
         "limit=1e3",
+        "limit=--5",  # once a 500: it passed an isdigit() test and failed int()
+        "limit=" + "9" * 5000,  # once a 500: past int()'s 4,300 digits
+        "limit=%D9%A3",  # an Arabic-Indic 3: int() reads it, the API does not
         "limit=%27%3B--",
         "cursor=%27%20OR%201%3D1",
         "cursor=",
