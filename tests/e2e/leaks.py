@@ -1,5 +1,6 @@
 """Finding secrets in log lines: passwords the tests used, access and refresh tokens, verification
-codes that were mailed, the code pepper, and passwords inside connection URLs."""
+codes that were mailed, the code pepper, passwords inside connection URLs, Argon2 password hashes,
+and the addresses of the tests' accounts (every one is at example.test)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ JWT = re.compile(r"eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,}")
 REFRESH_TOKEN = re.compile(r"rt_[\w-]{40,}")
 URL_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^:/@\s\"']+:(?!\*\*\*@)[^@/\s\"']+@")
 CODE_CONTEXT = re.compile(r"code|verif", re.IGNORECASE)
+# A hash with its parameters, salt and digest; "$argon2id$***" is what the logs write instead.
+ARGON2_HASH = re.compile(r"\$argon2(?:id|i|d)\$v=\d+\$m=\d+")
+TEST_ADDRESS = re.compile(r"[^\s@\"'<>(),;:]+@example\.test\b", re.IGNORECASE)
 
 
 def mailed_codes(since: datetime) -> set[str]:
@@ -60,6 +64,8 @@ def leaks(lines: Iterable[str], passwords: Iterable[str], codes: set[str], peppe
             what += ["a refresh token"] * bool(REFRESH_TOKEN.search(text))
             what += ["a URL with its password"] * bool(URL_PASSWORD.search(text))
             what += ["the code pepper"] * (pepper in text)
+            what += ["an Argon2 hash"] * bool(ARGON2_HASH.search(text))
+            what += ["a test account's address"] * bool(TEST_ADDRESS.search(text))
             if CODE_CONTEXT.search(text):
                 what += [
                     f"verification code {c}"
