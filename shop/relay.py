@@ -10,7 +10,8 @@ transaction per batch to their queue, or to the delay queue of their delay (orde
 between the acknowledgement and the commit publishes those rows again on the next run: delivery
 is at least once, and consumers deduplicate by event id. It wakes on LISTEN/NOTIFY and polls as a
 fallback. The lease holder also deletes the rows sent longer ago than the retention
-(SHOP_OUTBOX_RETENTION), a small batch at a time, so the outbox does not grow forever.
+(SHOP_OUTBOX_RETENTION), a small batch at a time, so the outbox does not grow forever, and the
+commands' recorded answers (`command_answers`) older than that.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import Counter, Gauge, Histogram
 
 from shop.actors.publisher import OutgoingMessage, TransactionalPublisher
+from shop.db.commands import forget_answers
 from shop.db.connections import primary_options
 from shop.db.outbox import (
     KAFKA,
@@ -173,6 +175,8 @@ class OutboxRelay:
                 if time.monotonic() >= expire_at:
                     deleted = delete_published(conn, self._retention, RETENTION_BATCH)
                     DELETED.labels(database).inc(deleted)
+                    # The answers of commands done that long ago go with them (shop.actors.commands).
+                    deleted += forget_answers(conn, self._retention, RETENTION_BATCH)
                     if deleted:
                         continue  # more may be due: publish what waits, then delete again
                     expire_at = time.monotonic() + self._retention_interval

@@ -252,7 +252,9 @@ class Settings:
     kafka_replication_factor: int
     # Threads of `shop run streams` that run the agents; each partition's records stay on one.
     stream_threads: int
-    # Sent outbox rows are deleted this long (seconds) after they were published, by the relay.
+    # Sent outbox rows are deleted this long (seconds) after they were published, by the relay, and
+    # commands' recorded answers this long after they were answered (a client's Idempotency-Key on
+    # an admin write is remembered as long).
     outbox_retention: float
     smtp_host: str
     smtp_port: int

@@ -41,3 +41,22 @@ def record_answer(conn: Conn, command_id: str, actor: str, request_hash: str | N
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+def forget_answers(conn: Conn, older_than: float, limit: int) -> int:
+    """Deletes up to `limit` of the oldest answers recorded more than `older_than` seconds ago; how
+    many. Past that age no retry or redelivery of the command is expected any more, and a client's
+    Idempotency-Key is forgotten (the same key then makes a new command)."""
+    cursor = conn.execute(
+        """
+        DELETE FROM command_answers
+         WHERE command_id IN (
+               SELECT command_id FROM command_answers
+                WHERE answered_at < now() - make_interval(secs => %(age)s)
+                ORDER BY answered_at
+                LIMIT %(limit)s
+               )
+        """,
+        {"age": older_than, "limit": limit},
+    )
+    return cursor.rowcount

@@ -105,3 +105,21 @@ def test_the_relay_holding_the_lease_deletes_what_is_past_the_retention(settings
         finally:
             relay.stop()
             conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", (list(ids.values()),))
+
+
+def test_answers_of_commands_done_before_the_cutoff_are_forgotten_and_no_other(settings):
+    from shop.db.commands import forget_answers, recorded_answer
+
+    old, recent = f"message:{uuid.uuid4()}", f"message:{uuid.uuid4()}"
+    with psycopg.connect(settings.databases["catalog"].primary_url, autocommit=True) as conn:
+        for command_id, age in ((old, "2 days"), (recent, "1 hour")):
+            conn.execute(
+                "INSERT INTO command_answers (command_id, actor, answer, answered_at)"
+                " VALUES (%s, 'adjust_stock', '{\"answer\": 1}', now() - %s::interval)",
+                (command_id, age),
+            )
+        while forget_answers(conn, DAY, 500):
+            pass
+        assert recorded_answer(conn, old) is None
+        assert recorded_answer(conn, recent) is not None
+        conn.execute("DELETE FROM command_answers WHERE command_id = %s", (recent,))
