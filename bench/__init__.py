@@ -1,1 +1,2 @@
-"""Benchmarks: `make bench` (or `python -m bench --help`). Figures go into the README."""
+"""Benchmarks: `make bench` (or `python -m bench --help`). Figures go into docs/benchmarks.md, the
+headline ones into the README."""

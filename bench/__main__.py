@@ -9,7 +9,7 @@ var/bench/summary.md and summary.json. A scenario that fails is reported and the
 the exit code is then 1.
 
 Tracing is off in every scenario (OTEL_SDK_DISABLED=true): what tracing costs is its own figure
-(`make bench-overhead` under the stack's OTEL_* settings; see the README).
+(`make bench-overhead` under the stack's OTEL_* settings; see docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`python -m bench.timers`: order timers at volume. Not a test: it prints figures for the README.
+"""`python -m bench.timers`: order timers at volume. Not a test: it prints figures for docs/benchmarks.md.
 
 1. Pending: N orders (default 100,000) with four timers each (4 h, 12 h, 22 h, 24 h), written the
    way placement writes them (orders, order_timers and one outbox row per trigger), then published

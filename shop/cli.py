@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shop",
         description="Event-driven e-commerce backend. Configuration comes from SHOP_* environment "
-        "variables (see README); defaults fit the local stack of `make up`.",
+        "variables (see docs/local-stack.md); defaults fit the local stack of `make up`.",
     )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
