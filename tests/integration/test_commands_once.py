@@ -55,6 +55,17 @@ def delivered(broker: dramatiq.Broker, message_id: str, actor: Any, **kwargs: An
         current.after_process_message(broker, message)
 
 
+def product_fields(stock: int) -> dict[str, Any]:
+    return {
+        "sku": f"ONCE-{uuid.uuid4().hex[:8]}",
+        "name": "Once",
+        "description": "",
+        "price_cents": 100,
+        "currency": "EUR",
+        "stock": stock,
+    }
+
+
 @pytest.fixture(scope="module")
 def catalog(settings) -> Iterator[ConnectionPool]:
     with ConnectionPool(settings.databases["catalog"].primary_url, min_size=1, max_size=2) as pool:
@@ -62,14 +73,7 @@ def catalog(settings) -> Iterator[ConnectionPool]:
 
 
 def test_a_stock_adjustment_delivered_twice_is_applied_once(actors, catalog):
-    fields = {
-        "sku": f"ONCE-{uuid.uuid4().hex[:8]}",
-        "name": "Once",
-        "description": "",
-        "price_cents": 100,
-        "currency": "EUR",
-        "stock": 5,
-    }
+    fields = product_fields(stock=5)
     product = handle_create(CreateProduct(fields), UnitOfWork(catalog), bootstrap.utc_now)
     message_id = str(uuid.uuid4())
     adjust = actors["products"].adjust_stock
@@ -92,14 +96,7 @@ def test_a_stock_adjustment_delivered_twice_is_applied_once(actors, catalog):
 
 
 def test_a_product_created_twice_by_one_message_is_one_product_not_a_duplicate_sku(actors):
-    fields = {
-        "sku": f"ONCE-{uuid.uuid4().hex[:8]}",
-        "name": "Once",
-        "description": "",
-        "price_cents": 100,
-        "currency": "EUR",
-        "stock": 1,
-    }
+    fields = product_fields(stock=1)
     message_id = str(uuid.uuid4())
     create = actors["products"].create_product
     first = delivered(actors["broker"], message_id, create, fields=fields)
@@ -109,14 +106,7 @@ def test_a_product_created_twice_by_one_message_is_one_product_not_a_duplicate_s
 
 
 def test_the_same_idempotency_key_answers_the_first_request_and_refuses_another(actors, catalog):
-    fields = {
-        "sku": f"ONCE-{uuid.uuid4().hex[:8]}",
-        "name": "Once",
-        "description": "",
-        "price_cents": 100,
-        "currency": "EUR",
-        "stock": 5,
-    }
+    fields = product_fields(stock=5)
     product = handle_create(CreateProduct(fields), UnitOfWork(catalog), bootstrap.utc_now)
     admin = str(uuid.uuid4())
     key = {"user_id": admin, "key_digest": uuid.uuid4().hex, "request_hash": "h1"}

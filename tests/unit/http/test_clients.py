@@ -3,23 +3,18 @@ counter, X-Forwarded-For believed only from trusted proxies, IPv6 callers counte
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, make_mocked_request
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from shop.handlers.auth import AuthPolicy
 from shop.http.app import create_gateway_app
 from shop.http.clients import ClientAddress, client_id
-from shop.http.commands import CommandBus
 from shop.http.ratelimit import Decision, Policy, rate_limit_middleware
 from shop.http.routes.auth import AuthRoutes
 from shop.observability.readiness import Readiness
-from tests.unit.http.test_gateway_app import KEYRING, VERIFIER, _up
+from tests.unit.http.test_gateway_app import KEYRING, VERIFIER, _unconnected_auth_routes, _up
 
 
 @pytest.mark.parametrize(
@@ -103,18 +98,7 @@ class _Stand:
 
 
 def _auth_routes(throttle: _LockedThrottle) -> AuthRoutes:
-    return AuthRoutes(
-        actors=None,  # type: ignore[arg-type]
-        commands=CommandBus(ThreadPoolExecutor(1), timeout=1),
-        primary=ConnectionPool("postgresql://nowhere/none", open=False),
-        replica=AsyncConnectionPool("postgresql://nowhere/none", open=False),
-        primary_async=AsyncConnectionPool("postgresql://nowhere/none", open=False),
-        reads=None,  # type: ignore[arg-type]
-        policy=AuthPolicy("pepper", timedelta(days=1)),
-        clock=lambda: None,  # type: ignore[arg-type,return-value]
-        issuer=None,  # type: ignore[arg-type]
-        throttle=throttle,
-    )
+    return _unconnected_auth_routes(throttle)
 
 
 @pytest.fixture

@@ -169,8 +169,9 @@ async def test_openapi_documents_every_route_the_gateway_serves(client):
     assert served == documented
 
 
-def _unconnected_auth_routes():
-    """Auth routes whose pools never connect: enough to list the routes."""
+def _unconnected_auth_routes(throttle=None):
+    """Auth routes whose pools never connect: enough to list the routes (or to log in with a
+    handler that never reaches a database)."""
     from concurrent.futures import ThreadPoolExecutor
     from datetime import timedelta
 
@@ -190,7 +191,7 @@ def _unconnected_auth_routes():
         policy=AuthPolicy("pepper", timedelta(days=1)),
         clock=lambda: None,  # type: ignore[arg-type,return-value]
         issuer=None,  # type: ignore[arg-type]
-        throttle=None,  # type: ignore[arg-type]
+        throttle=throttle,
     )
 
 
