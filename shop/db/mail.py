@@ -26,6 +26,7 @@ _INSERT_WAIT = "100ms"
 class DeliveryRecord:
     sent_at: datetime | None
     obsolete_at: datetime | None
+    handed_over_at: datetime | None = None
 
 
 def lock_delivery(conn: Conn, dedupe_key: str, template: str) -> DeliveryRecord:
@@ -43,11 +44,21 @@ def lock_delivery(conn: Conn, dedupe_key: str, template: str) -> DeliveryRecord:
     if inserted is not None:  # ours until we commit: nobody else can see it, let alone lock it
         return DeliveryRecord(None, None)
     row = conn.execute(
-        "SELECT sent_at, obsolete_at FROM mail_deliveries WHERE dedupe_key = %s FOR UPDATE NOWAIT",
+        "SELECT sent_at, obsolete_at, handed_over_at FROM mail_deliveries"
+        " WHERE dedupe_key = %s FOR UPDATE NOWAIT",
         (dedupe_key,),
     ).fetchone()
     assert row is not None, "rows are never deleted while a delivery may look for them"
-    return DeliveryRecord(row[0], row[1])
+    return DeliveryRecord(row[0], row[1], row[2])
+
+
+def record_handed_over(conn: Conn, dedupe_key: str, handed_over: bool = True) -> None:
+    """Sets (or, the server having refused the message, clears) the moment of the hand-over."""
+    conn.execute(
+        "UPDATE mail_deliveries SET handed_over_at = CASE WHEN %s THEN clock_timestamp() END"
+        " WHERE dedupe_key = %s",
+        (handed_over, dedupe_key),
+    )
 
 
 def record_sent(conn: Conn, dedupe_key: str) -> None:

@@ -43,7 +43,13 @@ class SendEmail:
 
 class EmailSender(Protocol):
     def send(
-        self, to: str, email: RenderedEmail, dedupe_key: str, accepted: Callable[[], None] | None = None
+        self,
+        to: str,
+        email: RenderedEmail,
+        dedupe_key: str,
+        accepted: Callable[[], None] | None = None,
+        handing_over: Callable[[], None] | None = None,
+        refused: Callable[[], None] | None = None,
     ) -> None: ...
 
 
@@ -55,6 +61,13 @@ class Delivery(Protocol):
 
     @property
     def already_obsolete(self) -> bool: ...
+
+    @property
+    def already_handed_over(self) -> bool: ...
+
+    def record_handed_over(self) -> None: ...
+
+    def withdraw_hand_over(self) -> None: ...
 
     def order_status(self, order_id: UUID) -> str | None: ...
 
@@ -95,12 +108,28 @@ def deliver_email(cmd: SendEmail, sender: EmailSender, ledger: Ledger, contexts:
         if delivery.already_sent:
             log.info("email %s already sent; skipping the redelivery", cmd.dedupe_key)
             return "duplicate"
+        if delivery.already_handed_over:
+            # An earlier delivery handed the message over and died before the server's answer was
+            # recorded: the server most likely holds it. Taken as sent, rather than mailed twice.
+            log.warning(
+                "email %s was handed over by a delivery that did not finish; taking it as sent",
+                cmd.dedupe_key,
+            )
+            _record_sent(delivery, cmd.dedupe_key)
+            return "duplicate"
         if delivery.already_obsolete or not _still_true(cmd, delivery):
             if not delivery.already_obsolete:
                 delivery.record_obsolete()
             log.info("email %s (%s) no longer holds; not sent", cmd.dedupe_key, cmd.template)
             return "obsolete"
-        sender.send(cmd.to, email, cmd.dedupe_key, accepted=lambda: _record_sent(delivery, cmd.dedupe_key))
+        sender.send(
+            cmd.to,
+            email,
+            cmd.dedupe_key,
+            accepted=lambda: _record_sent(delivery, cmd.dedupe_key),
+            handing_over=delivery.record_handed_over,
+            refused=delivery.withdraw_hand_over,
+        )
     log.info("email %s (%s) sent", cmd.dedupe_key, cmd.template)
     return "sent"
 

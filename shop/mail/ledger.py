@@ -8,6 +8,14 @@ SMTP exchange, however many SMTP timeouts it takes: a concurrent delivery of the
 row locked and raises `DeliveryInProgress` (retried later) instead of sending a second copy. A
 delivery whose worker dies releases it with its connection. Once the server accepted the email,
 `record_sent` writes and commits at once, which also releases the guard.
+
+SMTP has no idempotency key: a delivery killed after the server took the message but before its
+acceptance was recorded leaves no trace of it, and its redelivery mails a second copy (a chaos run's
+SIGKILL of the mail workers did, about one run in five). So the delivery also commits the moment it
+hands the message over (`record_handed_over`, just before the final "."), and a redelivery that finds
+a hand-over without an acceptance takes the email as sent. The window for a second copy is gone;
+what is left is a window of microseconds (the "." not yet written when the process dies) in which an
+email could be lost instead, and a server that answers the "." with an error withdraws the hand-over.
 """
 
 from __future__ import annotations
@@ -43,6 +51,9 @@ class Delivery:
         self._key = dedupe_key
         self.already_sent = record.sent_at is not None
         self.already_obsolete = record.obsolete_at is not None
+        # An earlier delivery got as far as the final "." and was never heard of again (killed):
+        # the server may well hold the email.
+        self.already_handed_over = record.handed_over_at is not None
 
     def order_status(self, order_id: UUID) -> str | None:
         """Read in the transaction that holds the guard (the ledger of the orders database)."""
@@ -51,6 +62,18 @@ class Delivery:
     def record_sent(self) -> None:
         """Commits at once: every moment between acceptance and commit is a window for a second copy."""
         db.record_sent(self._conn, self._key)
+        self._conn.commit()
+
+    def record_handed_over(self) -> None:
+        """Commits, just before the message's final "." goes to the server: from here on a
+        redelivery takes the email as sent. (This ends the transaction and with it the row lock: a
+        concurrent delivery that takes the row now sees the hand-over and sends nothing.)"""
+        db.record_handed_over(self._conn, self._key)
+        self._conn.commit()
+
+    def withdraw_hand_over(self) -> None:
+        """The server answered the "." with an error: it does not hold the email, so a retry sends."""
+        db.record_handed_over(self._conn, self._key, handed_over=False)
         self._conn.commit()
 
     def record_obsolete(self) -> None:

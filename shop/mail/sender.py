@@ -7,10 +7,12 @@ Errors are not caught here: `OSError` (refused, timed out) and `smtplib.SMTPExce
 from __future__ import annotations
 
 import hashlib
+import re
 import smtplib
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formatdate
+from typing import Any
 
 from shop.mail.render import RenderedEmail
 
@@ -46,11 +48,20 @@ class SmtpSender:
         return message
 
     def send(
-        self, to: str, email: RenderedEmail, dedupe_key: str, accepted: Callable[[], None] | None = None
+        self,
+        to: str,
+        email: RenderedEmail,
+        dedupe_key: str,
+        accepted: Callable[[], None] | None = None,
+        handing_over: Callable[[], None] | None = None,
+        refused: Callable[[], None] | None = None,
     ) -> None:
-        """Send the email; `accepted` is called as soon as the server took it, before the QUIT."""
+        """Send the email; `handing_over` is called just before the message's final "." (the point
+        after which the server may hold it), `refused` if the server then answers it with an error
+        (it does not hold the email), `accepted` as soon as the server took it, before the QUIT."""
         message = self.build(to, email, dedupe_key)
-        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        smtp = _HandOverSMTP(self.host, self.port, timeout=self.timeout)
+        smtp.handing_over, smtp.refused = handing_over, refused
         try:
             smtp.send_message(message)
             # The QUIT round trip can take a whole timeout; the caller's record of the sent email
@@ -59,6 +70,37 @@ class SmtpSender:
                 accepted()
         finally:
             _quit_quietly(smtp)
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+class _HandOverSMTP(smtplib.SMTP):
+    """smtplib's client, whose DATA sends the message, then calls `handing_over`, then the final
+    "." that makes the server take it: the caller commits that it handed the message over before
+    the point of no return, not after it (see shop.mail.ledger)."""
+
+    handing_over: Callable[[], None] | None = None
+    refused: Callable[[], None] | None = None
+
+    def data(self, msg: Any) -> tuple[int, bytes]:  # bytes from send_message (smtplib types it Buffer | str)
+        if self.handing_over is None:
+            return super().data(msg)
+        self.putcmd("data")
+        code, reply = self.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        body = msg if isinstance(msg, bytes) else msg.encode("ascii")
+        body = _LEADING_DOT.sub(b"..", body)  # RFC 5321 4.5.2, as smtplib quotes them
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        self.send(body)
+        self.handing_over()  # if this fails, the "." is never sent and the server drops the message
+        self.send(b".\r\n")
+        code, reply = self.getreply()
+        if code != 250 and self.refused is not None:
+            self.refused()  # smtplib raises SMTPDataError for it next
+        return code, reply
 
 
 def _quit_quietly(smtp: smtplib.SMTP) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import smtplib
 import socket
 import threading
 import time
@@ -236,3 +237,89 @@ def test_a_delivery_whose_worker_died_frees_its_guard(ledger, settings, pools, k
             assert time.monotonic() < deadline, "the dead delivery's guard was never released"
             time.sleep(0.05)
     holder.close()
+
+
+class _Killed(BaseException):
+    """The worker process dying (SIGKILL) at that moment: nothing after it runs."""
+
+
+class _DiesBeforeTheAcceptanceIsRecorded(SmtpSender):
+    """The real SMTP exchange, to the server's acceptance; then the process dies before recording it."""
+
+    def send(self, to, email, dedupe_key, accepted=None, handing_over=None, refused=None):
+        def die() -> None:
+            raise _Killed
+
+        super().send(to, email, dedupe_key, accepted=die, handing_over=handing_over, refused=refused)
+
+
+def test_a_delivery_killed_after_the_server_took_the_email_is_not_mailed_twice(ledger, pools, settings, keys):
+    """SMTP has no idempotency key: the server holds the email, the ledger does not know it. The
+    delivery committed its hand-over before the final ".", so the redelivery takes the email as sent.
+    (Before, a chaos run's SIGKILL of the mail workers mailed a completion twice.)"""
+    cmd = verification(keys)
+    dying = _DiesBeforeTheAcceptanceIsRecorded(settings.smtp_host, settings.smtp_port, FROM, timeout=10)
+    with pytest.raises(_Killed):
+        deliver(cmd, dying, ledger)
+    sender = SmtpSender(settings.smtp_host, settings.smtp_port, FROM, timeout=10)
+    assert deliver(cmd, sender, ledger) == "duplicate"
+    time.sleep(0.5)
+    assert len(mails_to(cmd.to)) == 1
+    row = row_of(pools, "auth", cmd.dedupe_key)
+    assert row is not None
+    assert row[0] is not None  # the record settled: sent
+
+
+def test_a_refusal_of_the_email_withdraws_its_hand_over(ledger, pools, keys):
+    """A server that answers the final "." with an error does not hold the email: a retry sends."""
+    cmd = verification(keys)
+    refusing = _RefusingSmtpServer()
+    try:
+        sender = SmtpSender("127.0.0.1", refusing.port, FROM, timeout=5)
+        with pytest.raises(smtplib.SMTPDataError):
+            deliver(cmd, sender, ledger)
+    finally:
+        refusing.close()
+    with pools["auth"].connection() as conn:
+        row = conn.execute(
+            "SELECT handed_over_at, sent_at FROM mail_deliveries WHERE dedupe_key = %s", (cmd.dedupe_key,)
+        ).fetchone()
+    assert row == (None, None)
+
+
+class _RefusingSmtpServer:
+    """A minimal SMTP server that takes everything up to the message and refuses the message (554)."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self._listener.accept()
+        except OSError:
+            return
+        with conn, conn.makefile("rb") as lines:
+            conn.sendall(b"220 refusing ESMTP\r\n")
+            in_data = False
+            for line in lines:
+                if in_data:
+                    if line == b".\r\n":
+                        conn.sendall(b"554 5.6.0 message refused\r\n")
+                        in_data = False
+                    continue
+                command = line[:4].upper()
+                if command == b"DATA":
+                    conn.sendall(b"354 go ahead\r\n")
+                    in_data = True
+                elif command == b"QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                elif command == b"EHLO":
+                    conn.sendall(b"250 refusing\r\n")
+                else:
+                    conn.sendall(b"250 ok\r\n")
+
+    def close(self) -> None:
+        self._listener.close()

@@ -23,13 +23,24 @@ class FakeSender:
         self.sent: list[tuple[str, RenderedEmail, str]] = []
         self.failure: Exception | None = None
         self.failure_after_acceptance: Exception | None = None
+        self.death_after_hand_over: BaseException | None = None  # the process killed after the "."
 
     def send(
-        self, to: str, email: RenderedEmail, dedupe_key: str, accepted: Callable[[], None] | None = None
+        self,
+        to: str,
+        email: RenderedEmail,
+        dedupe_key: str,
+        accepted: Callable[[], None] | None = None,
+        handing_over: Callable[[], None] | None = None,
+        refused: Callable[[], None] | None = None,
     ) -> None:
         if self.failure is not None:
             raise self.failure
+        if handing_over is not None:
+            handing_over()
         self.sent.append((to, email, dedupe_key))
+        if self.death_after_hand_over is not None:
+            raise self.death_after_hand_over
         if accepted is not None:
             accepted()
         if self.failure_after_acceptance is not None:  # e.g. the QUIT timed out
@@ -41,6 +52,7 @@ class FakeDelivery:
         self._ledger, self._origin, self._key = ledger, origin, key
         self.already_sent = (origin, key) in ledger.sent
         self.already_obsolete = (origin, key) in ledger.obsolete
+        self.already_handed_over = (origin, key) in ledger.handed_over
 
     def order_status(self, order_id: UUID) -> str | None:
         assert self._origin == "orders", "an order's status is read in the orders database"
@@ -54,6 +66,12 @@ class FakeDelivery:
     def record_obsolete(self) -> None:
         self._ledger.obsolete.add((self._origin, self._key))
 
+    def record_handed_over(self) -> None:
+        self._ledger.handed_over.add((self._origin, self._key))
+
+    def withdraw_hand_over(self) -> None:
+        self._ledger.handed_over.discard((self._origin, self._key))
+
 
 class FakeLedger:
     """Keeps PostgreSQL's semantics: rows by (database, dedupe key), and the row locks held now."""
@@ -61,6 +79,7 @@ class FakeLedger:
     def __init__(self) -> None:
         self.sent: set[tuple[str, str]] = set()
         self.obsolete: set[tuple[str, str]] = set()
+        self.handed_over: set[tuple[str, str]] = set()
         self.locked: set[tuple[str, str]] = set()
         self.orders: dict[UUID, str] = {}
         self.lose_database = False
@@ -243,3 +262,20 @@ def test_a_verification_email_named_by_its_code_id_shows_the_derived_code(sender
     assert code_for(PEPPER, code_id) in email.text
     assert code_for(PEPPER, code_id) in email.html
     assert str(code_id) not in email.text
+
+
+class Killed(BaseException):
+    """The worker process dying (SIGKILL): nothing after it runs, no handler catches it."""
+
+
+def test_a_delivery_killed_after_handing_the_email_over_is_not_mailed_again(sender, ledger):
+    """Killed after the server took the message but before its acceptance was recorded, a delivery
+    leaves its hand-over behind: the redelivery takes the email as sent instead of mailing it twice
+    (a chaos run's SIGKILL of the mail workers did, once in five runs)."""
+    sender.death_after_hand_over = Killed()
+    with pytest.raises(Killed):
+        deliver(command(), sender, ledger)
+    sender.death_after_hand_over = None
+    assert deliver(command(), sender, ledger) == "duplicate"
+    assert len(sender.sent) == 1
+    assert ("auth", "verification-code:c1") in ledger.sent  # the record settled
