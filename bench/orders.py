@@ -46,7 +46,7 @@ import aiohttp
 
 from bench import report
 from bench.openloop import OpenLoopResult, open_loop, quantile
-from bench.pgbench import require_pgbench, run_pgbench
+from bench.pgbench import require_pgbench, run_pgbench, scratch_customers, scratch_outbox
 from bench.processes import CpuMeter, free_port, stop
 from bench.rabbitmq import create_vhost, delete_vhost, vhost_url
 
@@ -55,68 +55,110 @@ PASSWORD = "correct horse battery staple"
 PROCESS_NAMES = ("gateway", "workers", "streams", "relay")
 LIMIT_MS = report.LATENCY_LIMIT_MS
 
-# One placement, as handle_place_order runs it (shop/handlers/orders.py, shop/db/orders.py,
-# shop/db/unit_of_work.py): idempotency look-up, prices, the order, its line, its 4 timers (default
-# SHOP_ORDER_REMINDERS 4h,12h,22h + the 24 h expiry; psycopg pipelines executemany, hence one
-# statement here), the idempotency record, the 4 timer triggers and order.created in the outbox,
-# COMMIT, then the relay's wake-up NOTIFY in a transaction of its own. The outbox rows are inserted
-# already published (published_at set) so that no relay sends them: same row, same heap and unique
-# index writes, it only skips the partial index of unsent rows. Ids are random (the app uses UUIDv7).
-# Not replayed: the actor's read-back of the order after the commit (SELECT order, lines, WAL LSN).
+# One placement, as handle_place_order runs it with the default unpaid limits (shop/handlers/orders.py,
+# shop/db/orders.py, shop/db/timers.py, shop/db/unit_of_work.py), sent as psycopg's pipeline mode
+# sends it (a round trip wherever the code reads a result): BEGIN and the idempotency look-up; the
+# prices; the customer's lock and their unpaid orders; then the order, its line, its 4 timers
+# (default SHOP_ORDER_REMINDERS 4h,12h,22h + the 24 h expiry; executemany: one INSERT each), the
+# idempotency record, the 4 timer triggers and order.created in the outbox, and COMMIT; then the
+# relay's wake-up NOTIFY in a transaction of its own. The outbox rows go unsent, as the shop writes
+# them, into a scratch copy of `outbox` that no relay reads (bench/pgbench.py SCRATCH_OUTBOX). Each
+# placement is a new customer's (:users prefix + :u): the shop's customers hold a few unpaid orders
+# at most, not the run's thousands. Ids are random (the app uses UUIDv7).
+# Not replayed: the actor's read-back of the order after the commit (bench/lifecycle.py has it).
 PGBENCH_SCRIPT = r"""
 \set a random(1, 9223372036854775806)
 \set b random(1, 9223372036854775806)
+\set u random(1, 281474976710655)
+\startpipeline
 BEGIN;
-SELECT request_hash, order_id FROM idempotency_records WHERE user_id = :bench_user AND key = 'pgb-' || :a;
+SELECT request_hash, order_id FROM idempotency_records
+ WHERE user_id = (:users || lpad(to_hex(:u::bigint), 12, '0'))::uuid AND key = 'pgb-' || :a;
+\endpipeline
 SELECT product_id, price_cents, currency FROM product_prices WHERE product_id = ANY(ARRAY[:product::uuid]);
+\startpipeline
+SELECT pg_advisory_xact_lock(hashtextextended((:users || lpad(to_hex(:u::bigint), 12, '0'))::text, 0));
+SELECT count(DISTINCT o.id), coalesce(sum(l.quantity), 0)
+  FROM orders o JOIN order_lines l ON l.order_id = o.id
+ WHERE o.user_id = (:users || lpad(to_hex(:u::bigint), 12, '0'))::uuid AND o.status = 'PENDING';
+\endpipeline
+\startpipeline
 INSERT INTO orders (id, user_id, total_cents, currency, created_at, updated_at, expires_at, customer_email)
-VALUES ((lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid, :bench_user,
+VALUES ((lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid,
+        (:users || lpad(to_hex(:u::bigint), 12, '0'))::uuid,
         1000, 'EUR', now(), now(), now() + interval '24 hours', 'pgbench@example.test');
 INSERT INTO order_lines (order_id, product_id, quantity, unit_price_cents)
 VALUES ((lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid, :product, 1, 1000);
 INSERT INTO order_timers (order_id, kind, due_at)
-SELECT (lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid, k, now() + d
-  FROM (VALUES ('reminder_1', interval '4 hours'), ('reminder_2', interval '12 hours'),
-               ('reminder_3', interval '22 hours'), ('expiry', interval '24 hours')) AS t(k, d);
-INSERT INTO idempotency_records (user_id, key, request_hash, order_id)
-VALUES (:bench_user, 'pgb-' || :a || '-' || :b, md5(:a::text),
-        (lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid);
-INSERT INTO outbox (event_id, destination, topic, message_key, payload, headers, published_at)
+VALUES ((lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid, 'reminder_1',
+        now() + interval '4 hours');
+INSERT INTO order_timers (order_id, kind, due_at)
+VALUES ((lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid, 'reminder_2',
+        now() + interval '12 hours');
+INSERT INTO order_timers (order_id, kind, due_at)
+VALUES ((lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid, 'reminder_3',
+        now() + interval '22 hours');
+INSERT INTO order_timers (order_id, kind, due_at)
+VALUES ((lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid, 'expiry',
+        now() + interval '24 hours');
+INSERT INTO idempotency_records (user_id, key, request_hash, order_id, placement_id)
+VALUES ((:users || lpad(to_hex(:u::bigint), 12, '0'))::uuid, 'pgb-' || :a, :request_hash,
+        (lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid, gen_random_uuid());
+INSERT INTO pgbench_outbox (event_id, destination, topic, message_key, payload, headers)
 VALUES (gen_random_uuid(), 'rabbitmq', 'timers', NULL,
         jsonb_build_object('actor_name', 'send_payment_reminder', 'args', '[]'::jsonb,
-                           'kwargs', jsonb_build_object('order_id', :a::text, 'kind', 'reminder_1'),
+                           'kwargs', jsonb_build_object('order_id',
+                                                        (lpad(to_hex(:a::bigint), 16, '0')
+                                                         || lpad(to_hex(:b::bigint), 16, '0'))::uuid,
+                                                        'kind', 'reminder_1'),
                            'delay_ms', 14400000),
-        jsonb_build_object('x-bench', :tag::text), now());
-INSERT INTO outbox (event_id, destination, topic, message_key, payload, headers, published_at)
+        '{}'::jsonb);
+INSERT INTO pgbench_outbox (event_id, destination, topic, message_key, payload, headers)
 VALUES (gen_random_uuid(), 'rabbitmq', 'timers', NULL,
         jsonb_build_object('actor_name', 'send_payment_reminder', 'args', '[]'::jsonb,
-                           'kwargs', jsonb_build_object('order_id', :a::text, 'kind', 'reminder_2'),
+                           'kwargs', jsonb_build_object('order_id',
+                                                        (lpad(to_hex(:a::bigint), 16, '0')
+                                                         || lpad(to_hex(:b::bigint), 16, '0'))::uuid,
+                                                        'kind', 'reminder_2'),
                            'delay_ms', 43200000),
-        jsonb_build_object('x-bench', :tag::text), now());
-INSERT INTO outbox (event_id, destination, topic, message_key, payload, headers, published_at)
+        '{}'::jsonb);
+INSERT INTO pgbench_outbox (event_id, destination, topic, message_key, payload, headers)
 VALUES (gen_random_uuid(), 'rabbitmq', 'timers', NULL,
         jsonb_build_object('actor_name', 'send_payment_reminder', 'args', '[]'::jsonb,
-                           'kwargs', jsonb_build_object('order_id', :a::text, 'kind', 'reminder_3'),
+                           'kwargs', jsonb_build_object('order_id',
+                                                        (lpad(to_hex(:a::bigint), 16, '0')
+                                                         || lpad(to_hex(:b::bigint), 16, '0'))::uuid,
+                                                        'kind', 'reminder_3'),
                            'delay_ms', 79200000),
-        jsonb_build_object('x-bench', :tag::text), now());
-INSERT INTO outbox (event_id, destination, topic, message_key, payload, headers, published_at)
+        '{}'::jsonb);
+INSERT INTO pgbench_outbox (event_id, destination, topic, message_key, payload, headers)
 VALUES (gen_random_uuid(), 'rabbitmq', 'timers', NULL,
         jsonb_build_object('actor_name', 'expire_order', 'args', '[]'::jsonb,
-                           'kwargs', jsonb_build_object('order_id', :a::text, 'kind', 'expiry'),
+                           'kwargs', jsonb_build_object('order_id',
+                                                        (lpad(to_hex(:a::bigint), 16, '0')
+                                                         || lpad(to_hex(:b::bigint), 16, '0'))::uuid,
+                                                        'kind', 'expiry'),
                            'delay_ms', 86400000),
-        jsonb_build_object('x-bench', :tag::text), now());
-INSERT INTO outbox (event_id, destination, topic, message_key, payload, headers, published_at)
-VALUES (gen_random_uuid(), 'kafka', 'order.created', :a::text,
-        jsonb_build_object('schema', 'order.created', 'schema_version', 1, 'event_id', gen_random_uuid(),
-                           'occurred_at', now(), 'order_id', :a::text, 'user_id', :bench_user::text,
-                           'lines', jsonb_build_array(jsonb_build_object('product_id', :product::text,
+        '{}'::jsonb);
+INSERT INTO pgbench_outbox (event_id, destination, topic, message_key, payload, headers)
+VALUES (gen_random_uuid(), 'kafka', 'order.created',
+        (lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid::text,
+        jsonb_build_object('schema', 'order.created', 'schema_version', '1.0', 'event_id', gen_random_uuid(),
+                           'occurred_at', now(),
+                           'order_id',
+                           (lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid,
+                           'user_id', (:users || lpad(to_hex(:u::bigint), 12, '0'))::uuid,
+                           'lines', jsonb_build_array(jsonb_build_object('product_id', :product::uuid,
                                                                          'quantity', 1,
                                                                          'unit_price_cents', 1000)),
                            'total_cents', 1000, 'currency', 'EUR'),
-        jsonb_build_object('x-bench', :tag::text), now());
+        '{}'::jsonb);
 COMMIT;
+\endpipeline
 NOTIFY outbox;
 """
+# What handle_place_order stores as the request's hash (a SHA-256 in hex).
+REQUEST_HASH = "9" * 64
 
 
 # --- HTTP helpers for the setup (synchronous, a few hundred calls) -----------------------------
@@ -253,22 +295,11 @@ def running_stack(log: Path) -> Iterator[Stack]:
 
 
 def pgbench_baseline(db_url: str, product_id: str, clients: int, seconds: int) -> dict[str, Any]:
-    import psycopg
-
-    bench_user = str(uuid.uuid4())
-    tag = f"pgbench-{bench_user}"
-    variables = {"bench_user": bench_user, "product": product_id, "tag": tag}
-    try:
+    with scratch_customers(db_url) as customers, scratch_outbox(db_url):
+        variables = {**customers.variables, "product": product_id, "request_hash": REQUEST_HASH}
         return run_pgbench(
             db_url, PGBENCH_SCRIPT, variables, clients, seconds, "bench/orders.py PGBENCH_SCRIPT"
         )
-    finally:
-        with psycopg.connect(db_url, autocommit=True) as conn:
-            conn.execute("DELETE FROM idempotency_records WHERE user_id = %s", (bench_user,))
-            conn.execute("DELETE FROM orders WHERE user_id = %s", (bench_user,))  # lines, timers cascade
-            conn.execute(
-                "DELETE FROM outbox WHERE headers->>'x-bench' = %s AND published_at IS NOT NULL", (tag,)
-            )
 
 
 # --- the scenario ----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import class_row
 
-from shop.domain.timers import Timer
+from shop.domain.timers import EXPIRY, Timer
 
 Conn = psycopg.Connection[Any]
 
@@ -103,6 +103,17 @@ def mark_fired(conn: Conn, order_id: UUID, kind: str, now: datetime, fired_by: s
         " WHERE order_id = %s AND kind = %s",
         (now, fired_by, outcome, order_id, kind),
     )
+
+
+def next_reminder(conn: Conn, order_id: UUID, after: datetime) -> TimerRow | None:
+    """The order's reminder timer that falls due next after `after` (fired or not)."""
+    with conn.cursor(row_factory=class_row(TimerRow)) as cur:
+        cur.execute(
+            "SELECT order_id, kind, due_at, fired_at FROM order_timers"
+            " WHERE order_id = %s AND kind <> %s AND due_at > %s ORDER BY due_at LIMIT 1",
+            (order_id, EXPIRY, after),
+        )
+        return cur.fetchone()
 
 
 def lock_order_for_timer(conn: Conn, order_id: UUID) -> OrderForTimer | None:

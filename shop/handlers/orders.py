@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -81,19 +81,23 @@ EXPIRY_ACTOR = "expire_order"
 
 
 def schedule_timers(uow: UnitOfWork, order_id: UUID, placed_at: datetime, policy: TimerPolicy) -> None:
-    """Records the order's timers and sends each one's trigger through the outbox: the relay puts it
-    in the RabbitMQ queue of its delay, which hands it to the timer queue when the delay is over."""
+    """Records the order's timers and sends the triggers of its expiry and of its first reminder
+    through the outbox: the relay puts each in the RabbitMQ queue of its delay, which hands it to
+    the timer queue when the delay is over. Each reminder, when it fires, sends the next reminder's
+    trigger (shop.handlers.timers): two trigger messages wait per order instead of one per timer,
+    and the expiry, the timer that matters most, waits on its own, whatever became of the reminders."""
     timers = schedule(placed_at, policy)
     timers_db.insert_timers(uow.conn, order_id, timers)
-    for timer in timers:
-        actor = EXPIRY_ACTOR if timer.kind == EXPIRY else REMINDER_ACTOR
-        uow.enqueue_actor(
-            uuid7(),
-            TIMER_QUEUE,
-            actor,
-            {"order_id": str(order_id), "kind": timer.kind},
-            delay=timer.delay,
-        )
+    first, expiry = timers[0], timers[-1]
+    send_trigger(uow, order_id, first.kind, first.delay)
+    if expiry is not first:
+        send_trigger(uow, order_id, expiry.kind, expiry.delay)
+
+
+def send_trigger(uow: UnitOfWork, order_id: UUID, kind: str, delay: timedelta) -> None:
+    """The trigger message of timer `kind`, through the outbox, into the delay queue of `delay`."""
+    actor = EXPIRY_ACTOR if kind == EXPIRY else REMINDER_ACTOR
+    uow.enqueue_actor(uuid7(), TIMER_QUEUE, actor, {"order_id": str(order_id), "kind": kind}, delay=delay)
 
 
 def handle_place_order(

@@ -27,7 +27,7 @@ from shop.domain.timers import (
     format_amount,
     reminder_number,
 )
-from shop.handlers.orders import cancel_locked, email_cancellation, email_customer, notify
+from shop.handlers.orders import cancel_locked, email_cancellation, email_customer, notify, send_trigger
 from shop.schemas.orders import ORDER_COMPLETED
 
 log = logging.getLogger("shop.timers")
@@ -145,10 +145,24 @@ def _fire_locked(
                 f"order-completed:{timer.order_id}",
             )
     db.mark_fired(uow.conn, timer.order_id, timer.kind, now, fired_by, outcome)
+    _trigger_the_next(uow, timer)
     lateness = now - timer.due_at
     FIRED.labels("expiry" if timer.kind == EXPIRY else "reminder", outcome, fired_by).inc()
     LATENESS.labels(fired_by).observe(max(0.0, lateness.total_seconds()))
     return Fired(outcome, lateness)
+
+
+def _trigger_the_next(uow: UnitOfWork, timer: db.TimerRow) -> None:
+    """A reminder sends the trigger of the order's next reminder, to arrive when it falls due (the
+    expiry's was sent at placement). The delay is the gap between the two due times, so the delays
+    (and RabbitMQ's delay queues, one per delay) are the schedule's few, whatever the moment this one
+    fired; fired late (by the sweeper after a lost trigger), the next trigger comes as late, and the
+    sweeper fires that reminder on time plus grace."""
+    if timer.kind == EXPIRY:
+        return
+    following = db.next_reminder(uow.conn, timer.order_id, timer.due_at)
+    if following is not None:
+        send_trigger(uow, timer.order_id, following.kind, following.due_at - timer.due_at)
 
 
 def _email_reminder(uow: UnitOfWork, timer: db.TimerRow, order: db.OrderForTimer, now: datetime) -> None:

@@ -92,8 +92,18 @@ def fire(pool, order_id, kind: str, moment: datetime):
     return fire_trigger(order_id, kind, UnitOfWork(pool), at(moment))
 
 
-def test_placing_an_order_records_its_timers_and_sends_their_triggers(pool, product):
-    t0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+def _triggers(pool, order_id) -> list[tuple[str, str, str, int]]:
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT topic, payload FROM outbox WHERE destination = 'rabbitmq'"
+            " AND payload->'kwargs'->>'order_id' = %s ORDER BY id",
+            (str(order_id),),
+        ).fetchall()
+    return [(topic, p["actor_name"], p["kwargs"]["kind"], p["delay_ms"]) for topic, p in rows]
+
+
+def test_placing_an_order_records_its_timers_and_triggers_the_first_each_timer_the_next(pool, product):
+    t0 = datetime.now(UTC) - timedelta(seconds=31)
     order_id = place(pool, product, t0)
     timers = timers_of(pool, order_id)
     assert {kind: row[0] for kind, row in timers.items()} == {
@@ -102,17 +112,28 @@ def test_placing_an_order_records_its_timers_and_sends_their_triggers(pool, prod
         "expiry": t0 + timedelta(seconds=30),
     }
     assert all(row[1] is None for row in timers.values())
-    with pool.connection() as conn:
-        triggers = conn.execute(
-            "SELECT topic, payload FROM outbox WHERE destination = 'rabbitmq'"
-            " AND payload->'kwargs'->>'order_id' = %s ORDER BY id",
-            (str(order_id),),
-        ).fetchall()
-    assert [(topic, p["actor_name"], p["kwargs"]["kind"], p["delay_ms"]) for topic, p in triggers] == [
+    # Two triggers wait in RabbitMQ per order, not one per timer: the first reminder's and the expiry's.
+    assert _triggers(pool, order_id) == [
         ("timers", "send_payment_reminder", "reminder_1", 10_000),
-        ("timers", "send_payment_reminder", "reminder_2", 20_000),
         ("timers", "expire_order", "expiry", 30_000),
     ]
+    # Each reminder that fires sends the next one's, delayed by the gap between their due times.
+    fire(pool, order_id, "reminder_1", t0 + timedelta(seconds=10))
+    fire(pool, order_id, "reminder_2", t0 + timedelta(seconds=20))
+    fire(pool, order_id, "expiry", t0 + timedelta(seconds=30))
+    assert _triggers(pool, order_id)[2:] == [("timers", "send_payment_reminder", "reminder_2", 10_000)]
+    # A duplicate trigger fires nothing, and sends nothing on.
+    assert fire(pool, order_id, "reminder_1", t0 + timedelta(seconds=21)) is None
+    assert len(_triggers(pool, order_id)) == 3
+
+
+def test_the_sweeper_carries_the_chain_on_when_a_trigger_was_lost(pool, product):
+    t0 = datetime.now(UTC) - timedelta(seconds=15)
+    order_id = place(pool, product, t0)
+    swept = sweep(lambda: UnitOfWork(pool), at(t0 + timedelta(seconds=15)), timedelta(seconds=2), 100)
+    assert swept >= 1
+    assert timers_of(pool, order_id)["reminder_1"][2] == "sweeper"
+    assert _triggers(pool, order_id)[-1] == ("timers", "send_payment_reminder", "reminder_2", 10_000)
 
 
 def test_a_reminder_is_emailed_once_with_the_lines_and_the_time_left(pool, product):
