@@ -56,20 +56,19 @@ def place_order(
     try:
         placed = handle_place_order(
             command,
-            lambda: UnitOfWork(pool),
+            lambda: UnitOfWork(pool, track_lsn=True),
             bootstrap.utc_now,
             TimerPolicy.from_seconds(orders.reminders, orders.ttl),
             UnpaidLimits(orders.max_unpaid_orders, orders.max_unpaid_units),
         )
     except (OrderRuleError, IdempotencyError) as exc:
         return refusal(exc)
-    # Read after the commit: should this fail, the retry finds the idempotency record and answers
-    # with the same order (nothing is placed twice).
-    uow = UnitOfWork(pool, track_lsn=True)
-    with uow:
-        found = db.order(uow.conn, placed.order_id)
+    found = placed.order
+    if found is None:  # a replay: the order as it is now. (Should this fail, the retry replays again.)
+        with pool.connection() as conn:
+            found = db.order(conn, placed.order_id)
     assert found is not None
-    return {"order": order_view(*found), "created": placed.created, "commit_lsn": uow.commit_lsn}
+    return {"order": order_view(*found), "created": placed.created, "commit_lsn": placed.commit_lsn}
 
 
 def _transition(actor: str, order_id: UUID, work: Callable[[UnitOfWork], None]) -> dict[str, Any]:

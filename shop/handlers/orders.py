@@ -5,7 +5,7 @@ and cancelling it; the inventory's answer to it."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -63,6 +63,10 @@ class PlaceOrder:
 class Placed:
     order_id: UUID
     created: bool  # False: the same request again; the first one's order
+    # The order as this placement wrote it (None for a replay): its answer, without reading it back.
+    order: tuple[db.OrderRow, list[db.LineRow]] | None = None
+    # The primary's WAL position after the commit, when the unit of work tracked it.
+    commit_lsn: str | None = None
 
 
 def _replay(uow: UnitOfWork, cmd: PlaceOrder) -> Placed | None:
@@ -111,20 +115,24 @@ def handle_place_order(
     product, too much unpaid) raises its `OrderRuleError`, after recording it as the placement's
     latest refusal; `limits` None: no limit on what a customer holds unpaid."""
     try:
-        with uow_factory() as uow:
-            replayed = _replay(uow, cmd)
-            if replayed is not None:
-                return replayed
-            now = clock()
-            try:
-                priced, total, currency = _decide(uow, cmd, limits)
-            except OrderRuleError as exc:
-                refused = exc
-                if cmd.placement_id is not None:
-                    db.record_refusal(uow.conn, cmd.placement_id, cmd.user_id, exc.code, str(exc), now)
-            else:
-                return _place(uow, cmd, priced, total, currency, now, policy)
-        raise refused
+        uow = uow_factory()
+        refused: OrderRuleError | None = None
+        with uow:
+            placed = _replay(uow, cmd)
+            if placed is None:
+                now = clock()
+                try:
+                    priced, total, currency = _decide(uow, cmd, limits)
+                except OrderRuleError as exc:
+                    refused = exc
+                    if cmd.placement_id is not None:
+                        db.record_refusal(uow.conn, cmd.placement_id, cmd.user_id, exc.code, str(exc), now)
+                else:
+                    placed = _place(uow, cmd, priced, total, currency, now, policy)
+        if refused is not None:
+            raise refused
+        assert placed is not None
+        return replace(placed, commit_lsn=uow.commit_lsn)
     except psycopg.errors.UniqueViolation:
         # A concurrent twin committed first: answer with its order.
         with uow_factory() as uow:
@@ -156,16 +164,9 @@ def _place(
     now: datetime,
     policy: TimerPolicy,
 ) -> Placed:
+    expires_at = now + policy.ttl
     db.insert_order(
-        uow.conn,
-        cmd.order_id,
-        cmd.user_id,
-        priced,
-        total,
-        currency,
-        now,
-        now + policy.ttl,
-        cmd.customer_email,
+        uow.conn, cmd.order_id, cmd.user_id, priced, total, currency, now, expires_at, cmd.customer_email
     )
     schedule_timers(uow, cmd.order_id, now, policy)
     # The primary key of this row is what stops a second order when Redis forgot the lock.
@@ -175,7 +176,24 @@ def _place(
     event_id = uuid7()
     payload = encode_order_created(event_id, now, cmd.order_id, cmd.user_id, priced, total, currency)
     uow.publish_event(event_id, ORDER_CREATED, str(cmd.order_id), payload)
-    return Placed(cmd.order_id, created=True)
+    written = db.OrderRow(
+        cmd.order_id,
+        cmd.user_id,
+        Status.PENDING,
+        "reserving",
+        None,
+        total,
+        currency,
+        now,
+        now,
+        None,
+        expires_at,
+    )
+    lines = [
+        db.LineRow(cmd.order_id, line.product_id, line.quantity, line.unit_price_cents)
+        for line in sorted(priced, key=lambda line: line.product_id)
+    ]
+    return Placed(cmd.order_id, created=True, order=(written, lines))
 
 
 STOCK_CONSUMER = "order-stock"
