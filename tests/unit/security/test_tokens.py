@@ -446,3 +446,39 @@ def test_no_roles_is_an_empty_tuple(verifier):
 def test_a_bad_jti_is_refused(verifier, jti):
     with pytest.raises(InvalidToken, match="jti"):
         verifier.verify(forge(header(), claims(jti=jti)))
+
+
+def test_a_token_verified_once_is_not_verified_again_but_still_expires(issuer, verifier, clock, monkeypatch):
+    token, _ = issuer.issue(uuid.uuid4(), ["customer"])
+    first = verifier.verify(token)
+    checked: list[str] = []
+    monkeypatch.setattr(verifier, "_verify", lambda t: checked.append(t))  # would answer None
+    assert verifier.verify(token) == first  # from the cache: no second signature check
+    assert checked == []
+    clock.now = NOW + TTL + LEEWAY + 1
+    with pytest.raises(TokenExpired):
+        verifier.verify(token)  # the time is checked at every use
+    monkeypatch.undo()
+    with pytest.raises(TokenExpired):
+        verifier.verify(token)  # and, gone from the cache, checked in full again
+
+
+def test_the_cache_of_verified_tokens_is_bounded(issuer, verifier, monkeypatch):
+    from shop.security import tokens
+
+    monkeypatch.setattr(tokens, "VERIFIED_CACHE_SIZE", 3)
+    issued = [issuer.issue(uuid.uuid4(), ["customer"])[0] for _ in range(5)]
+    for token in issued:
+        verifier.verify(token)
+    assert len(verifier._verified) == 3
+    assert list(verifier._verified) == issued[2:]  # the oldest went first
+
+
+def test_a_forged_token_is_never_cached(issuer, verifier):
+    token, _ = issuer.issue(uuid.uuid4(), ["customer"])
+    head, payload, signature = token.split(".")
+    forged = f"{head}.{payload}.{signature[:-4]}AAAA"
+    for _ in range(2):
+        with pytest.raises(InvalidToken):
+            verifier.verify(forged)
+    assert forged not in verifier._verified
