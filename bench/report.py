@@ -90,9 +90,31 @@ def markdown(results: dict[str, Any]) -> str:
             )
             + " ms |"
         )
+    lifecycle = results.get("lifecycle")
+    if lifecycle:
+        summary.append(
+            f"| pgbench, the order's lifecycle on both databases ({lifecycle['clients_per_database']}"
+            f" clients each, {lifecycle['lifecycles']:,} lifecycles) | {lifecycle['tps']:.0f} lifecycles/s |"
+        )
     if results.get("ratio") is not None:
         met = "met" if results["target_met"] else "NOT met"
-        summary.append(f"| sustained ÷ pgbench (target ≥ 35%) | {results['ratio'] * 100:.1f}% ({met}) |")
+        summary.append(
+            f"| sustained ÷ pgbench placement (goal ≥ 12%) | {results['ratio'] * 100:.1f}% ({met}) |"
+        )
+    if results.get("lifecycle_ratio") is not None:
+        summary.append(
+            f"| sustained ÷ pgbench lifecycle (goal ≥ 50%) | {results['lifecycle_ratio'] * 100:.1f}% |"
+        )
+    tracing = results.get("tracing")
+    summary.append(
+        "| tracing | "
+        + (
+            f"SDK on, {tracing['OTEL_TRACES_SAMPLER']} {tracing['OTEL_TRACES_SAMPLER_ARG']},"
+            f" exported to {tracing.get('OTEL_EXPORTER_OTLP_ENDPOINT')} |"
+            if tracing
+            else "off (OTEL_SDK_DISABLED=true) |"
+        )
+    )
     m = results.get("machine", {})
     if m:
         summary.append(
@@ -145,11 +167,11 @@ def save(name: str, results: dict[str, Any], table: str | None, out_dir: Path = 
     return [json_path, md_path]
 
 
-def write(results: dict[str, Any], out_dir: Path = OUT_DIR) -> list[Path]:
-    """The orders scenario's JSON, table and latency chart."""
-    written = save("orders", results, markdown(results), out_dir)
+def write(results: dict[str, Any], out_dir: Path = OUT_DIR, name: str = "orders") -> list[Path]:
+    """The orders scenario's JSON, table and latency chart (`name`.json, .md, -latency.svg/.png)."""
+    written = save(name, results, markdown(results), out_dir)
     try:
-        written += chart(results, out_dir)
+        written += chart(results, out_dir, f"{name}-latency")
     except ImportError:
         print("bench: no chart, matplotlib is not installed (.venv/bin/pip install matplotlib)")
     return written

@@ -1,0 +1,350 @@
+"""The order lifecycle's SQL, replayed by pgbench: the `lifecycle_pgbench_tps` baseline.
+
+Once per order, every SQL transaction an order causes from placement to paid, in the order the shop
+runs them, with the statements the code issues (read from shop/handlers, shop/actors, shop/db and
+shop/relay.py; keep these scripts in step with them):
+
+orders database (ORDERS_SCRIPT)                 catalog database (CATALOG_SCRIPT)
+ 1. the placement: bench/orders.py PGBENCH_SCRIPT
+ 2. its commit position (place_order's unit of
+    work tracks it): pg_current_wal_lsn()
+ 3. the relay claims and marks its 3 rows
+                                                 4. the reservation (handle_order_created)
+                                                 5. the relay claims and marks its 2 rows
+ 6. the stock outcome (handle_stock_outcome)
+ 7. the payment (pay_order -> answer_once ->
+    handle_pay), then pg_current_wal_lsn()
+ 8. the relay claims and marks its 1 row
+                                                 9. the sale (handle_order_paid)
+                                                10. the relay claims and marks its 1 row
+
+Each unit of work is one transaction, sent the way psycopg's pipeline mode sends it: statements
+whose result the code does not read go out together with the next one it reads (\\startpipeline
+... \\endpipeline), so the round trips are the code's too; `NOTIFY outbox` in autocommit after a
+commit that wrote outbox rows. The relay's claim (`claim_unsent`: the oldest unsent rows FOR
+UPDATE) and mark (`mark_sent`: by their ids) run once per transaction that wrote outbox rows, as a
+relay woken by each NOTIFY does; the claim is wrapped so that pgbench learns the claimed ids
+(count and array_agg over the same rows, nothing else read), and an empty claim marks nothing, as
+in the relay.
+
+pgbench connects to one database per run, and the lifecycle spans two (orders and catalog; auth is
+not touched between placement and payment). So two pgbench processes run at the same time, one per
+database, each running its share of N lifecycles (the same N on both sides: `-t` runs per client),
+and the lifecycle rate is N divided by the time the slower one took: whole lifecycles completed per
+second, both databases' work sharing the machine as they do in the shop. A short run of both (-T)
+first sizes N for the wanted length.
+
+What it writes stays out of what the shop reads: the outbox rows go to a scratch copy of `outbox`
+in each database (same columns, constraints and indexes, the partial index of unsent rows
+included), which no relay reads; the product is a scratch row of `products` whose events go to a
+scratch copy of `product_events` (that table is append-only and the catalog's history); orders
+belong to random customer ids under a prefix of this run; the inbox rows to consumers of their own.
+Every row is deleted, and the scratch tables dropped, at the end. Ids are random (the shop's are
+UUIDv7); the client's GET polls and the gateway's own reads are not part of the lifecycle.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from bench.orders import PGBENCH_SCRIPT, REQUEST_HASH
+from bench.pgbench import SCRATCH_OUTBOX, Run, run_together, scratch_customers, scratch_outbox
+
+ORDER_ID = "(lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid"
+ORDER_STOCK_CONSUMER = "order-stock-lifecycle"  # the shop's: order-stock
+INVENTORY_CONSUMER = "inventory-lifecycle"  # the shop's: inventory
+SCRATCH_EVENTS = "pgbench_lifecycle_events"
+STOCK = 100_000_000
+
+# The relay's batch (shop/relay.py _publish_batch, batch_size 500): BEGIN, claim_unsent, mark_sent
+# when it claimed anything, COMMIT; autocommit connection, no pipeline.
+RELAY_CLAIM = rf"""
+BEGIN;
+\set claimed 0
+WITH claimed_rows AS (
+    SELECT id, event_id, destination, topic, message_key, payload, headers, created_at
+      FROM {SCRATCH_OUTBOX}
+     WHERE published_at IS NULL
+     ORDER BY id
+     LIMIT 500
+       FOR UPDATE
+)
+SELECT claimed_rows.*, count(*) OVER () AS claimed, array_agg(id) OVER () AS claimed_ids
+  FROM claimed_rows \aset
+\if :claimed > 0
+UPDATE {SCRATCH_OUTBOX} SET published_at = now() WHERE id = ANY(:claimed_ids::bigint[]);
+\endif
+COMMIT;
+"""
+
+_ORDER_COLUMNS = (
+    "id, user_id, status, stock, cancel_reason, total_cents, currency, created_at, updated_at, paid_at,"
+    " expires_at"
+)
+
+# shop/db/orders.py order(): the order, then its lines, each read (the payment's answer).
+_READ_ORDER = f"""
+SELECT {_ORDER_COLUMNS} FROM orders WHERE id = {ORDER_ID};
+\\endpipeline
+SELECT order_id, product_id, quantity, unit_price_cents FROM order_lines WHERE order_id = {ORDER_ID}
+ ORDER BY product_id;
+"""
+
+# UnitOfWork(track_lsn=True) after its commit (and NOTIFY): BEGIN, the position, COMMIT (psycopg's
+# connection is not in autocommit; the pool's `with` commits). The placement and the payment do it.
+_COMMIT_LSN = """
+BEGIN;
+SELECT pg_current_wal_lsn()::text;
+COMMIT;
+"""
+
+# 6. shop/handlers/orders.py handle_stock_outcome, stock.reserved: inbox, the order exists, reserved.
+STOCK_OUTCOME = f"""
+\\startpipeline
+BEGIN;
+INSERT INTO inbox (consumer, event_id) VALUES ('{ORDER_STOCK_CONSUMER}', gen_random_uuid())
+ON CONFLICT DO NOTHING RETURNING 1;
+\\endpipeline
+SELECT 1 FROM orders WHERE id = {ORDER_ID};
+\\startpipeline
+UPDATE orders SET stock = 'reserved', updated_at = now() WHERE id = {ORDER_ID} AND stock = 'reserving';
+COMMIT;
+\\endpipeline
+"""
+
+# 7. shop/actors/orders.py pay_order -> _transition -> shop/actors/commands.py answer_once: the
+# ledger look-up, handle_pay (the order locked, PAID, order.paid queued), the order read in the same
+# transaction, the answer recorded, the outbox row; COMMIT, NOTIFY, then the commit's WAL position.
+PAYMENT = f"""
+\\startpipeline
+BEGIN;
+SELECT request_hash, answer FROM command_answers WHERE command_id = 'message:' || {ORDER_ID}::text;
+\\endpipeline
+SELECT status, stock, payment_reference, expires_at, user_id FROM orders WHERE id = {ORDER_ID} FOR UPDATE;
+\\startpipeline
+UPDATE orders SET status = 'PAID', paid_at = now(), payment_reference = 'psp-' || :a, updated_at = now()
+ WHERE id = {ORDER_ID};
+{_READ_ORDER}\\startpipeline
+INSERT INTO command_answers (command_id, actor, request_hash, answer)
+VALUES ('message:' || {ORDER_ID}::text, 'pay_order', NULL,
+        jsonb_build_object('answer', jsonb_build_object(
+            'id', {ORDER_ID}::text, 'status', 'PAID', 'stock', 'reserved', 'cancel_reason', NULL,
+            'items', jsonb_build_array(jsonb_build_object('product_id', :product::text, 'quantity', 1,
+                                                          'unit_price_cents', 1000)),
+            'total_cents', 1000, 'currency', 'EUR', 'created_at', now(), 'paid_at', now(),
+            'expires_at', now() + interval '24 hours', 'updated_at', now())));
+INSERT INTO {SCRATCH_OUTBOX} (event_id, destination, topic, message_key, payload, headers)
+VALUES (gen_random_uuid(), 'kafka', 'order.paid', {ORDER_ID}::text,
+        jsonb_build_object('schema', 'order.paid', 'schema_version', '1.0', 'event_id', gen_random_uuid(),
+                           'occurred_at', now(), 'order_id', {ORDER_ID}::text, 'reason', NULL),
+        '{{}}'::jsonb);
+COMMIT;
+\\endpipeline
+NOTIFY outbox;
+{_COMMIT_LSN}"""
+
+ORDERS_SCRIPT = PGBENCH_SCRIPT + _COMMIT_LSN + RELAY_CLAIM + STOCK_OUTCOME + PAYMENT + RELAY_CLAIM
+
+_PRODUCT_COLUMNS = (
+    "id, sku, name, description, price_cents, currency, stock_available, stock_reserved, version,"
+    " created_at, updated_at"
+)
+
+
+def _product_event(kind: str, available: str, reserved: str) -> str:
+    """shop/handlers/products.py record_event on a locked product (its columns in :p_*): the event
+    appended (its seq read), the projection's row rewritten (shop/db/products.py update_product),
+    and product.updated queued; the caller's pipeline is open after it."""
+    return f"""
+INSERT INTO {SCRATCH_EVENTS} (event_id, product_id, version, type, data, occurred_at)
+VALUES (gen_random_uuid(), :p_id::uuid, :p_version::int + 1, '{kind}',
+        jsonb_build_object('order_id', {ORDER_ID}::text, 'quantity', 1), now())
+RETURNING seq;
+\\startpipeline
+UPDATE products SET sku = :p_sku, name = :p_name, description = :p_description,
+       price_cents = :p_price_cents::int, currency = :p_currency,
+       stock_available = {available}, stock_reserved = {reserved}, version = :p_version::int + 1,
+       updated_at = now()
+ WHERE id = :p_id::uuid;
+"""
+
+
+def _product_updated(kind: str, available: str, reserved: str) -> str:
+    """The product.updated row record_event queued (encode_product_event: the snapshot after it)."""
+    return f"""
+INSERT INTO {SCRATCH_OUTBOX} (event_id, destination, topic, message_key, payload, headers)
+VALUES (gen_random_uuid(), 'kafka', 'product.updated', :p_id,
+        jsonb_build_object('schema', 'product.updated', 'schema_version', '1.0',
+                           'event_id', gen_random_uuid(), 'occurred_at', now(), 'product_id', :p_id::text,
+                           'version', :p_version::int + 1, 'type', '{kind}',
+                           'data', jsonb_build_object('sku', :p_sku::text, 'name', :p_name::text,
+                                                      'description', :p_description::text,
+                                                      'price_cents', :p_price_cents::int,
+                                                      'currency', :p_currency::text,
+                                                      'stock_available', {available},
+                                                      'stock_reserved', {reserved})),
+        '{{}}'::jsonb);
+"""
+
+
+# Per order: shop/db/products.py lock_order, then shop/db/inbox.py record_handled (read).
+_LOCK_AND_INBOX = f"""
+\\startpipeline
+BEGIN;
+SELECT pg_advisory_xact_lock(hashtextextended({ORDER_ID}::text, 0));
+INSERT INTO inbox (consumer, event_id) VALUES ('{INVENTORY_CONSUMER}', gen_random_uuid())
+ON CONFLICT DO NOTHING RETURNING 1;
+\\endpipeline
+"""
+
+_RESERVED = ("(:p_stock_available::int - 1)", "(:p_stock_reserved::int + 1)")
+_SOLD = ("(:p_stock_available::int)", "(:p_stock_reserved::int - 1)")
+
+# 4. shop/handlers/inventory.py handle_order_created, one line of quantity 1: the order's lock, the
+# inbox, reserved before or cancelled (one read), the product locked, StockReserved recorded, the
+# reservation, stock.reserved answered; COMMIT, NOTIFY.
+RESERVATION = f"""
+\\set a random(1, 9223372036854775806)
+\\set b random(1, 9223372036854775806)
+{_LOCK_AND_INBOX}SELECT EXISTS (SELECT 1 FROM stock_reservations WHERE order_id = {ORDER_ID}),
+       EXISTS (SELECT 1 FROM cancelled_orders WHERE order_id = {ORDER_ID});
+SELECT {_PRODUCT_COLUMNS} FROM products WHERE id = :product FOR UPDATE \\gset p_
+{_product_event("StockReserved", *_RESERVED)}
+INSERT INTO stock_reservations (order_id, product_id, quantity) VALUES ({ORDER_ID}, :p_id::uuid, 1);
+{_product_updated("StockReserved", *_RESERVED)}
+INSERT INTO {SCRATCH_OUTBOX} (event_id, destination, topic, message_key, payload, headers)
+VALUES (gen_random_uuid(), 'kafka', 'stock.reserved', {ORDER_ID}::text,
+        jsonb_build_object('schema', 'stock.reserved', 'schema_version', '1.0',
+                           'event_id', gen_random_uuid(), 'occurred_at', now(),
+                           'order_id', {ORDER_ID}::text, 'reason', NULL),
+        '{{}}'::jsonb);
+COMMIT;
+\\endpipeline
+NOTIFY outbox;
+"""
+
+# 9. shop/handlers/inventory.py handle_order_paid -> _settle: the order's lock, the inbox, its held
+# reservations locked, each product locked, StockSold recorded, the reservation sold; COMMIT, NOTIFY.
+SALE = f"""
+{_LOCK_AND_INBOX}SELECT product_id, quantity FROM stock_reservations
+ WHERE order_id = {ORDER_ID} AND state = 'reserved' ORDER BY product_id FOR UPDATE \\gset r_
+SELECT {_PRODUCT_COLUMNS} FROM products WHERE id = :r_product_id FOR UPDATE \\gset p_
+{_product_event("StockSold", *_SOLD)}
+UPDATE stock_reservations SET state = 'sold', updated_at = now()
+ WHERE order_id = {ORDER_ID} AND product_id = :r_product_id;
+{_product_updated("StockSold", *_SOLD)}
+COMMIT;
+\\endpipeline
+NOTIFY outbox;
+"""
+
+CATALOG_SCRIPT = RESERVATION + RELAY_CLAIM + SALE + RELAY_CLAIM
+
+
+# --- scratch data -----------------------------------------------------------------------------
+
+
+@contextmanager
+def scratch_catalog(db_url: str) -> Iterator[dict[str, str]]:
+    """A product of STOCK units that exists only as a row of `products`, the scratch events table and
+    outbox; the pgbench variables of CATALOG_SCRIPT. All removed at the end, with what it wrote."""
+    product = uuid.uuid4()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {SCRATCH_EVENTS}")
+        conn.execute(f"CREATE TABLE {SCRATCH_EVENTS} (LIKE product_events INCLUDING ALL EXCLUDING DEFAULTS)")
+        conn.execute(f"CREATE SEQUENCE {SCRATCH_EVENTS}_seq OWNED BY {SCRATCH_EVENTS}.seq")
+        conn.execute(f"ALTER TABLE {SCRATCH_EVENTS} ALTER seq SET DEFAULT nextval('{SCRATCH_EVENTS}_seq')")
+        conn.execute(
+            "INSERT INTO products (id, sku, name, description, price_cents, currency, stock_available,"
+            " stock_reserved, version, created_at, updated_at)"
+            " VALUES (%s, %s, 'pgbench lifecycle tea', 'bench/lifecycle.py', 1000, 'EUR', %s, 0, 1,"
+            " now(), now())",
+            (product, f"PGBENCH-LC-{product.hex[:12]}", STOCK),
+        )
+    try:
+        with scratch_outbox(db_url):
+            yield {"product": str(product)}
+    finally:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM stock_reservations WHERE product_id = %s", (product,))
+            conn.execute("DELETE FROM products WHERE id = %s", (product,))
+            conn.execute(f"DROP TABLE IF EXISTS {SCRATCH_EVENTS}")
+            conn.execute("DELETE FROM inbox WHERE consumer = %s", (INVENTORY_CONSUMER,))
+
+
+@contextmanager
+def scratch_orders(db_url: str, product_id: str) -> Iterator[dict[str, str]]:
+    """The orders side's variables (customers under a prefix of their own, `product_id` a product
+    the order side has a price for) and its scratch outbox; every row written removed at the end."""
+    with scratch_customers(db_url) as customers, scratch_outbox(db_url):
+        try:
+            yield {**customers.variables, "product": product_id, "request_hash": REQUEST_HASH}
+        finally:
+            with psycopg.connect(db_url, autocommit=True) as conn:
+                # Before the orders: the command ids are made of the order ids.
+                conn.execute(
+                    "DELETE FROM command_answers WHERE command_id IN"
+                    " (SELECT 'message:' || id::text FROM orders WHERE user_id BETWEEN %s AND %s)",
+                    (customers.first, customers.last),
+                )
+                conn.execute("DELETE FROM inbox WHERE consumer = %s", (ORDER_STOCK_CONSUMER,))
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def lifecycle_tps(lifecycles: int, sides: list[dict[str, Any]]) -> float:
+    """Whole lifecycles per second: `lifecycles` over the time the slower side took to run its share."""
+    slowest = max(float(side["duration_s"]) for side in sides)
+    return lifecycles / slowest if slowest > 0 else 0.0
+
+
+def run_lifecycle(
+    orders_url: str, catalog_url: str, product_id: str, clients: int, seconds: int, sizing_seconds: int = 5
+) -> dict[str, Any]:
+    """`clients` connections on each database; N lifecycles sized to last about `seconds`."""
+    with scratch_orders(orders_url, product_id) as orders_vars, scratch_catalog(catalog_url) as catalog_vars:
+
+        def runs(**length: int) -> list[Run]:
+            return [
+                Run(
+                    orders_url,
+                    ORDERS_SCRIPT,
+                    orders_vars,
+                    clients,
+                    "bench/lifecycle.py ORDERS_SCRIPT",
+                    **length,
+                ),
+                Run(
+                    catalog_url,
+                    CATALOG_SCRIPT,
+                    catalog_vars,
+                    clients,
+                    "bench/lifecycle.py CATALOG_SCRIPT",
+                    **length,
+                ),
+            ]
+
+        sizing = run_together(runs(seconds=sizing_seconds))
+        per_client = max(1, round(min(side["tps"] for side in sizing) * seconds / clients))
+        orders_side, catalog_side = run_together(runs(transactions=per_client))
+    lifecycles = per_client * clients
+    return {
+        "lifecycles": lifecycles,
+        "tps": round(lifecycle_tps(lifecycles, [orders_side, catalog_side]), 1),
+        "clients_per_database": clients,
+        "orders": orders_side,
+        "catalog": catalog_side,
+        "sizing": {
+            "seconds": sizing_seconds,
+            "orders_tps": sizing[0]["tps"],
+            "catalog_tps": sizing[1]["tps"],
+        },
+        "how": "one pgbench per database at once, each running its share of the same N lifecycles;"
+        " tps = N / the slower one's time",
+    }
