@@ -1,6 +1,8 @@
 """`python -m bench.flash_sale` (`make bench-flash-sale`): issue 11's `flash-sale` scenario.
 
 N concurrent buyers of one product with little stock; time until every order is settled; oversold must be 0.
+Issue 20's size, the default and `make bench`'s: 1,000 one-unit orders (200 customers × 5) at once on 100
+units, giving `flash_sale_settled_s`, `flash_sale_buyers` and `flash_sale_oversold` (bench/figures.py).
 
 1. A real stack, as bench/orders.py starts it (`running_stack`: `shop run all` on free ports, its own
    RabbitMQ vhost, rate limits lifted, OTEL_SDK_DISABLED=true).
@@ -326,8 +328,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.flash_sale", description=__doc__)
-    parser.add_argument("--stock", type=int, default=50, help="units of the one product (S)")
-    parser.add_argument("--customers", type=int, default=60)
+    parser.add_argument("--stock", type=int, default=100, help="units of the one product (S)")
+    parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--orders-each", type=int, default=5, help="orders per customer (N = customers × it)")
     parser.add_argument(
         "--max-in-flight",

@@ -107,7 +107,12 @@ def refuse_running_relays(database_urls: Mapping[str, str], who: str) -> None:
 # --- CPU per process group ----------------------------------------------------------------------
 
 # The servers of the local stack, by the command name their processes run under.
-_SERVERS = {"postgres": "postgresql (primary + replica)", "beam.smp": "rabbitmq", "java": "kafka"}
+_SERVERS = {
+    "postgres": "postgresql (primary + replica)",
+    "beam.smp": "rabbitmq",
+    "java": "kafka",
+    "jaeger": "jaeger",  # busy only when spans are exported (the `orders-traced` scenario)
+}
 
 
 def _ticks(pid: int) -> int:
