@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import uvloop
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
@@ -141,6 +143,9 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
+    # libuv's event loop: the asyncio machinery (callbacks, timers, socket readiness) was a sixth of
+    # the gateway's CPU on the standard loop.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     web.run_app(
         app,
         host=settings.host,
