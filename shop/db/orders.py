@@ -16,6 +16,10 @@ from shop.domain.orders import Price, PricedLine
 Conn = psycopg.Connection[Any]
 AsyncConn = psycopg.AsyncConnection[Any]
 
+# NOTIFY channel on which an order's stock outcome is announced (payload: the order id) once it is
+# committed: a gateway holding a request that waits for it (`Prefer: wait`) answers at once.
+STOCK_SETTLED_CHANNEL = "order_stock"
+
 _ORDER_COLUMNS = ", ".join(
     (
         "id",
@@ -232,3 +236,50 @@ async def orders_of(
     for line in lines:
         by_order.setdefault(line.order_id, []).append(line)
     return [(row, by_order.get(row.id, [])) for row in rows]
+
+
+# --- the inventory's answer (handle_stock_outcome) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class CancelledForStock:
+    customer_email: str | None
+
+
+def record_stock_reserved(conn: Conn, order_id: UUID, now: datetime) -> bool:
+    """`reserving` → `reserved`; False when the order is not reserving (or does not exist)."""
+    row = conn.execute(
+        "UPDATE orders SET stock = 'reserved', updated_at = %s WHERE id = %s AND stock = 'reserving'"
+        " RETURNING 1",
+        (now, order_id),
+    ).fetchone()
+    return row is not None
+
+
+def cancel_for_stock_rejected(conn: Conn, order_id: UUID, now: datetime) -> CancelledForStock | None:
+    """A PENDING order still reserving becomes CANCELLED (out_of_stock), its stock `rejected`; None
+    when it is not PENDING and reserving."""
+    row = conn.execute(
+        """
+        UPDATE orders SET stock = 'rejected', status = 'CANCELLED', cancel_reason = 'out_of_stock',
+               updated_at = %s
+         WHERE id = %s AND status = 'PENDING' AND stock = 'reserving'
+        RETURNING customer_email
+        """,
+        (now, order_id),
+    ).fetchone()
+    return CancelledForStock(row[0]) if row is not None else None
+
+
+def record_stock_rejected(conn: Conn, order_id: UUID, now: datetime) -> bool:
+    """`reserving` → `rejected`, the status kept (the order ended first); False when not reserving."""
+    row = conn.execute(
+        "UPDATE orders SET stock = 'rejected', updated_at = %s WHERE id = %s AND stock = 'reserving'"
+        " RETURNING 1",
+        (now, order_id),
+    ).fetchone()
+    return row is not None
+
+
+def order_exists(conn: Conn, order_id: UUID) -> bool:
+    return conn.execute("SELECT 1 FROM orders WHERE id = %s", (order_id,)).fetchone() is not None

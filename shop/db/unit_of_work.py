@@ -50,6 +50,7 @@ class UnitOfWork:
         # shows this unit's writes (read-your-writes for the caller).
         self.commit_lsn: str | None = None
         self._depth = 0  # how many `with` blocks are open on this unit
+        self._notifications: list[tuple[str, str]] = []
 
     def __enter__(self) -> UnitOfWork:
         self._depth += 1
@@ -85,31 +86,38 @@ class UnitOfWork:
             finally:
                 self._pipeline.__exit__(exc_type, exc, tb)  # sends what is queued; raises its failure
             self.committed = exc is None
-            if self.committed and self.messages:
-                self._wake_relay()
-            if self.committed and self._track_lsn:
-                self.commit_lsn = self._current_lsn()
+            if self.committed:
+                self._after_commit()
         finally:
             self._conn_cm.__exit__(exc_type, exc, tb)
 
-    def _current_lsn(self) -> str | None:
-        """Committed already: a failure here must not look like a failed unit (a retry would do the
-        work again). Without the position the caller's next reads go to the primary instead."""
-        try:
-            row = self.conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
-        except psycopg.Error as exc:
-            log.warning("committed, but could not read the commit's WAL position: %s", exc)
-            return None
-        return row[0] if row else None
+    def notify_after_commit(self, channel: str, payload: str) -> None:
+        """A `NOTIFY channel, payload` sent once this unit committed (not if it rolls back)."""
+        self._notifications.append((channel, payload))
 
-    def _wake_relay(self) -> None:
-        """One round trip in autocommit mode: a transaction with no writes, so no WAL flush."""
+    def _after_commit(self) -> None:
+        """The relay's wake-up (when rows were written), the notifications asked for and the commit's
+        WAL position (when tracked), in one round trip in autocommit mode: a transaction with no
+        writes, so no WAL flush, and none left open on the connection. Committed already: a failure
+        here must not look like a failed unit (a retry would do the work again); without the wake-up
+        the relay's poll finds the rows, without the position the caller reads the primary."""
+        notifications = [(NOTIFY_CHANNEL, "")] if self.messages else []
+        notifications += self._notifications
+        if not notifications and not self._track_lsn:
+            return
+        columns = ["pg_notify(%s, %s)"] * len(notifications)
+        if self._track_lsn:
+            columns.append("pg_current_wal_lsn()::text")
         autocommit = self.conn.autocommit
         try:
             self.conn.autocommit = True
-            self.conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
-        except psycopg.Error as exc:  # committed already: the relay's poll will find the rows
-            log.warning("could not wake the relay (it will poll): %s", exc)
+            row = self.conn.execute(
+                f"SELECT {', '.join(columns)}", [value for pair in notifications for value in pair]
+            ).fetchone()
+            if self._track_lsn and row is not None:
+                self.commit_lsn = row[-1]
+        except psycopg.Error as exc:
+            log.warning("committed, but could not notify or read the commit's WAL position: %s", exc)
         finally:
             if not self.conn.closed:
                 self.conn.autocommit = autocommit

@@ -207,33 +207,22 @@ def handle_stock_outcome(event: OrderNoticeV1, uow: UnitOfWork, clock: Clock) ->
     with uow:
         if not record_handled(uow.conn, STOCK_CONSUMER, event.event_id):
             return False
-        if uow.conn.execute("SELECT 1 FROM orders WHERE id = %s", (event.order_id,)).fetchone() is None:
-            raise EventForUnknownOrder(f"{event.schema} for order {event.order_id}, which does not exist")
         if event.schema == STOCK_RESERVED:
-            uow.conn.execute(
-                "UPDATE orders SET stock = 'reserved', updated_at = %s WHERE id = %s AND stock = 'reserving'",
-                (now, event.order_id),
-            )
+            settled = db.record_stock_reserved(uow.conn, event.order_id, now)
         else:
-            cancelled = uow.conn.execute(
-                """
-                UPDATE orders SET stock = 'rejected', status = 'CANCELLED', cancel_reason = 'out_of_stock',
-                       updated_at = %s
-                 WHERE id = %s AND status = 'PENDING' AND stock = 'reserving'
-                RETURNING customer_email
-                """,
-                (now, event.order_id),
-            ).fetchone()
-            if cancelled is None:
+            cancelled = db.cancel_for_stock_rejected(uow.conn, event.order_id, now)
+            if cancelled is not None:
+                settled = True
+                if cancelled.customer_email:
+                    email_cancellation(uow, event.order_id, cancelled.customer_email, "out_of_stock")
+            else:
                 # The order ended first (the customer cancelled it, or it expired): keep its status,
                 # record the outcome, so that no order is left `reserving`.
-                uow.conn.execute(
-                    "UPDATE orders SET stock = 'rejected', updated_at = %s"
-                    " WHERE id = %s AND stock = 'reserving'",
-                    (now, event.order_id),
-                )
-            elif cancelled[0]:
-                email_cancellation(uow, event.order_id, cancelled[0], "out_of_stock")
+                settled = db.record_stock_rejected(uow.conn, event.order_id, now)
+        # Nothing changed: a late outcome of an order settled already, or of no order at all.
+        if not settled and not db.order_exists(uow.conn, event.order_id):
+            raise EventForUnknownOrder(f"{event.schema} for order {event.order_id}, which does not exist")
+        uow.notify_after_commit(db.STOCK_SETTLED_CHANNEL, str(event.order_id))
         return True
 
 

@@ -222,7 +222,7 @@ _OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/orders"): {
         "summary": "Place an order (idempotent per Idempotency-Key)",
         "operationId": "placeOrder",
-        "parameters": [schemas.IDEMPOTENCY_KEY],
+        "parameters": [schemas.IDEMPOTENCY_KEY, schemas.PREFER_WAIT],
         "requestBody": _request(schemas.PLACE_ORDER),
         "responses": {
             "201": _json(schemas.ORDER, "the order (the same one again for the same key and body)"),
@@ -263,6 +263,7 @@ _OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/api/v1/orders/{order_id}"): {
         "summary": "One of the caller's orders",
         "operationId": "getOrder",
+        "parameters": [schemas.PREFER_WAIT],
         "responses": {"200": _ONE_ORDER},
     },
     ("POST", "/api/v1/orders/{order_id}/pay"): {

@@ -123,6 +123,16 @@ OPTIONAL_IDEMPOTENCY_KEY: dict[str, Any] = {
     " the same key with another request is 422 idempotency_key_reused; invalid is a 400",
 }
 
+PREFER_WAIT: dict[str, Any] = {
+    "name": "Prefer",
+    "in": "header",
+    "required": False,
+    "description": "`wait=N` (RFC 7240): answer once the order's stock is no longer `reserving`, or"
+    " after N seconds (at most 10), instead of polling for it; the answer then carries"
+    " `Preference-Applied: wait=N`",
+    "schema": {"type": "string"},
+}
+
 IF_MATCH: dict[str, Any] = {
     "name": "If-Match",
     "in": "header",

@@ -24,6 +24,7 @@ from shop.http.ratelimit import Policy, RedisRateLimiter, rate_limit_middleware
 from shop.http.routes.auth import AuthActors, AuthRoutes
 from shop.http.routes.orders import OrderActors, OrderRoutes
 from shop.http.routes.products import ProductActors, ProductRoutes
+from shop.http.stock_watch import StockWatch
 from shop.redis_clients import async_redis
 from shop.security.keys import load_keyring
 from shop.security.throttle import LoginLimiter
@@ -103,6 +104,7 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
         primary=orders_primary,
         locks=InFlightLocks(freshness_redis, "orders"),
         freshness=WriteFreshness(freshness_redis, "orders"),
+        stock_watch=StockWatch(orders_db.primary_url),
     )
     pools = [replica, primary_async, catalog_replica, catalog_primary, orders_replica, orders_primary]
     # Its own client with short timeouts: a Redis that hangs must not hang requests (see ratelimit.py).
@@ -131,9 +133,11 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
         # database is away, and the pools connect when it returns.
         for pool in pools:
             await pool.open(wait=False)
+        await orders.stock_watch.start()
         log.info("gateway: listening on http://%s:%d", settings.host, listen_port)
 
     async def stop(_: web.Application) -> None:
+        await orders.stock_watch.stop()
         for pool in pools:
             await pool.close()
         await freshness_redis.aclose()

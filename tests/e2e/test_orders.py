@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import pytest
 
 from tests.e2e import mailpit
+from tests.e2e.stack import request
 from tests.e2e.test_auth import assert_error, get, login, new_address, register_and_verify
 from tests.e2e.test_products import admin, call, create  # noqa: F401  # the admin fixture
 
@@ -316,3 +317,36 @@ def test_a_customer_cannot_hold_unpaid_more_than_the_limit(stack, admin):  # noq
     cancelled = call(stack, "POST", f"/api/v1/orders/{first.json()['id']}/cancel", None, buyer)
     assert cancelled.status == 200
     assert place(stack, buyer, str(uuid.uuid4()), body_for(stocked, 1)).status == 201
+
+
+def test_a_client_that_prefers_to_wait_gets_the_order_with_its_stock_settled(stack, alice, product, admin):  # noqa: F811
+    """`Prefer: wait=N`: the answer comes once the inventory answered (announced by the order side
+    on commit), so a client need not poll for the stock outcome."""
+    prefer = {"Idempotency-Key": str(uuid.uuid4()), "Prefer": "wait=5"}
+    placed = call(stack, "POST", "/api/v1/orders", body_for(product, 1), alice, prefer)
+    assert placed.status == 201, placed.body
+    assert placed.headers["Preference-Applied"] == "wait=5"
+    assert placed.json()["stock"] == "reserved"
+    read = request(
+        "GET",
+        stack.url("gateway", f"/api/v1/orders/{placed.json()['id']}"),
+        headers={"Authorization": f"Bearer {alice}", "Prefer": "wait=5"},
+    )
+    assert read.status == 200
+    assert read.json()["stock"] == "reserved"
+    # An order of a product nobody stocks: rejected, and the wait ends with it too.
+    empty = create(stack, admin, stock=0)
+    deadline = time.monotonic() + 20
+    while (
+        rejected := call(
+            stack,
+            "POST",
+            "/api/v1/orders",
+            body_for(empty, 1),
+            alice,
+            {"Idempotency-Key": str(uuid.uuid4()), "Prefer": "wait=5"},
+        )
+    ).status != 201:
+        assert time.monotonic() < deadline, rejected.body  # the price feed has not delivered it yet
+        time.sleep(0.2)
+    assert (rejected.json()["stock"], rejected.json()["status"]) == ("rejected", "CANCELLED")

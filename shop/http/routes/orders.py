@@ -4,6 +4,7 @@ placement that outlasts the wait is answered 202 with a Location that leads to i
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from shop.http.errors import ApiError
 from shop.http.freshness import WriteFreshness
 from shop.http.idempotency import InFlightLocks, KeyedRequest
 from shop.http.pagination import decode_cursor, encode_cursor
+from shop.http.stock_watch import StockWatch, preferred_wait, wait_for
 from shop.http.validation import params, valid_body
 from shop.schemas.views import order_view
 
@@ -57,6 +59,7 @@ class OrderRoutes:
     primary: AsyncConnectionPool
     locks: InFlightLocks
     freshness: WriteFreshness
+    stock_watch: StockWatch
 
     def _reading(self, user_id: UUID) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
         return self.freshness.connection(user_id, self.replica, self.primary)
@@ -95,7 +98,36 @@ class OrderRoutes:
         if answer.get("commit_lsn"):
             await self.freshness.remember(principal.user_id, answer["commit_lsn"])
         order = answer["order"]
-        return web.json_response(order, status=201, headers={"Location": f"/api/v1/orders/{order['id']}"})
+        headers = {"Location": f"/api/v1/orders/{order['id']}"}
+        order = await self._stock_waited(request, order, headers)
+        return web.json_response(order, status=201, headers=headers)
+
+    async def _stock_waited(
+        self, request: web.Request, order: dict[str, Any], headers: dict[str, str]
+    ) -> dict[str, Any]:
+        """With `Prefer: wait=N`, the order once its stock is no longer `reserving`, or after N
+        seconds (RFC 7240: the answer is the same, only later): no polling for the outcome."""
+        wait = preferred_wait(request.headers.get("Prefer"))
+        if wait is None:
+            return order
+        headers["Preference-Applied"] = f"wait={wait:g}"
+        deadline = asyncio.get_running_loop().time() + wait
+        order_id = UUID(order["id"])
+        async with self.stock_watch.watching(order_id) as settled:
+            while order["stock"] == "reserving":
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    break
+                if await wait_for(settled, left):
+                    settled.clear()
+                # The outcome was committed on the primary: read it there (also after a timeout,
+                # should the announcement have been lost).
+                async with self.primary.connection() as conn:
+                    found = await db.order_async(conn, order_id)
+                if found is None:
+                    break
+                order = order_view(*found)
+        return order
 
     async def placement(self, request: web.Request) -> web.StreamResponse:
         """What became of a placement answered 202: its order (303 to it), its latest refusal (the
@@ -150,7 +182,9 @@ class OrderRoutes:
         # Someone else's order is as absent as a missing one: ids are not a way to probe.
         if found is None or found[0].user_id != principal.user_id:
             raise ApiError(404, "not_found", "no such order")
-        return web.json_response(order_view(*found))
+        headers: dict[str, str] = {}
+        order = await self._stock_waited(request, order_view(*found), headers)
+        return web.json_response(order, headers=headers)
 
     async def list(self, request: web.Request) -> web.Response:
         principal = require_principal(request)

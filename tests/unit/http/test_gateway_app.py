@@ -222,4 +222,5 @@ def _unconnected_order_routes():
         primary=AsyncConnectionPool("postgresql://nowhere/none", open=False),
         locks=None,  # type: ignore[arg-type]
         freshness=None,  # type: ignore[arg-type]
+        stock_watch=None,  # type: ignore[arg-type]
     )
