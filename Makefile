@@ -15,6 +15,7 @@ help:
 	@echo "make up | down | status | clean    the local stack alone (clean wipes var/)"
 	@echo "make lint | unit | integration | e2e | lock"
 	@echo "make bench [SCENARIO='gateway orders inventory relay flash-sale timers']   the benchmarks (under 15 min)"
+	@echo "make bench SCENARIO=orders-traced   the orders scenario with tracing on (10 % sampled, exported to Jaeger)"
 	@echo "make bench-overhead | bench-orders | bench-inventory | bench-relay | bench-flash-sale | bench-timers   one, full size"
 	@echo "make chaos | chaos-short   kill, crash and empty things under load, then check the invariants (bench/chaos)"
 	@echo "SHOP_PROMETHEUS=1 make up   also run Prometheus on 127.0.0.1:9090 (ops/prometheus)"

@@ -59,6 +59,21 @@ def test_every_figure_of_the_four_scenarios_by_its_name():
     }
 
 
+def test_a_pgbench_transaction_costs_postgresqls_and_pgbenchs_cpu_not_the_idle_stacks():
+    baseline = {
+        "tps": 1000.0,
+        "cpu_ms_per_transaction": {
+            "postgresql (primary + replica)": 1.5,
+            "bench (load generator)": 0.1,
+            "relay": 0.2,  # woken by pgbench's NOTIFY, finding nothing
+            "kafka": 0.1,
+        },
+    }
+    found = figures({"orders": orders_result(baseline=baseline)})
+    assert found["orders_pgbench_cpu_ms"] == 1.6
+    assert found["orders_cpu_ratio"] == 10.0
+
+
 def test_a_scenario_that_did_not_run_leaves_its_figures_out():
     found = figures({"inventory": INVENTORY})
     assert set(found) == {"inventory_per_s", "inventory_pgbench_tps", "inventory_ratio"}

@@ -19,7 +19,14 @@ def test_the_orders_row_reports_the_ratio_against_the_baseline_and_the_target():
         "sustained_rate": 40.0,
         "ratio": 0.0345,
         "target_met": False,
-        "baseline": {"tps": 1160.0, "cpu_ms_per_transaction": {"postgresql": 0.7, "bench": 0.3}},
+        "baseline": {
+            "tps": 1160.0,
+            "cpu_ms_per_transaction": {
+                "postgresql (primary + replica)": 0.7,
+                "bench (load generator)": 0.3,
+                "relay": 0.2,
+            },
+        },
         "cpu_ms_per_order": {"postgresql": 7.6, "gateway": 7.4},
         "at_half": {
             "offered_rate": 20.0,
