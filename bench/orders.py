@@ -320,7 +320,8 @@ async def place_and_pay(session: aiohttp.ClientSession, base: str, who: Customer
     auth = {"Authorization": f"Bearer {token}"}
     started = time.perf_counter()
     body = {"items": [{"product_id": who.product_id, "quantity": 1}]}
-    headers = {**auth, "Idempotency-Key": f"bench-{uuid.uuid4()}"}
+    # Prefer: wait: the answer comes once the stock is settled, instead of polling GET for it.
+    headers = {**auth, "Idempotency-Key": f"bench-{uuid.uuid4()}", "Prefer": "wait=5"}
     async with session.post(f"{base}/api/v1/orders", json=body, headers=headers) as r:
         placed = await r.json()
         if r.status != 201:
@@ -335,7 +336,7 @@ async def place_and_pay(session: aiohttp.ClientSession, base: str, who: Customer
             return who.fail(f"stock {stock}")
         await asyncio.sleep(pause)
         pause = min(pause * 2, 0.05)
-        async with session.get(f"{base}/api/v1/orders/{order_id}", headers=auth) as r:
+        async with session.get(f"{base}/api/v1/orders/{order_id}", headers={**auth, "Prefer": "wait=5"}) as r:
             if r.status != 200:
                 return who.fail(f"get {r.status}")
             stock = (await r.json())["stock"]
