@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -86,6 +86,44 @@ def delete_published(conn: psycopg.Connection[Any], older_than: float, limit: in
         {"age": older_than, "limit": limit},
     )
     return cursor.rowcount
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A message for the outbox, as a unit of work collects it."""
+
+    event_id: UUID
+    destination: str
+    topic: str
+    key: str | None
+    payload: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def insert_messages(conn: psycopg.Connection[Any], rows: Sequence[OutboxMessage]) -> None:
+    """Adds messages to the outbox inside the caller's transaction, in their order (ids ascend with
+    it), in one statement however many: a placement writes three, a reservation two."""
+    if len(rows) == 1:
+        row = rows[0]
+        insert_event(conn, row.event_id, row.topic, row.key, row.payload, row.headers, row.destination)
+        return
+    conn.execute(
+        """
+        INSERT INTO outbox (event_id, destination, topic, message_key, payload, headers)
+        SELECT event_id, destination, topic, message_key, payload, headers
+          FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::jsonb[], %s::jsonb[])
+               WITH ORDINALITY AS m(event_id, destination, topic, message_key, payload, headers, n)
+         ORDER BY n
+        """,
+        (
+            [row.event_id for row in rows],
+            [row.destination for row in rows],
+            [row.topic for row in rows],
+            [row.key for row in rows],
+            [json.dumps(row.payload) for row in rows],
+            [json.dumps(row.headers) for row in rows],
+        ),
+    )
 
 
 def insert_event(

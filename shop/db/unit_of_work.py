@@ -15,7 +15,6 @@ outer transaction, and only the outermost exit commits or rolls back.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
@@ -24,20 +23,10 @@ from uuid import UUID
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from shop.db.outbox import KAFKA, NOTIFY_CHANNEL, RABBITMQ, insert_event
+from shop.db.outbox import KAFKA, NOTIFY_CHANNEL, RABBITMQ, OutboxMessage, insert_messages
 from shop.observability.tracing import inject
 
 log = logging.getLogger("shop.outbox")
-
-
-@dataclass(frozen=True)
-class OutboxMessage:
-    event_id: UUID
-    destination: str
-    topic: str
-    key: str | None
-    payload: Any
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 class UnitOfWork:
@@ -75,13 +64,17 @@ class UnitOfWork:
         self._depth -= 1
         if self._depth:
             return  # an inner block: the outermost one decides
+        failure: BaseException | None = None
         try:
             try:
-                if exc is None:
-                    for m in self.messages:
-                        insert_event(
-                            self.conn, m.event_id, m.topic, m.key, m.payload, m.headers, m.destination
-                        )
+                if exc is None and self.messages:
+                    try:
+                        insert_messages(self.conn, self.messages)
+                    except BaseException as insert_failure:
+                        # A statement queued before may fail here (pipeline mode reports a failure
+                        # where it is read): the transaction must still be rolled back, not left.
+                        failure = insert_failure
+                        exc_type, exc, tb = type(failure), failure, failure.__traceback__
                 self._tx.__exit__(exc_type, exc, tb)  # commits, or rolls back on an exception
             finally:
                 self._pipeline.__exit__(exc_type, exc, tb)  # sends what is queued; raises its failure
@@ -90,6 +83,8 @@ class UnitOfWork:
                 self._after_commit()
         finally:
             self._conn_cm.__exit__(exc_type, exc, tb)
+        if failure is not None:
+            raise failure
 
     def notify_after_commit(self, channel: str, payload: str) -> None:
         """A `NOTIFY channel, payload` sent once this unit committed (not if it rolls back)."""
