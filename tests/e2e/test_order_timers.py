@@ -274,8 +274,11 @@ def test_nothing_is_lost_or_sent_twice_when_rabbitmq_crashes_and_restarts(timers
         wait_for(timers_stack, token, order_id, lambda o: o["status"] == "CANCELLED", TTL + GRACE + 30)
         fired = timers(settings, order_id)
         assert set(fired) == {"reminder_1", "reminder_2", "reminder_3", "expiry"}
-        # The expiry's message waited in its delay queue through the crash and fired it.
-        assert fired["expiry"] == ("trigger", "cancelled"), fired
+        # The expiry's message waited in its delay queue through the crash; it fires the expiry,
+        # unless the workers' consumer, reconnecting with backoff after the restart, gets it later
+        # than the sweeper's grace: then the sweeper fired it, on time plus grace, and the trigger
+        # finds it fired. Either way it fired once, as its email below shows.
+        assert fired["expiry"][1] == "cancelled", fired
         reminded = [kind for kind, (_, outcome) in fired.items() if outcome == "reminded"]
         # Every email its timers decided on arrives, and only once (mail actors retrying through the
         # restart may deliver them out of order), but for a reminder whose order was cancelled
