@@ -5,7 +5,7 @@ placement that outlasts the wait is answered 202 with a Location that leads to i
 from __future__ import annotations
 
 import asyncio
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -72,56 +72,66 @@ class OrderRoutes:
         # What the key stands for is the body alone (the orders' records have always hashed it so).
         keyed = KeyedRequest(principal.user_id, key, request_fingerprint(body))
         placement = rules.placement_id(principal.user_id, key)
-        answer = await self.locks.ask_once(
-            keyed,
-            lambda: self.commands.ask(
-                self.actors.place,
-                order_id=str(uuid7()),
-                user_id=str(principal.user_id),
-                idempotency_key=key,
-                request_hash=keyed.request_hash,
-                lines=[{"product_id": str(line.product_id), "quantity": line.quantity} for line in lines],
-                customer_email=principal.email,
-                placement_id=str(placement),
-            ),
-        )
-        if answer is None:
-            # Still working: it is durable in RabbitMQ and will be done. The placement's page says
-            # what became of it, whichever retry of this key makes the order.
-            location = f"/api/v1/orders/placements/{placement}"
-            return web.json_response(
-                {"status": "processing", "placement_id": str(placement)},
-                status=202,
-                headers={"Location": location, "Retry-After": "1"},
+        order_id = uuid7()
+        wait = preferred_wait(request.headers.get("Prefer"))
+        # Watching before the command is sent: an outcome announced before the answer arrives
+        # still counts (it can come first: the inventory answers within milliseconds).
+        async with self.stock_watch.watching(order_id) as settled:
+            answer = await self.locks.ask_once(
+                keyed,
+                lambda: self.commands.ask(
+                    self.actors.place,
+                    order_id=str(order_id),
+                    user_id=str(principal.user_id),
+                    idempotency_key=key,
+                    request_hash=keyed.request_hash,
+                    lines=[{"product_id": str(line.product_id), "quantity": line.quantity} for line in lines],
+                    customer_email=principal.email,
+                    placement_id=str(placement),
+                ),
             )
-        raise_refusal(answer, _ERRORS, rules.OrderRuleError)
-        if answer.get("commit_lsn"):
-            await self.freshness.remember(principal.user_id, answer["commit_lsn"])
-        order = answer["order"]
-        headers = {"Location": f"/api/v1/orders/{order['id']}"}
-        order = await self._stock_waited(request, order, headers)
+            if answer is None:
+                # Still working: it is durable in RabbitMQ and will be done. The placement's page
+                # says what became of it, whichever retry of this key makes the order.
+                location = f"/api/v1/orders/placements/{placement}"
+                return web.json_response(
+                    {"status": "processing", "placement_id": str(placement)},
+                    status=202,
+                    headers={"Location": location, "Retry-After": "1"},
+                )
+            raise_refusal(answer, _ERRORS, rules.OrderRuleError)
+            if answer.get("commit_lsn"):
+                await self.freshness.remember(principal.user_id, answer["commit_lsn"])
+            order = answer["order"]
+            headers = {"Location": f"/api/v1/orders/{order['id']}"}
+            if wait is not None:
+                # A replay answers an older order, which this watch was not about.
+                watched = settled if order["id"] == str(order_id) else None
+                order = await self._stock_waited(order, wait, headers, watched)
         return web.json_response(order, status=201, headers=headers)
 
     async def _stock_waited(
-        self, request: web.Request, order: dict[str, Any], headers: dict[str, str]
+        self, order: dict[str, Any], wait: float, headers: dict[str, str], settled: asyncio.Event | None
     ) -> dict[str, Any]:
-        """With `Prefer: wait=N`, the order once its stock is no longer `reserving`, or after N
-        seconds (RFC 7240: the answer is the same, only later): no polling for the outcome."""
-        wait = preferred_wait(request.headers.get("Prefer"))
-        if wait is None:
-            return order
+        """`Prefer: wait=N`: the order once its stock is no longer `reserving`, or after N seconds
+        (RFC 7240: the answer is the same, only later), instead of the client polling for it.
+        `settled`: the order's watch, registered before `order` was read; None: watch it now, and
+        read it again (an outcome announced before the watch began would be missed)."""
         headers["Preference-Applied"] = f"wait={wait:g}"
-        deadline = asyncio.get_running_loop().time() + wait
+        if order["stock"] != "reserving":
+            return order
         order_id = UUID(order["id"])
-        async with self.stock_watch.watching(order_id) as settled:
+        deadline = asyncio.get_running_loop().time() + wait
+        async with AsyncExitStack() as stack:
+            if settled is None:
+                settled = await stack.enter_async_context(self.stock_watch.watching(order_id))
+                settled.set()  # read once more before the first wait
             while order["stock"] == "reserving":
                 left = deadline - asyncio.get_running_loop().time()
-                if left <= 0:
+                if left <= 0 or not (settled.is_set() or await wait_for(settled, left)):
                     break
-                if await wait_for(settled, left):
-                    settled.clear()
-                # The outcome was committed on the primary: read it there (also after a timeout,
-                # should the announcement have been lost).
+                settled.clear()
+                # The outcome was committed on the primary: read it there.
                 async with self.primary.connection() as conn:
                     found = await db.order_async(conn, order_id)
                 if found is None:
@@ -177,13 +187,20 @@ class OrderRoutes:
     async def get(self, request: web.Request) -> web.Response:
         principal = require_principal(request)
         order_id = _order_id(request)
-        async with self._reading(principal.user_id) as conn:
-            found = await db.order_async(conn, order_id)
-        # Someone else's order is as absent as a missing one: ids are not a way to probe.
-        if found is None or found[0].user_id != principal.user_id:
-            raise ApiError(404, "not_found", "no such order")
-        headers: dict[str, str] = {}
-        order = await self._stock_waited(request, order_view(*found), headers)
+        wait = preferred_wait(request.headers.get("Prefer"))
+        async with self.stock_watch.watching(order_id) as settled:  # before the read: see place
+            async with self._reading(principal.user_id) as conn:
+                found = await db.order_async(conn, order_id)
+            # Someone else's order is as absent as a missing one: ids are not a way to probe.
+            if found is None or found[0].user_id != principal.user_id:
+                raise ApiError(404, "not_found", "no such order")
+            headers: dict[str, str] = {}
+            order = order_view(*found)
+            if wait is not None:
+                # The replica may not show an outcome announced before the watch began: the first
+                # look after it is at the primary.
+                settled.set()
+                order = await self._stock_waited(order, wait, headers, settled)
         return web.json_response(order, headers=headers)
 
     async def list(self, request: web.Request) -> web.Response:
