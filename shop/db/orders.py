@@ -283,3 +283,11 @@ def record_stock_rejected(conn: Conn, order_id: UUID, now: datetime) -> bool:
 
 def order_exists(conn: Conn, order_id: UUID) -> bool:
     return conn.execute("SELECT 1 FROM orders WHERE id = %s", (order_id,)).fetchone() is not None
+
+
+def lock_orders(conn: Conn, order_ids: list[UUID]) -> None:
+    """The orders' rows, locked in id order before a batch's handlers change them one by one: two
+    batches (or a batch and a command on one order) then never wait on each other in a circle."""
+    conn.execute(
+        "SELECT id FROM orders WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (sorted(set(order_ids)),)
+    ).fetchall()

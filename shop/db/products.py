@@ -123,8 +123,35 @@ def all_events(conn: Conn) -> Iterator[StoredEvent]:
 
 def lock_order(conn: Conn, order_id: UUID) -> None:
     """Serialises the inventory's handling of one order until the transaction ends: its reservation
-    and its cancellation (or sale) never interleave. Taken before any product lock, by every handler."""
+    and its cancellation (or sale) never interleave. Taken before any product lock, by every handler
+    (a batch of records in one transaction takes each order's after the product locks of the orders
+    before it; a deadlock that makes is broken by PostgreSQL, and the batch tried again in halves)."""
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s::text, 0))", (order_id,))
+
+
+def lock_orders(conn: Conn, order_ids: list[UUID]) -> None:
+    """A batch's orders, each as `lock_order`, in order id order, before any product lock."""
+    for order_id in sorted(set(order_ids)):
+        lock_order(conn, order_id)
+
+
+def lock_products(conn: Conn, product_ids: list[UUID]) -> None:
+    """A batch's products, locked in id order before its handlers run. Every transaction of the
+    inventory takes its locks in this order: orders' (by id), then products' (by id), as a single
+    record's handler does for its one order, so two batches, or a batch and a single record, never
+    wait on each other in a circle (without it, lanes reserving for orders of the same products
+    deadlocked)."""
+    conn.execute(
+        "SELECT id FROM products WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (sorted(set(product_ids)),)
+    ).fetchall()
+
+
+def products_reserved_by(conn: Conn, order_ids: list[UUID]) -> list[UUID]:
+    """The products the orders hold (or held) stock of."""
+    rows = conn.execute(
+        "SELECT DISTINCT product_id FROM stock_reservations WHERE order_id = ANY(%s)", (order_ids,)
+    ).fetchall()
+    return [row[0] for row in rows]
 
 
 def reservations_of_ended_orders(conn: Conn) -> list[tuple[Any, ...]]:

@@ -6,7 +6,7 @@ from shop.bootstrap import build_readiness, kafka_config
 from shop.http.app import create_base_app
 from shop.processes.host import run_service
 from shop.settings import Settings
-from shop.streams.agents import AGENTS
+from shop.streams.agents import AGENTS, BATCH_AGENTS
 from shop.streams.runner import StreamRunner
 
 CONSUMER_GROUP = "shop-streams"
@@ -24,6 +24,7 @@ def run_streams(settings: Settings, port: int | None = None) -> int:
         ),
         producer_config=kafka_config(settings, acks="all"),
         agents=AGENTS,
+        batch_agents=BATCH_AGENTS,
         lanes=settings.stream_threads,
     )
     readiness, resources = build_readiness(settings, ["postgres_primary", "kafka"])

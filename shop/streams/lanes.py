@@ -10,6 +10,15 @@ A lane reports every record it is done with (handled, or dead-lettered when the 
 `PoisonMessage`) to the runner, which stores its offset; any other failure is transient and the
 lane retries the same record with a growing backoff. A record whose partition was revoked from
 this process while it waited in the lane is skipped: the partition's new owner reads it.
+
+Batches: when records have piled up in a lane (a burst, a flash sale), the consecutive ones of a
+topic whose agent also comes as a `BatchAgent` are handed to it together, up to MAX_BATCH, and it
+handles them in one database transaction: one commit (one WAL flush) and one wake-up of the relay
+instead of one each. Order and idempotency are the same as one at a time (the records are handled
+in their order, each event id still goes into the inbox, and no offset is stored before the
+commit); a batch that fails in any way is rolled back whole and its halves are tried again the
+same way, down to single records, where a poison record is dead-lettered and a transient failure
+retried, as always.
 """
 
 from __future__ import annotations
@@ -19,8 +28,10 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
 
 from confluent_kafka import Message, Producer
 from opentelemetry import context as otel_context
@@ -47,8 +58,31 @@ STREAM_DURATION = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
+STREAM_BATCHES = Histogram(
+    "shop_stream_batch_records",
+    "Records handled together in one transaction by a batch agent",
+    ["topic"],
+    buckets=(2, 5, 10, 20, 50, 100),
+)
+STREAM_BATCH_FALLBACKS = Counter(
+    "shop_stream_batch_fallbacks_total",
+    "Batches rolled back and handled again in halves (a poison record, a deadlock, ...)",
+    ["topic"],
+)
+
 Agent = Callable[[Message], None]
 TopicPartitionKey = tuple[str, int]
+MAX_BATCH = 50  # records of one topic handled in one transaction
+
+
+class BatchAgent(Protocol):
+    """Handles `messages`, in their order, in one transaction: all of them, or (raising) none. It
+    enters `each(message)` around its work on each one (the lane makes that record's span current
+    there, so the record's database calls and outbox rows join its own trace)."""
+
+    def __call__(
+        self, messages: Sequence[Message], each: Callable[[Message], AbstractContextManager[None]]
+    ) -> None: ...
 
 
 class PoisonMessage(Exception):
@@ -129,8 +163,10 @@ class Lane:
         assignment: Assignment,
         done: queue.SimpleQueue[tuple[Message, bool]],
         stopping: threading.Event,
+        batch_agents: Mapping[str, BatchAgent] | None = None,
     ) -> None:
         self._agents = agents
+        self._batch_agents = dict(batch_agents or {})
         self._producer = producer
         self._dead_letter_topic = dead_letter_topic
         self._max_backoff = max_backoff
@@ -156,24 +192,112 @@ class Lane:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            message, generation = item
-            topic, partition, _ = position(message)
-            finished = False
+        waiting: deque[tuple[Message, int] | None] = deque()  # taken from the queue, not yet handled
+        while True:
+            if not waiting:
+                waiting.append(self._queue.get())
+            first = waiting[0]
+            if first is None:
+                return
+            topic = first[0].topic()
+            if topic in self._batch_agents:
+                # What else has piled up, without waiting for more.
+                while len(waiting) < MAX_BATCH:
+                    try:
+                        waiting.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                batch: list[tuple[Message, int]] = []
+                while waiting and (item := waiting[0]) is not None and item[0].topic() == topic:
+                    batch.append(item)
+                    waiting.popleft()
+                    if len(batch) == MAX_BATCH:
+                        break
+                if len(batch) > 1:
+                    self._run_batch(topic or "", batch)
+                    continue
+                waiting.appendleft(batch[0])
+            item = waiting.popleft()
+            assert item is not None  # checked above
+            self._run_one(*item)
+
+    def _run_one(self, message: Message, generation: int) -> None:
+        topic, partition, _ = position(message)
+        finished = False
+        if not self._stopping.is_set() and self._assignment.start((topic, partition), generation):
+            try:
+                finished = self._handle(message, generation)
+            finally:
+                self._assignment.finish((topic, partition))
+        self._done.put((message, finished))
+
+    def _run_batch(self, topic: str, batch: list[tuple[Message, int]]) -> None:
+        """The records in one transaction; if that fails, each half of them again, down to single
+        records, so that one poison record costs a few rolled-back batches, not the whole batch's
+        records one transaction each."""
+        started: list[tuple[Message, int]] = []
+        for message, generation in batch:
+            _, partition, _ = position(message)
             if not self._stopping.is_set() and self._assignment.start((topic, partition), generation):
-                try:
-                    finished = self._handle(message, generation)
-                finally:
-                    self._assignment.finish((topic, partition))
-            self._done.put((message, finished))
+                started.append((message, generation))
+            else:
+                self._done.put((message, False))  # revoked or stopping: its next owner reads it
+        if not started:
+            return
+        handled = False
+        began = time.perf_counter()
+        spans = {id(message): self._span(message) for message, _ in started}
+        try:
+            try:
+                self._batch_agents[topic]([m for m, _ in started], lambda m: _current(spans[id(m)]))
+                handled = True
+            except Exception as exc:
+                STREAM_BATCH_FALLBACKS.labels(topic).inc()
+                for span in spans.values():
+                    span.set_status(Status(StatusCode.ERROR, "batch rolled back; handled on its own"))
+                log.info(
+                    "a batch of %d %s records failed (%r); handling them one at a time",
+                    len(started),
+                    topic,
+                    exc,
+                )
+            finally:
+                for span in spans.values():
+                    span.end()
+            if handled:
+                took = time.perf_counter() - began
+                STREAM_BATCHES.labels(topic).observe(len(started))
+                for message, _ in started:
+                    STREAM_RECORDS.labels(topic, "processed").inc()
+                    STREAM_DURATION.labels(topic).observe(took)
+                    self._done.put((message, True))
+        finally:
+            for message, _ in started:
+                self._assignment.finish((topic, position(message)[1]))
+        if not handled:  # the failure is in one half or the other (or both): try each alone
+            half = len(started) // 2
+            for part in (started[:half], started[half:]):
+                if len(part) > 1:
+                    self._run_batch(topic, part)
+                else:
+                    self._run_one(*part[0])
 
     def _handle(self, message: Message, generation: int) -> bool:
         """True when the message is done with (handled or dead-lettered); False when stopping or no
         longer ours. One CONSUMER span per record, child of the producer's (the relay's publish
         span), current while the agent works, so its database calls and the outbox rows it writes
         join the trace."""
+        span = self._span(message)
+        try:
+            with _current(span):
+                return self._handle_in_span(message, generation, span)
+        finally:
+            span.end()
+
+    @staticmethod
+    def _span(message: Message) -> Span:
         topic, partition, offset = position(message)
-        span = tracer().start_span(
+        return tracer().start_span(
             f"{topic} process",
             context=extract(kafka_headers_carrier(message.headers())),
             kind=SpanKind.CONSUMER,
@@ -185,12 +309,6 @@ class Lane:
                 "messaging.kafka.offset": offset,
             },
         )
-        token = otel_context.attach(trace.set_span_in_context(span))
-        try:
-            return self._handle_in_span(message, generation, span)
-        finally:
-            span.end()
-            otel_context.detach(token)
 
     def _handle_in_span(self, message: Message, generation: int, span: Span) -> bool:
         topic, partition, offset = position(message)
@@ -260,3 +378,13 @@ class Lane:
             # Committing past a message we failed to keep would lose it: fail loudly instead.
             raise RuntimeError(f"could not dead-letter {topic}[{partition}]@{offset}: {delivered}")
         log.warning("dead-lettered %s[%d]@%d: %s", topic, partition, offset, json.dumps(reason))
+
+
+@contextmanager
+def _current(span: Span) -> Iterator[None]:
+    """`span` is the current span inside the block."""
+    token = otel_context.attach(trace.set_span_in_context(span))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)

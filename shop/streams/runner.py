@@ -36,13 +36,14 @@ from shop.streams.lanes import (
     STREAM_RECORDS,
     Agent,
     Assignment,
+    BatchAgent,
     Lane,
     PoisonMessage,
     TopicPartitionKey,
     position,
 )
 
-__all__ = ["Agent", "PoisonMessage", "StreamRunner"]
+__all__ = ["Agent", "BatchAgent", "PoisonMessage", "StreamRunner"]
 
 log = logging.getLogger("shop.streams")
 
@@ -71,7 +72,10 @@ class StreamRunner:
         dead_letter_topic: str = DEAD_LETTER_TOPIC,
         max_backoff: float = 30.0,
         lanes: int = 4,
+        batch_agents: Mapping[str, BatchAgent] | None = None,
     ) -> None:
+        """`batch_agents`: for topics whose records may be handled several in one transaction
+        (`shop.streams.lanes`); each such topic needs its one-record agent in `agents` too."""
         if lanes < 1:
             raise ValueError("a stream runner needs at least one lane")
         self._consumer_config = {
@@ -90,6 +94,9 @@ class StreamRunner:
         }
         self._producer_config = {**producer_config, "enable.idempotence": True}
         self._agents = dict(agents)
+        self._batch_agents = dict(batch_agents or {})
+        if missing := self._batch_agents.keys() - self._agents.keys():
+            raise ValueError(f"batch agents without a one-record agent: {sorted(missing)}")
         self._dead_letter_topic = dead_letter_topic
         self._max_backoff = max_backoff
         self._lane_count = lanes
@@ -131,6 +138,7 @@ class StreamRunner:
                 self._assignment,
                 self._done,
                 self._stopping,
+                self._batch_agents,
             )
             for n in range(self._lane_count)
         ]

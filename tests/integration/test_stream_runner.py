@@ -198,3 +198,56 @@ def test_a_rebalance_loses_nothing_and_each_partition_stays_in_order(settings, m
         assert _committed_all(bootstrap, group, topic, partitions) == [per_partition] * partitions
         # Redelivery after a rebalance is allowed (the inboxes turn it away) but stays small.
         assert len(seen) - len(records) <= len(records) // 4
+
+
+def test_records_piled_up_in_a_lane_go_to_the_batch_agent_together_and_a_failed_batch_in_halves(settings):
+    """A batch is all or nothing: the one with a poison record is rolled back and tried again in
+    halves, down to the poison record alone, which is dead-lettered; every record is handled once,
+    in order, and the offsets end past the last."""
+    bootstrap = settings.kafka_bootstrap
+    with scratch_topic(bootstrap, partitions=1) as topic, scratch_topic(bootstrap, 1, "dlt") as dead_letter:
+        handled: list[int] = []
+        batch_sizes: list[int] = []
+        let_go = time.monotonic() + 2  # the first record waits: the others pile up behind it
+
+        def parse(message: Message) -> int:
+            try:
+                return int(json.loads(value_of(message))["n"])
+            except ValueError as exc:
+                raise PoisonMessage(f"not JSON: {exc}") from exc
+
+        def agent(message: Message) -> None:
+            time.sleep(max(0.0, let_go - time.monotonic()))
+            handled.append(parse(message))
+
+        def batch_agent(messages, each) -> None:
+            batch_sizes.append(len(messages))
+            done = []  # "the transaction": kept only if every record of the batch went through
+            for message in messages:
+                with each(message):
+                    done.append(parse(message))
+            handled.extend(done)
+
+        values = [json.dumps({"n": n}).encode() for n in range(40)]
+        values.insert(30, b"{not json")
+        _produce(bootstrap, topic, values)
+        group = f"test-{uuid.uuid4().hex[:8]}"
+        runner = StreamRunner(
+            {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest"},
+            {"bootstrap.servers": bootstrap},
+            {topic: agent},
+            dead_letter_topic=dead_letter,
+            max_backoff=0.2,
+            batch_agents={topic: batch_agent},
+        )
+        runner.start()
+        try:
+            assert _wait(lambda: len(handled) >= 40)
+        finally:
+            runner.stop()
+        assert handled == list(range(40))
+        assert max(batch_sizes) > 1, batch_sizes
+        (dead,) = consume(bootstrap, dead_letter, 1)
+        assert dead.value() == b"{not json"
+        assert _committed(bootstrap, group, topic) == 41
+        assert REGISTRY.get_sample_value("shop_stream_batch_fallbacks_total", {"topic": topic}) >= 1
