@@ -70,6 +70,35 @@ def lock_timer_and_order(conn: Conn, order_id: UUID, kind: str) -> tuple[TimerRo
     return TimerRow(*row[:4]), OrderForTimer(*row[4:])
 
 
+def timer_fired(conn: Conn, order_id: UUID, kind: str) -> bool | None:
+    """Whether the timer fired already (None: no such timer), without locking anything: a trigger
+    whose timer was fired along with another's (`claim_due`) costs a read, not a write."""
+    row = conn.execute(
+        "SELECT fired_at IS NOT NULL FROM order_timers WHERE order_id = %s AND kind = %s", (order_id, kind)
+    ).fetchone()
+    return None if row is None else bool(row[0])
+
+
+def claim_due(conn: Conn, due_by: datetime, limit: int) -> list[tuple[TimerRow, OrderForTimer]]:
+    """Up to `limit` unfired timers due by `due_by`, oldest first, each locked with its order. A
+    timer or order another transaction holds is skipped, never waited for: whoever holds it fires
+    it, or its own trigger or the sweeper will, and a batch that waited could deadlock with a
+    trigger that holds an order and waits for its timer."""
+    rows = conn.execute(
+        """
+        SELECT t.order_id, t.kind, t.due_at, t.fired_at,
+               o.status, o.expires_at, o.customer_email, o.total_cents, o.currency
+          FROM order_timers t JOIN orders o ON o.id = t.order_id
+         WHERE t.fired_at IS NULL AND t.due_at <= %s AND t.sweep_failures < %s
+         ORDER BY t.due_at
+         LIMIT %s
+           FOR UPDATE SKIP LOCKED
+        """,
+        (due_by, MAX_SWEEP_FAILURES, limit),
+    ).fetchall()
+    return [(TimerRow(*row[:4]), OrderForTimer(*row[4:])) for row in rows]
+
+
 def claim_overdue(conn: Conn, due_before: datetime) -> TimerRow | None:
     """The oldest unfired timer due before `due_before`, locked; rows another sweeper holds are skipped."""
     with conn.cursor(row_factory=class_row(TimerRow)) as cur:

@@ -3,6 +3,14 @@
 Both paths lock the timer row first, so a timer is fired once whoever comes first: the other finds
 `fired_at` set and does nothing. Firing locks the order, decides the outcome (shop.domain.timers),
 applies it and marks the timer, all in one transaction with the events and emails it causes.
+
+A trigger is a wake-up: besides its own timer it fires, in the same transaction, up to
+`DUE_ALONG` other timers that are due by then (those no one else holds). When many fall due in the
+same second (1,000 orders placed each second expire each second a day later), the first trigger
+to arrive fires the lot in one commit, and the triggers behind it find their timers fired with one
+read each; and a backlog in the timer queue no longer makes timers late, since whichever trigger
+is taken next fires whatever is due. Each timer still fires once (its row is locked, and a fired
+one is left alone), in a savepoint of its own, so one that fails is left to its own trigger.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ log = logging.getLogger("shop.timers")
 Clock = Callable[[], datetime]
 
 TRIGGER, SWEEPER = "trigger", "sweeper"
+DUE_ALONG = 200  # other due timers a trigger fires in its transaction
 
 FIRED = Counter("shop_timers_fired_total", "Order timers fired", ["kind", "outcome", "fired_by"])
 LATENESS = Histogram(
@@ -57,23 +66,54 @@ def fire_trigger(order_id: UUID, kind: str, uow: UnitOfWork, clock: Clock) -> Fi
     trigger, or the sweeper came first), or early (the sweeper will fire it). A trigger for a timer
     that does not exist cannot be right: `EventForUnknownOrder`, which dead-letters it."""
     with uow:
-        locked = db.lock_timer_and_order(uow.conn, order_id, kind)
         now = clock()
-        if locked is None:
-            raise EventForUnknownOrder(f"a {kind} trigger for order {order_id}, which has no such timer")
-        timer, order = locked
-        if timer.fired_at is not None:
-            return None
-        if arrived_early(now, timer.due_at):
+        fired = _fire_own(order_id, kind, uow, now)
+        _fire_due_along(uow, now, DUE_ALONG)
+        return fired
+
+
+def _fire_own(order_id: UUID, kind: str, uow: UnitOfWork, now: datetime) -> Fired | None:
+    fired_already = db.timer_fired(uow.conn, order_id, kind)
+    if fired_already is None:
+        raise EventForUnknownOrder(f"a {kind} trigger for order {order_id}, which has no such timer")
+    if fired_already:
+        return None
+    locked = db.lock_timer_and_order(uow.conn, order_id, kind)
+    assert locked is not None  # timers are never deleted but with their order, which is not
+    timer, order = locked
+    if timer.fired_at is not None:  # fired between the read and the lock
+        return None
+    if arrived_early(now, timer.due_at):
+        log.warning(
+            "timer %s of order %s triggered at %s, before its due time %s: left to the sweeper",
+            kind,
+            order_id,
+            now.isoformat(),
+            timer.due_at.isoformat(),
+        )
+        return None
+    return _fire_locked(uow, timer, order, now, TRIGGER)
+
+
+def _fire_due_along(uow: UnitOfWork, now: datetime, limit: int) -> int:
+    """Fires up to `limit` other timers due by `now` (see the module's doc); how many fired."""
+    fired = 0
+    for timer, order in db.claim_due(uow.conn, now, limit):
+        written = len(uow.messages)
+        try:
+            with uow.conn.transaction():  # a savepoint: a failure undoes this timer's writes only
+                _fire_locked(uow, timer, order, now, TRIGGER)
+        except Exception as exc:
+            del uow.messages[written:]
             log.warning(
-                "timer %s of order %s triggered at %s, before its due time %s: left to the sweeper",
-                kind,
-                order_id,
-                now.isoformat(),
-                timer.due_at.isoformat(),
+                "timer %s of order %s, due along, failed (%r): left to its own trigger",
+                timer.kind,
+                timer.order_id,
+                exc,
             )
-            return None
-        return _fire_locked(uow, timer, order, now, TRIGGER)
+            continue
+        fired += 1
+    return fired
 
 
 def sweep(uow_factory: Callable[[], UnitOfWork], clock: Clock, grace: timedelta, limit: int) -> int:

@@ -186,10 +186,15 @@ def test_expiry_cancels_an_unpaid_order_with_its_event_and_email(pool, product):
     assert (topic, payload["reason"]) == ("order.cancelled", "payment_timeout")
     (email,) = emails_of(pool, order_id)
     assert (email["template"], email["context"]["reason"]) == ("order_cancelled", "payment_timeout")
-    # A reminder arriving after the cancellation sends nothing, and is marked so.
-    late = fire(pool, order_id, "reminder_2", t0 + timedelta(seconds=32))
-    assert late is not None
-    assert late.outcome is Outcome.SKIPPED
+    # Its reminders were due too, their triggers not taken yet: the expiry's trigger fired them
+    # along with it, after the cancellation, so they sent nothing and are marked so; their own
+    # triggers, arriving later, find them fired.
+    assert {kind: row[3] for kind, row in timers_of(pool, order_id).items()} == {
+        "expiry": Outcome.CANCELLED,
+        "reminder_1": Outcome.SKIPPED,
+        "reminder_2": Outcome.SKIPPED,
+    }
+    assert fire(pool, order_id, "reminder_2", t0 + timedelta(seconds=32)) is None
     assert len(emails_of(pool, order_id)) == 1
 
 
@@ -284,3 +289,37 @@ def test_a_timer_that_keeps_failing_is_counted_and_does_not_block_the_others(poo
     assert failures == MAX_SWEEP_FAILURES
     assert "this timer cannot be fired" in error
     assert emails_of(pool, poison) == []  # the failed attempts left no half-written email behind
+
+
+def test_a_trigger_fires_the_other_timers_due_along_with_its_own_each_once(pool, product):
+    """When many timers fall due together the first trigger taken fires them all in its
+    transaction, in due order; the triggers behind it find theirs fired and do nothing."""
+    t0 = datetime.now(UTC) - timedelta(seconds=31)
+    with UnitOfWork(pool) as uow:  # what earlier tests left due before these orders' first timer
+        timer_handlers._fire_due_along(uow, t0 + timedelta(seconds=9), 100_000)
+    orders = [place(pool, product, t0) for _ in range(3)]
+    reminded = fire(pool, orders[0], "reminder_2", t0 + timedelta(seconds=20))
+    assert reminded is not None
+    assert reminded.outcome is Outcome.REMINDED
+    for order_id in orders:  # every reminder due by then went out, once
+        assert [e["template"] for e in emails_of(pool, order_id)] == ["payment_reminder"] * 2
+    expired = fire(pool, orders[1], "expiry", t0 + timedelta(seconds=30))
+    assert expired is not None
+    assert expired.outcome is Outcome.CANCELLED
+    for order_id in orders:
+        assert order_state(pool, order_id) == ("CANCELLED", "payment_timeout")
+        timers = timers_of(pool, order_id)
+        assert {kind: (row[2], row[3]) for kind, row in timers.items()} == {
+            "reminder_1": ("trigger", "reminded"),
+            "reminder_2": ("trigger", "reminded"),
+            "expiry": ("trigger", "cancelled"),
+        }
+    # Their own triggers, arriving afterwards, fire nothing and send nothing.
+    for order_id in orders:
+        for kind in ("reminder_1", "reminder_2", "expiry"):
+            assert fire(pool, order_id, kind, t0 + timedelta(seconds=31)) is None
+        assert [e["template"] for e in emails_of(pool, order_id)] == [
+            "payment_reminder",
+            "payment_reminder",
+            "order_cancelled",
+        ]
