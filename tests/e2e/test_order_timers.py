@@ -254,10 +254,11 @@ def test_with_the_delay_queues_purged_the_sweeper_still_cancels_on_time_plus_gra
     assert time.monotonic() - started < TTL + GRACE + 4
     fired = timers(settings, order_id)
     # The purged triggers were the first reminder's and the expiry's (the others are sent as each
-    # reminder fires): the sweeper fired those, and the later reminders fire by the sweeper or by a
-    # trigger that comes as late as the first reminder was, whichever is first.
-    assert fired["reminder_1"][0] == "sweeper"
-    assert fired["expiry"] == ("sweeper", "cancelled")
+    # reminder fires). Those two fire by the sweeper, or by another trigger taken after they fell
+    # due (a trigger fires whatever is due along with its own timer: a later reminder's trigger
+    # comes as late as the first reminder fired, or another order's); either way, once.
+    assert fired["reminder_1"][0] in ("sweeper", "trigger")
+    assert fired["expiry"] in (("sweeper", "cancelled"), ("trigger", "cancelled"))
     assert subjects(email, 4, timeout=10)[-1] == f"Order {order_id} was cancelled"
 
 
