@@ -61,26 +61,37 @@ PRICE_CENTS = 1000
 SAMPLE = 0.2  # seconds between two counts of the reservations made
 SCRATCH_EVENTS = "pgbench_product_events"
 
-# One reservation as handle_order_created runs it for a one-line order: the inbox record, the two
-# duplicate checks, the product locked, its StockReserved event, the projection's new row (every
-# column written, as update_product does), the reservation, the product.updated event and the
-# stock.reserved answer in the outbox, COMMIT, then the relay's wake-up NOTIFY. The outbox rows are
-# inserted already published so that no relay sends them (same heap and unique-index writes).
-# :products is an array literal of the scratch products' ids; :k picks one. {events} is a scratch copy
-# of product_events (same columns, keys and indexes): that table is append-only, and pgbench's events
-# must not stay in the catalog's history.
+# One reservation as handle_order_created runs it for a one-line order (a lone record:
+# shop/streams/saga.py inventory_agent; under bursts the agent takes several records in one
+# transaction, which this per-order baseline does not), sent as psycopg's pipeline mode sends it,
+# round trip for round trip (shop/db/unit_of_work.py; bench/lifecycle.py explains the pattern):
+# BEGIN on its own; the order's advisory lock (shop/db/products.py lock_order) with the inbox record
+# (read); reserved before or cancelled (one read of two EXISTS); the product locked; its
+# StockReserved event (seq read); then, in one round trip, the projection's new row (every column
+# written, as update_product does), the reservation, and the outbox rows, product.updated and the
+# stock.reserved answer, in one INSERT ... SELECT FROM unnest (shop/db/outbox.py insert_messages);
+# COMMIT on its own; the unit's pipeline closing with nothing queued (a bare Sync); then the relay's
+# wake-up, in autocommit. 11 statements, 9 round trips. The outbox rows are inserted already
+# published so that no relay sends them (same heap and unique-index writes), tagged in their headers
+# so that they are deleted afterwards. :products is an array literal of the scratch products' ids;
+# :k picks one. {events} is a scratch copy of product_events (same columns, keys and indexes): that
+# table is append-only, and pgbench's events must not stay in the catalog's history.
 RESERVATION_SCRIPT = r"""
 \set k random(1, :count)
 \set a random(1, 9223372036854775806)
 \set b random(1, 9223372036854775806)
 BEGIN;
+\startpipeline
+SELECT pg_advisory_xact_lock(hashtextextended(
+         (lpad(to_hex(:b::bigint), 16, '0') || lpad(to_hex(:a::bigint), 16, '0'))::uuid::text, 0));
 INSERT INTO inbox (consumer, event_id)
 VALUES ('inventory-pgbench', (lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid)
-ON CONFLICT DO NOTHING;
-SELECT 1 FROM stock_reservations
- WHERE order_id = (lpad(to_hex(:b::bigint), 16, '0') || lpad(to_hex(:a::bigint), 16, '0'))::uuid LIMIT 1;
-SELECT 1 FROM cancelled_orders
- WHERE order_id = (lpad(to_hex(:b::bigint), 16, '0') || lpad(to_hex(:a::bigint), 16, '0'))::uuid;
+ON CONFLICT DO NOTHING RETURNING 1;
+\endpipeline
+SELECT EXISTS (SELECT 1 FROM stock_reservations
+         WHERE order_id = (lpad(to_hex(:b::bigint), 16, '0') || lpad(to_hex(:a::bigint), 16, '0'))::uuid),
+       EXISTS (SELECT 1 FROM cancelled_orders
+         WHERE order_id = (lpad(to_hex(:b::bigint), 16, '0') || lpad(to_hex(:a::bigint), 16, '0'))::uuid);
 SELECT id AS pid, sku, name, description, price_cents, currency, stock_available, stock_reserved,
        version, created_at, updated_at
   FROM products WHERE id = (:products::uuid[])[:k] FOR UPDATE \gset
@@ -89,6 +100,7 @@ VALUES (gen_random_uuid(), :pid::uuid, :version::int + 1, 'StockReserved',
         jsonb_build_object('order_id', (lpad(to_hex(:b::bigint), 16, '0')
                                         || lpad(to_hex(:a::bigint), 16, '0'))::uuid, 'quantity', 1),
         now()) RETURNING seq;
+\startpipeline
 UPDATE products SET sku = :sku::text, name = :name::text, description = :description::text,
        price_cents = :price_cents::int, currency = :currency::text,
        stock_available = :stock_available::int - 1, stock_reserved = :stock_reserved::int + 1,
@@ -97,27 +109,36 @@ UPDATE products SET sku = :sku::text, name = :name::text, description = :descrip
 INSERT INTO stock_reservations (order_id, product_id, quantity)
 VALUES ((lpad(to_hex(:b::bigint), 16, '0') || lpad(to_hex(:a::bigint), 16, '0'))::uuid, :pid::uuid, 1);
 INSERT INTO outbox (event_id, destination, topic, message_key, payload, headers, published_at)
-VALUES (gen_random_uuid(), 'kafka', 'product.updated', :pid::text,
-        jsonb_build_object('schema', 'product.updated', 'schema_version', '1.0',
-                           'event_id', gen_random_uuid(), 'occurred_at', now(), 'product_id', :pid::text,
-                           'version', :version::int + 1, 'type', 'StockReserved',
-                           'product', jsonb_build_object('id', :pid::text, 'sku', :sku::text,
-                                                         'name', :name::text,
-                                                         'description', :description::text,
-                                                         'price_cents', :price_cents::int,
-                                                         'currency', :currency::text,
-                                                         'stock_available', :stock_available::int - 1,
-                                                         'stock_reserved', :stock_reserved::int + 1,
-                                                         'version', :version::int + 1)),
-        jsonb_build_object('x-bench', :tag::text), now());
-INSERT INTO outbox (event_id, destination, topic, message_key, payload, headers, published_at)
-VALUES (gen_random_uuid(), 'kafka', 'stock.reserved', :a::text,
-        jsonb_build_object('schema', 'stock.reserved', 'schema_version', '1.0',
-                           'event_id', gen_random_uuid(), 'occurred_at', now(), 'order_id', :a::text,
-                           'reason', NULL),
-        jsonb_build_object('x-bench', :tag::text), now());
+SELECT event_id, destination, topic, message_key, payload, headers, now()
+  FROM unnest(
+       ARRAY[gen_random_uuid(), gen_random_uuid()]::uuid[],
+       ARRAY['kafka', 'kafka']::text[],
+       ARRAY['product.updated', 'stock.reserved']::text[],
+       ARRAY[:pid::text,
+             (lpad(to_hex(:b::bigint), 16, '0') || lpad(to_hex(:a::bigint), 16, '0'))::uuid::text]::text[],
+       ARRAY[
+         jsonb_build_object(
+           'schema', 'product.updated', 'schema_version', '1.0', 'event_id', gen_random_uuid(),
+           'occurred_at', now(), 'product_id', :pid::text, 'version', :version::int + 1,
+           'type', 'StockReserved',
+           'data', jsonb_build_object('sku', :sku::text, 'name', :name::text,
+                                      'description', :description::text,
+                                      'price_cents', :price_cents::int, 'currency', :currency::text,
+                                      'stock_available', :stock_available::int - 1,
+                                      'stock_reserved', :stock_reserved::int + 1)),
+         jsonb_build_object(
+           'schema', 'stock.reserved', 'schema_version', '1.0', 'event_id', gen_random_uuid(),
+           'occurred_at', now(),
+           'order_id', (lpad(to_hex(:b::bigint), 16, '0') || lpad(to_hex(:a::bigint), 16, '0'))::uuid::text,
+           'reason', NULL)]::jsonb[],
+       ARRAY[jsonb_build_object('x-bench', :tag::text), jsonb_build_object('x-bench', :tag::text)]::jsonb[])
+       WITH ORDINALITY AS m(event_id, destination, topic, message_key, payload, headers, n)
+ ORDER BY n;
+\endpipeline
 COMMIT;
-NOTIFY outbox;
+\startpipeline
+\endpipeline
+SELECT pg_notify('outbox', '');
 """
 
 

@@ -1,31 +1,49 @@
 """The order lifecycle's SQL, replayed by pgbench: the `lifecycle_pgbench_tps` baseline.
 
 Once per order, every SQL transaction an order causes from placement to paid, in the order the shop
-runs them, with the statements the code issues (read from shop/handlers, shop/actors, shop/db and
-shop/relay.py; keep these scripts in step with them):
+runs them, with the statements the code issues (read from shop/actors, shop/handlers, shop/db,
+shop/streams/saga.py and shop/relay.py, and checked against a libpq trace of that code; keep these
+scripts in step with them):
 
 orders database (ORDERS_SCRIPT)                 catalog database (CATALOG_SCRIPT)
  1. the placement: bench/orders.py PGBENCH_SCRIPT
- 2. its commit position (place_order's unit of
-    work tracks it): pg_current_wal_lsn()
- 3. the relay claims and marks its 3 rows
-                                                 4. the reservation (handle_order_created)
-                                                 5. the relay claims and marks its 2 rows
- 6. the stock outcome (handle_stock_outcome)
- 7. the payment (pay_order -> answer_once ->
-    handle_pay), then pg_current_wal_lsn()
- 8. the relay claims and marks its 1 row
-                                                 9. the sale (handle_order_paid)
-                                                10. the relay claims and marks its 1 row
+    (with its commit position: place_order's
+    unit of work tracks it)
+ 2. the relay claims and marks its 3 rows
+                                                 3. the reservation (handle_order_created)
+                                                 4. the relay claims and marks its 2 rows
+ 5. the stock outcome (handle_stock_outcome)
+    and its `order_stock` notification
+ 6. the payment (pay_order -> answer_once ->
+    handle_pay), with its commit position
+ 7. the relay claims and marks its 1 row
+                                                 8. the sale (handle_order_paid)
+                                                 9. the relay claims and marks its 1 row
 
-Each unit of work is one transaction, sent the way psycopg's pipeline mode sends it: statements
-whose result the code does not read go out together with the next one it reads (\\startpipeline
-... \\endpipeline), so the round trips are the code's too; `NOTIFY outbox` in autocommit after a
-commit that wrote outbox rows. The relay's claim (`claim_unsent`: the oldest unsent rows FOR
-UPDATE) and mark (`mark_sent`: by their ids) run once per transaction that wrote outbox rows, as a
-relay woken by each NOTIFY does; the claim is wrapped so that pgbench learns the claimed ids
-(count and array_agg over the same rows, nothing else read), and an empty claim marks nothing, as
-in the relay.
+Each unit of work (shop/db/unit_of_work.py) is one transaction on a connection in pipeline mode,
+sent round trip for round trip as psycopg sends it. `conn.transaction()` in pipeline mode nests
+pipelines around the block, so BEGIN goes out on its own; a statement whose result the code reads
+waits for it with those queued before it (\\startpipeline ... \\endpipeline for several, a plain
+statement for one); the block's end sends what is still queued (the writes, then the outbox rows: in
+one INSERT ... SELECT FROM unnest when there are several, a VALUES row when there is one) and waits,
+a bare Sync when nothing is (an empty \\startpipeline \\endpipeline); COMMIT on its own; the unit's
+own pipeline closes with a bare Sync; then one statement in autocommit, after the commit: the
+relay's wake-up `pg_notify('outbox', '')` when the unit wrote outbox rows, the notifications its
+handler asked for (the stock outcome's `order_stock`, the order id, for a gateway holding a
+`Prefer: wait` request) and `pg_current_wal_lsn()::text` when the unit tracks its commit position,
+all in one SELECT. The relay's claim (`claim_unsent`: the oldest unsent rows FOR UPDATE) and mark
+(`mark_sent`: by their ids), with BEGIN and COMMIT each a round trip of its own (an autocommit
+connection, no pipeline), run once per transaction that wrote outbox rows, as a relay woken by
+each wake-up does; the claim is wrapped so that pgbench learns the claimed ids (count and array_agg
+over the same rows, nothing else read), and an empty claim marks nothing, as in the relay. The
+tables' triggers (orders' orders_status_transition on the payment's UPDATE) run inside PostgreSQL,
+for pgbench as for the shop.
+
+One order at a time: each record is handled in a transaction of its own, as the stream agents handle
+a lone record. Under bursts they take the records piled up in a lane several at a time, in one
+transaction (shop/streams/lanes.py and the batch agents of shop/streams/saga.py: the batch's locks
+first, one commit and one after-commit statement for them all); this baseline is the per-order SQL,
+and the shop may do better than it then.
 
 pgbench connects to one database per run, and the lifecycle spans two (orders and catalog; auth is
 not touched between placement and payment). So two pgbench processes run at the same time, one per
@@ -54,12 +72,30 @@ import psycopg
 
 from bench.orders import PGBENCH_SCRIPT, REQUEST_HASH
 from bench.pgbench import SCRATCH_OUTBOX, Run, run_together, scratch_customers, scratch_outbox
+from shop.db.orders import STOCK_SETTLED_CHANNEL
+from shop.db.outbox import NOTIFY_CHANNEL
 
 ORDER_ID = "(lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid"
 ORDER_STOCK_CONSUMER = "order-stock-lifecycle"  # the shop's: order-stock
 INVENTORY_CONSUMER = "inventory-lifecycle"  # the shop's: inventory
 SCRATCH_EVENTS = "pgbench_lifecycle_events"
 STOCK = 100_000_000
+
+# A pipeline closed with nothing queued: psycopg's bare Sync, one round trip.
+BARE_SYNC = "\\startpipeline\n\\endpipeline\n"
+
+# After the commit, in autocommit (UnitOfWork._after_commit), one statement: the relay's wake-up
+# when the unit wrote outbox rows, the notifications asked for, the commit's position when tracked.
+WAKE_RELAY = f"SELECT pg_notify('{NOTIFY_CHANNEL}', '');"
+WAKE_RELAY_WITH_LSN = f"SELECT pg_notify('{NOTIFY_CHANNEL}', ''), pg_current_wal_lsn()::text;"
+STOCK_SETTLED = f"SELECT pg_notify('{STOCK_SETTLED_CHANNEL}', {ORDER_ID}::text);"
+
+
+def _unit_end(after_commit: str) -> str:
+    """A unit of work's end once its writes went out: COMMIT, the unit's pipeline closing (a bare
+    Sync), the after-commit statement."""
+    return f"COMMIT;\n{BARE_SYNC}{after_commit}\n"
+
 
 # The relay's batch (shop/relay.py _publish_batch, batch_size 500): BEGIN, claim_unsent, mark_sent
 # when it claimed anything, COMMIT; autocommit connection, no pipeline.
@@ -87,49 +123,36 @@ _ORDER_COLUMNS = (
     " expires_at"
 )
 
-# shop/db/orders.py order(): the order, then its lines, each read (the payment's answer).
-_READ_ORDER = f"""
-SELECT {_ORDER_COLUMNS} FROM orders WHERE id = {ORDER_ID};
-\\endpipeline
-SELECT order_id, product_id, quantity, unit_price_cents FROM order_lines WHERE order_id = {ORDER_ID}
- ORDER BY product_id;
-"""
-
-# UnitOfWork(track_lsn=True) after its commit (and NOTIFY): BEGIN, the position, COMMIT (psycopg's
-# connection is not in autocommit; the pool's `with` commits). The placement and the payment do it.
-_COMMIT_LSN = """
-BEGIN;
-SELECT pg_current_wal_lsn()::text;
-COMMIT;
-"""
-
-# 6. shop/handlers/orders.py handle_stock_outcome, stock.reserved: inbox, the order exists, reserved.
+# 5. shop/handlers/orders.py handle_stock_outcome, stock.reserved (shop/streams/saga.py
+# stock_outcome_agent): the inbox (read); reserving -> reserved (shop/db/orders.py
+# record_stock_reserved, UPDATE ... RETURNING, read; it settled the order, so no look-up of it);
+# nothing left queued at the block's end; then the `order_stock` notification it asked for (no
+# outbox rows, no commit position). 5 statements, 7 round trips.
 STOCK_OUTCOME = f"""
-\\startpipeline
 BEGIN;
 INSERT INTO inbox (consumer, event_id) VALUES ('{ORDER_STOCK_CONSUMER}', gen_random_uuid())
 ON CONFLICT DO NOTHING RETURNING 1;
-\\endpipeline
-SELECT 1 FROM orders WHERE id = {ORDER_ID};
-\\startpipeline
-UPDATE orders SET stock = 'reserved', updated_at = now() WHERE id = {ORDER_ID} AND stock = 'reserving';
-COMMIT;
-\\endpipeline
-"""
+UPDATE orders SET stock = 'reserved', updated_at = now()
+ WHERE id = {ORDER_ID} AND stock = 'reserving' RETURNING 1;
+{BARE_SYNC}{_unit_end(STOCK_SETTLED)}"""
 
-# 7. shop/actors/orders.py pay_order -> _transition -> shop/actors/commands.py answer_once: the
-# ledger look-up, handle_pay (the order locked, PAID, order.paid queued), the order read in the same
-# transaction, the answer recorded, the outbox row; COMMIT, NOTIFY, then the commit's WAL position.
+# 6. shop/actors/orders.py pay_order -> _transition -> shop/actors/commands.py answer_once ->
+# shop/handlers/orders.py handle_pay: the ledger look-up (read); the order locked (read); PAID, and
+# the order read back in the same transaction (shop/db/orders.py order(): the order, then its
+# lines, each read); the answer recorded and order.paid in the outbox (one row: VALUES), sent at the
+# block's end; then the relay's wake-up and the commit's position. 10 statements, 9 round trips.
 PAYMENT = f"""
-\\startpipeline
 BEGIN;
 SELECT request_hash, answer FROM command_answers WHERE command_id = 'message:' || {ORDER_ID}::text;
-\\endpipeline
 SELECT status, stock, payment_reference, expires_at, user_id FROM orders WHERE id = {ORDER_ID} FOR UPDATE;
 \\startpipeline
 UPDATE orders SET status = 'PAID', paid_at = now(), payment_reference = 'psp-' || :a, updated_at = now()
  WHERE id = {ORDER_ID};
-{_READ_ORDER}\\startpipeline
+SELECT {_ORDER_COLUMNS} FROM orders WHERE id = {ORDER_ID};
+\\endpipeline
+SELECT order_id, product_id, quantity, unit_price_cents FROM order_lines WHERE order_id = {ORDER_ID}
+ ORDER BY product_id;
+\\startpipeline
 INSERT INTO command_answers (command_id, actor, request_hash, answer)
 VALUES ('message:' || {ORDER_ID}::text, 'pay_order', NULL,
         jsonb_build_object('answer', jsonb_build_object(
@@ -143,12 +166,10 @@ VALUES (gen_random_uuid(), 'kafka', 'order.paid', {ORDER_ID}::text,
         jsonb_build_object('schema', 'order.paid', 'schema_version', '1.0', 'event_id', gen_random_uuid(),
                            'occurred_at', now(), 'order_id', {ORDER_ID}::text, 'reason', NULL),
         '{{}}'::jsonb);
-COMMIT;
 \\endpipeline
-NOTIFY outbox;
-{_COMMIT_LSN}"""
+{_unit_end(WAKE_RELAY_WITH_LSN)}"""
 
-ORDERS_SCRIPT = PGBENCH_SCRIPT + _COMMIT_LSN + RELAY_CLAIM + STOCK_OUTCOME + PAYMENT + RELAY_CLAIM
+ORDERS_SCRIPT = PGBENCH_SCRIPT + RELAY_CLAIM + STOCK_OUTCOME + PAYMENT + RELAY_CLAIM
 
 _PRODUCT_COLUMNS = (
     "id, sku, name, description, price_cents, currency, stock_available, stock_reserved, version,"
@@ -158,8 +179,9 @@ _PRODUCT_COLUMNS = (
 
 def _product_event(kind: str, available: str, reserved: str) -> str:
     """shop/handlers/products.py record_event on a locked product (its columns in :p_*): the event
-    appended (its seq read), the projection's row rewritten (shop/db/products.py update_product),
-    and product.updated queued; the caller's pipeline is open after it."""
+    appended (its seq read), the projection's row rewritten (shop/db/products.py update_product);
+    its product.updated row goes to the unit's outbox rows (_product_updated). The caller's pipeline
+    is open after it."""
     return f"""
 INSERT INTO {SCRATCH_EVENTS} (event_id, product_id, version, type, data, occurred_at)
 VALUES (gen_random_uuid(), :p_id::uuid, :p_version::int + 1, '{kind}',
@@ -175,27 +197,23 @@ UPDATE products SET sku = :p_sku, name = :p_name, description = :p_description,
 
 
 def _product_updated(kind: str, available: str, reserved: str) -> str:
-    """The product.updated row record_event queued (encode_product_event: the snapshot after it)."""
-    return f"""
-INSERT INTO {SCRATCH_OUTBOX} (event_id, destination, topic, message_key, payload, headers)
-VALUES (gen_random_uuid(), 'kafka', 'product.updated', :p_id,
-        jsonb_build_object('schema', 'product.updated', 'schema_version', '1.0',
-                           'event_id', gen_random_uuid(), 'occurred_at', now(), 'product_id', :p_id::text,
-                           'version', :p_version::int + 1, 'type', '{kind}',
-                           'data', jsonb_build_object('sku', :p_sku::text, 'name', :p_name::text,
-                                                      'description', :p_description::text,
-                                                      'price_cents', :p_price_cents::int,
-                                                      'currency', :p_currency::text,
-                                                      'stock_available', {available},
-                                                      'stock_reserved', {reserved})),
-        '{{}}'::jsonb);
-"""
+    """The payload of the product.updated row record_event queues (shop/schemas/events.py
+    encode_product_event: the snapshot after it)."""
+    return f"""jsonb_build_object(
+           'schema', 'product.updated', 'schema_version', '1.0', 'event_id', gen_random_uuid(),
+           'occurred_at', now(), 'product_id', :p_id::text, 'version', :p_version::int + 1,
+           'type', '{kind}',
+           'data', jsonb_build_object('sku', :p_sku::text, 'name', :p_name::text,
+                                      'description', :p_description::text,
+                                      'price_cents', :p_price_cents::int, 'currency', :p_currency::text,
+                                      'stock_available', {available}, 'stock_reserved', {reserved}))"""
 
 
-# Per order: shop/db/products.py lock_order, then shop/db/inbox.py record_handled (read).
+# Per order: BEGIN on its own, then shop/db/products.py lock_order with shop/db/inbox.py
+# record_handled (read).
 _LOCK_AND_INBOX = f"""
-\\startpipeline
 BEGIN;
+\\startpipeline
 SELECT pg_advisory_xact_lock(hashtextextended({ORDER_ID}::text, 0));
 INSERT INTO inbox (consumer, event_id) VALUES ('{INVENTORY_CONSUMER}', gen_random_uuid())
 ON CONFLICT DO NOTHING RETURNING 1;
@@ -205,9 +223,11 @@ ON CONFLICT DO NOTHING RETURNING 1;
 _RESERVED = ("(:p_stock_available::int - 1)", "(:p_stock_reserved::int + 1)")
 _SOLD = ("(:p_stock_available::int)", "(:p_stock_reserved::int - 1)")
 
-# 4. shop/handlers/inventory.py handle_order_created, one line of quantity 1: the order's lock, the
-# inbox, reserved before or cancelled (one read), the product locked, StockReserved recorded, the
-# reservation, stock.reserved answered; COMMIT, NOTIFY.
+# 3. shop/handlers/inventory.py handle_order_created (shop/streams/saga.py inventory_agent), one line
+# of quantity 1: the order's lock and the inbox; reserved before or cancelled (one read); the
+# product locked; StockReserved recorded; the reservation; the outbox rows, product.updated and the
+# stock.reserved answer, in one INSERT ... SELECT FROM unnest; then the relay's wake-up.
+# 11 statements, 9 round trips.
 RESERVATION = f"""
 \\set a random(1, 9223372036854775806)
 \\set b random(1, 9223372036854775806)
@@ -216,20 +236,28 @@ RESERVATION = f"""
 SELECT {_PRODUCT_COLUMNS} FROM products WHERE id = :product FOR UPDATE \\gset p_
 {_product_event("StockReserved", *_RESERVED)}
 INSERT INTO stock_reservations (order_id, product_id, quantity) VALUES ({ORDER_ID}, :p_id::uuid, 1);
-{_product_updated("StockReserved", *_RESERVED)}
 INSERT INTO {SCRATCH_OUTBOX} (event_id, destination, topic, message_key, payload, headers)
-VALUES (gen_random_uuid(), 'kafka', 'stock.reserved', {ORDER_ID}::text,
-        jsonb_build_object('schema', 'stock.reserved', 'schema_version', '1.0',
-                           'event_id', gen_random_uuid(), 'occurred_at', now(),
-                           'order_id', {ORDER_ID}::text, 'reason', NULL),
-        '{{}}'::jsonb);
-COMMIT;
+SELECT event_id, destination, topic, message_key, payload, headers
+  FROM unnest(
+       ARRAY[gen_random_uuid(), gen_random_uuid()]::uuid[],
+       ARRAY['kafka', 'kafka']::text[],
+       ARRAY['product.updated', 'stock.reserved']::text[],
+       ARRAY[:p_id::text, {ORDER_ID}::text]::text[],
+       ARRAY[
+         {_product_updated("StockReserved", *_RESERVED)},
+         jsonb_build_object(
+           'schema', 'stock.reserved', 'schema_version', '1.0', 'event_id', gen_random_uuid(),
+           'occurred_at', now(), 'order_id', {ORDER_ID}::text, 'reason', NULL)]::jsonb[],
+       ARRAY['{{}}', '{{}}']::jsonb[])
+       WITH ORDINALITY AS m(event_id, destination, topic, message_key, payload, headers, n)
+ ORDER BY n;
 \\endpipeline
-NOTIFY outbox;
-"""
+{_unit_end(WAKE_RELAY)}"""
 
-# 9. shop/handlers/inventory.py handle_order_paid -> _settle: the order's lock, the inbox, its held
-# reservations locked, each product locked, StockSold recorded, the reservation sold; COMMIT, NOTIFY.
+# 8. shop/handlers/inventory.py handle_order_paid -> _settle (shop/streams/saga.py
+# inventory_settlement_agent): the order's lock and the inbox; its held reservations locked (read);
+# each product locked; StockSold recorded; the reservation sold; its one outbox row, product.updated
+# (VALUES); then the relay's wake-up. 11 statements, 9 round trips.
 SALE = f"""
 {_LOCK_AND_INBOX}SELECT product_id, quantity FROM stock_reservations
  WHERE order_id = {ORDER_ID} AND state = 'reserved' ORDER BY product_id FOR UPDATE \\gset r_
@@ -237,11 +265,12 @@ SELECT {_PRODUCT_COLUMNS} FROM products WHERE id = :r_product_id FOR UPDATE \\gs
 {_product_event("StockSold", *_SOLD)}
 UPDATE stock_reservations SET state = 'sold', updated_at = now()
  WHERE order_id = {ORDER_ID} AND product_id = :r_product_id;
-{_product_updated("StockSold", *_SOLD)}
-COMMIT;
+INSERT INTO {SCRATCH_OUTBOX} (event_id, destination, topic, message_key, payload, headers)
+VALUES (gen_random_uuid(), 'kafka', 'product.updated', :p_id,
+        {_product_updated("StockSold", *_SOLD)},
+        '{{}}'::jsonb);
 \\endpipeline
-NOTIFY outbox;
-"""
+{_unit_end(WAKE_RELAY)}"""
 
 CATALOG_SCRIPT = RESERVATION + RELAY_CLAIM + SALE + RELAY_CLAIM
 
