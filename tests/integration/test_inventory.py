@@ -67,6 +67,24 @@ def new_product(pool, quantity: int):
     return handle_create(CreateProduct(fields), UnitOfWork(pool), now)
 
 
+def inventory_runner(
+    settings, topic: str, dead_letter: str, lanes: int = 4, batched: bool = False
+) -> StreamRunner:
+    """The inventory agent (and, `batched`, its batch form) on `topic`, in a group of its own."""
+    return StreamRunner(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"inv-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+        },
+        {"bootstrap.servers": settings.kafka_bootstrap},
+        {topic: inventory_agent},
+        dead_letter_topic=dead_letter,
+        lanes=lanes,
+        batch_agents={topic: inventory_batch_agent} if batched else None,
+    )
+
+
 def test_all_lines_or_none(pool):
     plenty, scarce = new_product(pool, 10), new_product(pool, 1)
     rejected = decode_order_created(order_created([(plenty.id, 3), (scarce.id, 2)]))
@@ -106,16 +124,7 @@ def test_redelivery_after_the_commit_but_before_the_offset_commit_does_not_reser
         producer.produce(topic, value=b"not json", key=b"k")
         producer.produce(topic, value=order_created([(product.id, 1)]), key=b"k")
         assert producer.flush(10) == 0
-        runner = StreamRunner(
-            {
-                "bootstrap.servers": settings.kafka_bootstrap,
-                "group.id": f"inv-{uuid.uuid4().hex[:8]}",
-                "auto.offset.reset": "earliest",
-            },
-            {"bootstrap.servers": settings.kafka_bootstrap},
-            {topic: inventory_agent},
-            dead_letter_topic=dead_letter,
-        )
+        runner = inventory_runner(settings, topic, dead_letter)
         runner.start()
         deadline = time.monotonic() + 20
         while stock(pool, product.id) != (5, 5) and time.monotonic() < deadline:
@@ -186,17 +195,7 @@ def test_a_burst_is_reserved_in_batches_each_order_once(settings, pool):
         for value in values:
             producer.produce(topic, value=value, key=b"k")
         assert producer.flush(10) == 0
-        runner = StreamRunner(
-            {
-                "bootstrap.servers": settings.kafka_bootstrap,
-                "group.id": f"inv-{uuid.uuid4().hex[:8]}",
-                "auto.offset.reset": "earliest",
-            },
-            {"bootstrap.servers": settings.kafka_bootstrap},
-            {topic: inventory_agent},
-            dead_letter_topic=dead_letter,
-            batch_agents={topic: inventory_batch_agent},
-        )
+        runner = inventory_runner(settings, topic, dead_letter, batched=True)
         runner.start()
         deadline = time.monotonic() + 30
         while stock(pool, product.id) != (953, 47) and time.monotonic() < deadline:
@@ -231,18 +230,7 @@ def test_batches_in_several_lanes_on_the_same_products_do_not_deadlock(settings,
         for n, value in enumerate(orders):
             producer.produce(topic, value=value, partition=n % 4)
         assert producer.flush(10) == 0
-        runner = StreamRunner(
-            {
-                "bootstrap.servers": settings.kafka_bootstrap,
-                "group.id": f"inv-{uuid.uuid4().hex[:8]}",
-                "auto.offset.reset": "earliest",
-            },
-            {"bootstrap.servers": settings.kafka_bootstrap},
-            {topic: inventory_agent},
-            dead_letter_topic=dead_letter,
-            lanes=4,
-            batch_agents={topic: inventory_batch_agent},
-        )
+        runner = inventory_runner(settings, topic, dead_letter, lanes=4, batched=True)
         runner.start()
         deadline = time.monotonic() + 60
         while sum(stock(pool, p.id)[1] for p in products) != 1200 and time.monotonic() < deadline:

@@ -85,7 +85,13 @@ def test_agents_handle_in_order_dead_letter_poison_and_commit_after_handling(set
 
 
 def _runner(
-    bootstrap: str, group: str, topic: str, agent, lanes: int, dead_letter: str = "dead-letter"
+    bootstrap: str,
+    group: str,
+    topic: str,
+    agent,
+    lanes: int,
+    dead_letter: str = "dead-letter",
+    batch_agent=None,
 ) -> StreamRunner:
     return StreamRunner(
         {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest"},
@@ -94,6 +100,7 @@ def _runner(
         dead_letter_topic=dead_letter,
         max_backoff=0.2,
         lanes=lanes,
+        batch_agents={topic: batch_agent} if batch_agent else None,
     )
 
 
@@ -232,14 +239,7 @@ def test_records_piled_up_in_a_lane_go_to_the_batch_agent_together_and_a_failed_
         values.insert(30, b"{not json")
         _produce(bootstrap, topic, values)
         group = f"test-{uuid.uuid4().hex[:8]}"
-        runner = StreamRunner(
-            {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest"},
-            {"bootstrap.servers": bootstrap},
-            {topic: agent},
-            dead_letter_topic=dead_letter,
-            max_backoff=0.2,
-            batch_agents={topic: batch_agent},
-        )
+        runner = _runner(bootstrap, group, topic, agent, 4, dead_letter, batch_agent)
         runner.start()
         try:
             assert _wait(lambda: len(handled) >= 40)
