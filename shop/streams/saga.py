@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any, TypeVar
 
+import psycopg
 from confluent_kafka import Message
 
 from shop import bootstrap
@@ -15,7 +17,13 @@ from shop.db.unit_of_work import UnitOfWork
 from shop.domain.orders import EventForUnknownOrder
 from shop.handlers.inventory import handle_order_cancelled, handle_order_created, handle_order_paid
 from shop.handlers.orders import handle_stock_outcome
-from shop.schemas.orders import ORDER_CANCELLED, decode_order_created, decode_order_notice
+from shop.schemas.orders import (
+    ORDER_CANCELLED,
+    OrderCreatedV1,
+    OrderNoticeV1,
+    decode_order_created,
+    decode_order_notice,
+)
 from shop.streams.lanes import PoisonMessage
 
 
@@ -34,19 +42,15 @@ def inventory_agent(message: Message) -> None:
 
 
 def stock_outcome_agent(message: Message) -> None:
-    topic = message.topic()
-    assert topic is not None
-    event = decode_order_notice(topic, message.value())
+    event = _notice(message)
     with unknown_orders_are_poison():
         handle_stock_outcome(event, UnitOfWork(bootstrap.primary_pool("orders")), bootstrap.utc_now)
 
 
 def inventory_settlement_agent(message: Message) -> None:
     """order.cancelled releases the reservation; order.paid turns it into a sale."""
-    topic = message.topic()
-    assert topic is not None
-    notice = decode_order_notice(topic, message.value())
-    handle = handle_order_cancelled if topic == ORDER_CANCELLED else handle_order_paid
+    notice = _notice(message)
+    handle = handle_order_cancelled if notice.schema == ORDER_CANCELLED else handle_order_paid
     with unknown_orders_are_poison():
         handle(notice, UnitOfWork(bootstrap.primary_pool("catalog")), bootstrap.utc_now)
 
@@ -55,44 +59,70 @@ def inventory_settlement_agent(message: Message) -> None:
 # one opened around them all, so the batch commits once, or not at all. Its locks are taken first,
 # in a fixed order (see shop.db.products.lock_products), so that concurrent batches cannot deadlock.
 
+Conn = psycopg.Connection[Any]
 Each = Callable[[Message], AbstractContextManager[None]]
+Event = TypeVar("Event", OrderCreatedV1, OrderNoticeV1)
+
+
+def _batch(
+    database: str,
+    messages: Sequence[Message],
+    each: Each,
+    decode: Callable[[Message], Event],
+    lock: Callable[[Conn, list[Event]], None],
+    handle: Callable[[Event, UnitOfWork], object],
+) -> None:
+    """Decodes every record (a poison one fails the batch, which is then tried in halves), takes the
+    batch's locks, then handles each record in its own span, all in one unit of work."""
+    events = [decode(message) for message in messages]
+    uow = UnitOfWork(bootstrap.primary_pool(database))
+    with uow, unknown_orders_are_poison():
+        lock(uow.conn, events)
+        for message, event in zip(messages, events, strict=True):
+            with each(message):
+                handle(event, uow)
 
 
 def inventory_batch_agent(messages: Sequence[Message], each: Each) -> None:
-    events = [decode_order_created(message.value()) for message in messages]
-    uow = UnitOfWork(bootstrap.primary_pool("catalog"))
-    with uow:
-        lock_inventory_orders(uow.conn, [event.order_id for event in events])
-        lock_products(uow.conn, [product_id for event in events for product_id, _ in event.lines])
-        for message, event in zip(messages, events, strict=True):
-            with each(message):
-                handle_order_created(event, uow, bootstrap.utc_now)
+    def lock(conn: Conn, events: list[OrderCreatedV1]) -> None:
+        lock_inventory_orders(conn, [event.order_id for event in events])
+        lock_products(conn, [product_id for event in events for product_id, _ in event.lines])
+
+    _batch(
+        "catalog",
+        messages,
+        each,
+        lambda message: decode_order_created(message.value()),
+        lock,
+        lambda event, uow: handle_order_created(event, uow, bootstrap.utc_now),
+    )
 
 
 def stock_outcome_batch_agent(messages: Sequence[Message], each: Each) -> None:
-    events = [decode_order_notice(_topic(message), message.value()) for message in messages]
-    uow = UnitOfWork(bootstrap.primary_pool("orders"))
-    with uow, unknown_orders_are_poison():
-        lock_orders(uow.conn, [event.order_id for event in events])
-        for message, event in zip(messages, events, strict=True):
-            with each(message):
-                handle_stock_outcome(event, uow, bootstrap.utc_now)
+    _batch(
+        "orders",
+        messages,
+        each,
+        _notice,
+        lambda conn, notices: lock_orders(conn, [notice.order_id for notice in notices]),
+        lambda notice, uow: handle_stock_outcome(notice, uow, bootstrap.utc_now),
+    )
 
 
 def inventory_settlement_batch_agent(messages: Sequence[Message], each: Each) -> None:
-    notices = [decode_order_notice(_topic(message), message.value()) for message in messages]
-    uow = UnitOfWork(bootstrap.primary_pool("catalog"))
-    with uow, unknown_orders_are_poison():
+    def lock(conn: Conn, notices: list[OrderNoticeV1]) -> None:
         order_ids = [notice.order_id for notice in notices]
-        lock_inventory_orders(uow.conn, order_ids)
-        lock_products(uow.conn, products_reserved_by(uow.conn, order_ids))
-        for message, notice in zip(messages, notices, strict=True):
-            with each(message):
-                handle = handle_order_cancelled if notice.schema == ORDER_CANCELLED else handle_order_paid
-                handle(notice, uow, bootstrap.utc_now)
+        lock_inventory_orders(conn, order_ids)
+        lock_products(conn, products_reserved_by(conn, order_ids))
+
+    def handle(notice: OrderNoticeV1, uow: UnitOfWork) -> None:
+        settle = handle_order_cancelled if notice.schema == ORDER_CANCELLED else handle_order_paid
+        settle(notice, uow, bootstrap.utc_now)
+
+    _batch("catalog", messages, each, _notice, lock, handle)
 
 
-def _topic(message: Message) -> str:
+def _notice(message: Message) -> OrderNoticeV1:
     topic = message.topic()
     assert topic is not None  # set on every consumed record
-    return topic
+    return decode_order_notice(topic, message.value())
