@@ -284,6 +284,7 @@ def scratch_catalog(db_url: str) -> Iterator[dict[str, str]]:
     outbox; the pgbench variables of CATALOG_SCRIPT. All removed at the end, with what it wrote."""
     product = uuid.uuid4()
     with psycopg.connect(db_url, autocommit=True) as conn:
+        _remove_scratch_products(conn)  # a run killed before its end left its own
         conn.execute(f"DROP TABLE IF EXISTS {SCRATCH_EVENTS}")
         conn.execute(f"CREATE TABLE {SCRATCH_EVENTS} (LIKE product_events INCLUDING ALL EXCLUDING DEFAULTS)")
         conn.execute(f"CREATE SEQUENCE {SCRATCH_EVENTS}_seq OWNED BY {SCRATCH_EVENTS}.seq")
@@ -300,10 +301,17 @@ def scratch_catalog(db_url: str) -> Iterator[dict[str, str]]:
             yield {"product": str(product)}
     finally:
         with psycopg.connect(db_url, autocommit=True) as conn:
-            conn.execute("DELETE FROM stock_reservations WHERE product_id = %s", (product,))
-            conn.execute("DELETE FROM products WHERE id = %s", (product,))
+            _remove_scratch_products(conn)
             conn.execute(f"DROP TABLE IF EXISTS {SCRATCH_EVENTS}")
             conn.execute("DELETE FROM inbox WHERE consumer = %s", (INVENTORY_CONSUMER,))
+
+
+def _remove_scratch_products(conn: psycopg.Connection[Any]) -> None:
+    """Every lifecycle scratch product (a row of `products` with no events: the catalog's replay
+    would report it), with its reservations."""
+    scratch = "SELECT id FROM products WHERE sku LIKE 'PGBENCH-LC-%'"
+    conn.execute(f"DELETE FROM stock_reservations WHERE product_id IN ({scratch})")
+    conn.execute(f"DELETE FROM products WHERE id IN ({scratch})")
 
 
 @contextmanager

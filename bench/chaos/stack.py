@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.processes import free_port, stop
 from bench.rabbitmq import create_vhost, delete_vhost, management, vhost_url
+from shop.actors.broker import delay_queue_name
 
 VHOST = "shop-chaos"
 # As the Swarm stack runs them (ops/swarm/stack.yml): commands, mail and timers apart.
@@ -29,6 +30,9 @@ TIMERS = {
 }
 ORDER_TTL_SECONDS = 18.0
 TIMER_GRACE_SECONDS = 4.0
+# The delay queues this run's orders use: the first reminder's and the gap to the next (6 s), the
+# expiry's (18 s). Shared with shop/actors/broker.py's naming.
+OWN_DELAY_QUEUES = frozenset(delay_queue_name("timers", ms) for ms in (6_000, 18_000))
 
 
 def _consecutive_free_ports(count: int) -> int:
