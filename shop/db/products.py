@@ -124,8 +124,7 @@ def all_events(conn: Conn) -> Iterator[StoredEvent]:
 def lock_order(conn: Conn, order_id: UUID) -> None:
     """Serialises the inventory's handling of one order until the transaction ends: its reservation
     and its cancellation (or sale) never interleave. Taken before any product lock, by every handler
-    (a batch of records in one transaction takes each order's after the product locks of the orders
-    before it; a deadlock that makes is broken by PostgreSQL, and the batch tried again in halves)."""
+    (a batch of records in one transaction takes all its orders' first: `lock_orders`)."""
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s::text, 0))", (order_id,))
 
 

@@ -6,11 +6,12 @@ applies it and marks the timer, all in one transaction with the events and email
 
 A trigger is a wake-up: besides its own timer it fires, in the same transaction, up to
 `DUE_ALONG` other timers that are due by then (those no one else holds). When many fall due in the
-same second (1,000 orders placed each second expire each second a day later), the first trigger
-to arrive fires the lot in one commit, and the triggers behind it find their timers fired with one
-read each; and a backlog in the timer queue no longer makes timers late, since whichever trigger
-is taken next fires whatever is due. Each timer still fires once (its row is locked, and a fired
-one is left alone), in a savepoint of its own, so one that fails is left to its own trigger.
+same second (1,000 orders placed each second expire each second a day later), the first trigger to
+arrive fires the lot in one commit, and the triggers behind it find their timers fired with one
+read each (and a look for other due timers, which finds none); a backlog in the timer queue no
+longer makes timers late, since whichever trigger is taken next fires whatever is due. Each timer
+still fires once (its row is locked, and a fired one is left alone), in a savepoint of its own, so
+one that fails is left to its own trigger.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def _fire_own(order_id: UUID, kind: str, uow: UnitOfWork, now: datetime) -> Fire
         return None
     if arrived_early(now, timer.due_at):
         log.warning(
-            "timer %s of order %s triggered at %s, before its due time %s: left to the sweeper",
+            "timer %s of order %s triggered at %s, before its due time %s: left to a later trigger"
+            " or the sweeper",
             kind,
             order_id,
             now.isoformat(),

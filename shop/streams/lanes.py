@@ -242,45 +242,41 @@ class Lane:
                 started.append((message, generation))
             else:
                 self._done.put((message, False))  # revoked or stopping: its next owner reads it
-        if not started:
+        if len(started) < 2:  # nothing, or one record left: the one-record path, with its retries
+            for message, generation in started:
+                self._assignment.finish((topic, position(message)[1]))
+                self._run_one(message, generation)
             return
         handled = False
         began = time.perf_counter()
-        spans = {id(message): self._span(message) for message, _ in started}
         try:
+            spans = {id(message): self._span(message) for message, _ in started}
             try:
                 self._batch_agents[topic]([m for m, _ in started], lambda m: _current(spans[id(m)]))
                 handled = True
             except Exception as exc:
                 STREAM_BATCH_FALLBACKS.labels(topic).inc()
                 for span in spans.values():
-                    span.set_status(Status(StatusCode.ERROR, "batch rolled back; handled on its own"))
-                log.info(
-                    "a batch of %d %s records failed (%r); handling them one at a time",
-                    len(started),
-                    topic,
-                    exc,
-                )
+                    span.record_exception(exc)
+                    span.set_status(Status(StatusCode.ERROR, "batch rolled back; tried again in halves"))
+                log.info("a batch of %d %s records failed (%r); trying its halves", len(started), topic, exc)
             finally:
                 for span in spans.values():
                     span.end()
             if handled:
-                took = time.perf_counter() - began
+                each = (time.perf_counter() - began) / len(started)  # the batch's time, shared out
                 STREAM_BATCHES.labels(topic).observe(len(started))
                 for message, _ in started:
                     STREAM_RECORDS.labels(topic, "processed").inc()
-                    STREAM_DURATION.labels(topic).observe(took)
+                    STREAM_DURATION.labels(topic).observe(each)
                     self._done.put((message, True))
         finally:
             for message, _ in started:
                 self._assignment.finish((topic, position(message)[1]))
-        if not handled:  # the failure is in one half or the other (or both): try each alone
+        if not handled:  # the failure is in one half or the other (or both): try each again
             half = len(started) // 2
-            for part in (started[:half], started[half:]):
-                if len(part) > 1:
-                    self._run_batch(topic, part)
-                else:
-                    self._run_one(*part[0])
+            self._run_batch(topic, started[:half])
+            self._run_batch(topic, started[half:])
 
     def _handle(self, message: Message, generation: int) -> bool:
         """True when the message is done with (handled or dead-lettered); False when stopping or no
