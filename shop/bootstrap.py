@@ -1,6 +1,9 @@
 """The composition root: settings, clients and checks wired together for each process.
 
-Nothing else in the package reads the environment; entry points ask this module for what they need.
+The shop's settings are read from the environment here (`Settings.from_env`), and entry points ask
+this module for what they need. Two other modules read it, each for what is not a setting of the
+shop: the CLI (the health probe's target, `OTEL_SERVICE_NAME`) and the tracing set-up (the
+OpenTelemetry SDK's own `OTEL_*` variables).
 """
 
 from __future__ import annotations

@@ -38,7 +38,6 @@ def place_order(
     idempotency_key: str,
     request_hash: str,
     lines: list[dict[str, Any]],
-    trace_headers: Any = None,  # ignored: from a gateway older than the tracing middleware
     customer_email: str | None = None,
     placement_id: str | None = None,
 ) -> dict[str, Any]:

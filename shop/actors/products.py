@@ -38,15 +38,11 @@ def _run(
     return {"product": view, "commit_lsn": uow.commit_lsn}
 
 
-# `trace_headers`: ignored, accepted from messages of a gateway older than the tracing middleware
-# (the trace context now travels in every message's options, shop/actors/observability.py).
 # `idempotency`: {"user_id", "key_digest", "request_hash"} when the request carried an Idempotency-Key.
 
 
 @command_actor(QUEUE)
-def create_product(
-    fields: dict[str, Any], trace_headers: Any = None, idempotency: dict[str, str] | None = None
-) -> dict[str, Any]:
+def create_product(fields: dict[str, Any], idempotency: dict[str, str] | None = None) -> dict[str, Any]:
     return _run(
         "create_product",
         idempotency,
@@ -59,7 +55,6 @@ def patch_product(
     product_id: str,
     changes: dict[str, Any],
     expected_version: int,
-    trace_headers: Any = None,
     idempotency: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     command = PatchProduct(UUID(product_id), changes, expected_version)
@@ -67,8 +62,6 @@ def patch_product(
 
 
 @command_actor(QUEUE)
-def adjust_stock(
-    product_id: str, delta: Any, trace_headers: Any = None, idempotency: dict[str, str] | None = None
-) -> dict[str, Any]:
+def adjust_stock(product_id: str, delta: Any, idempotency: dict[str, str] | None = None) -> dict[str, Any]:
     command = AdjustStock(UUID(product_id), delta)
     return _run("adjust_stock", idempotency, lambda uow: handle_adjust_stock(command, uow, bootstrap.utc_now))

@@ -1,7 +1,4 @@
-"""Imports every actor module so their actors register on the current broker.
-
-Context modules (auth, orders, products, mail) are added here as they land.
-"""
+"""Imports every actor module so their actors register on the current broker."""
 
 # One imported name per module: with `import shop.actors.x` lines ruff counts only the last
 # binding of `shop` as unused, so the noqa would have to move with every new line.

@@ -14,7 +14,6 @@ from uuid import UUID
 
 from shop.domain import text
 
-CUSTOMER_ROLE = "customer"
 ADMIN_ROLE = "admin"
 CODE_DIGITS = 6
 CODE_TTL = timedelta(minutes=10)

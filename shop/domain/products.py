@@ -20,7 +20,6 @@ STOCK_ADJUSTED = "StockAdjusted"
 STOCK_RESERVED = "StockReserved"
 STOCK_RELEASED = "StockReleased"
 STOCK_SOLD = "StockSold"
-EVENT_TYPES = (CREATED, UPDATED, STOCK_ADJUSTED, STOCK_RESERVED, STOCK_RELEASED, STOCK_SOLD)
 # Events that change nothing but the stock: no sku, name or price moves with them.
 STOCK_ONLY_EVENTS = frozenset({STOCK_ADJUSTED, STOCK_RESERVED, STOCK_RELEASED, STOCK_SOLD})
 PATCHABLE = ("name", "description", "price_cents", "currency")

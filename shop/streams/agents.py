@@ -1,5 +1,4 @@
-"""Every stream agent, by the topic it consumes. Context agents (inventory, price feed) are added
-here as they land."""
+"""Every stream agent, by the topic it consumes."""
 
 from __future__ import annotations
 
