@@ -26,6 +26,7 @@ from shop.domain.orders import (
     OrderRuleError,
     PricedLine,
     Status,
+    Stock,
     StockNotReserved,
     UnpaidLimits,
     check_transition,
@@ -180,7 +181,7 @@ def _place(
         cmd.order_id,
         cmd.user_id,
         Status.PENDING,
-        "reserving",
+        Stock.RESERVING,
         None,
         total,
         currency,
@@ -297,7 +298,7 @@ def handle_pay(cmd: PayOrder, uow: UnitOfWork, clock: Clock) -> None:
         if now >= order.expires_at:
             # Its expiry timer is about to cancel it; a payment now would race that and lose.
             raise InvalidTransition(f"the order expired at {order.expires_at.isoformat()}; it cannot be paid")
-        if order.stock != "reserved":
+        if order.stock != Stock.RESERVED:
             raise StockNotReserved("the order's stock is not reserved yet; try again shortly")
         uow.conn.execute(
             """

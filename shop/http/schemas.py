@@ -386,7 +386,7 @@ ORDER: Schema = {
     "properties": {
         "id": UUID,
         "status": {"enum": ["PENDING", "PAID", "COMPLETED", "CANCELLED"]},
-        "stock": {"enum": ["reserving", "reserved", "rejected"]},
+        "stock": {"enum": [stock.value for stock in order_rules.Stock]},
         "cancel_reason": {"enum": ["customer_request", "out_of_stock", "payment_timeout", None]},
         "items": {
             "type": "array",

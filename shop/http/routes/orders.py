@@ -118,7 +118,7 @@ class OrderRoutes:
         `settled`: the order's watch, registered before `order` was read; None: watch it now, and
         read it again (an outcome announced before the watch began would be missed)."""
         headers["Preference-Applied"] = f"wait={wait:g}"
-        if order["stock"] != "reserving":
+        if order["stock"] != rules.Stock.RESERVING:
             return order
         order_id = UUID(order["id"])
         deadline = asyncio.get_running_loop().time() + wait
@@ -126,7 +126,7 @@ class OrderRoutes:
             if settled is None:
                 settled = await stack.enter_async_context(self.stock_watch.watching(order_id))
                 settled.set()  # read once more before the first wait
-            while order["stock"] == "reserving":
+            while order["stock"] == rules.Stock.RESERVING:
                 left = deadline - asyncio.get_running_loop().time()
                 if left <= 0 or not (settled.is_set() or await wait_for(settled, left)):
                     break
