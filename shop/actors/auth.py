@@ -20,8 +20,9 @@ from shop.handlers.auth import (
     handle_resend,
     handle_verify,
 )
+from shop.names import AUTH_QUEUE
 
-QUEUE = "auth"
+QUEUE = AUTH_QUEUE
 
 
 def _uow() -> UnitOfWork:

@@ -30,9 +30,10 @@ from prometheus_client import Counter
 
 from shop import bootstrap
 from shop.handlers.mail import DeliveryInProgress, MailDependencies, SendEmail, deliver_email
+from shop.names import MAIL_QUEUE, SEND_EMAIL
 from shop.settings import MailSettings
 
-QUEUE = "mail"
+QUEUE = MAIL_QUEUE
 DEAD_LETTER_QUEUE = xq_name(QUEUE)
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ def declare_send_email(
 
     register = dramatiq.actor(
         broker=broker,
-        actor_name="send_email",
+        actor_name=SEND_EMAIL,
         queue_name=queue_name,
         # Retries consults retry_when instead of max_retries when both are set; the bound lives in
         # the policy, max_retries is kept for on_retry_exhausted payloads and for readers.

@@ -26,9 +26,10 @@ from shop.handlers.orders import (
     handle_pay,
     handle_place_order,
 )
+from shop.names import ORDERS_QUEUE
 from shop.schemas.views import order_view
 
-QUEUE = "orders"
+QUEUE = ORDERS_QUEUE
 
 
 @command_actor(QUEUE)

@@ -22,9 +22,10 @@ from shop.handlers.products import (
     handle_create,
     handle_patch,
 )
+from shop.names import PRODUCTS_QUEUE
 from shop.schemas.views import product_view
 
-QUEUE = "products"
+QUEUE = PRODUCTS_QUEUE
 
 
 def _run(

@@ -15,8 +15,8 @@ from shop import bootstrap
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.orders import EventForUnknownOrder
 from shop.domain.timers import EXPIRY, reminder_number
-from shop.handlers.orders import EXPIRY_ACTOR, REMINDER_ACTOR, TIMER_QUEUE
 from shop.handlers.timers import fire_trigger
+from shop.names import EXPIRY_ACTOR, REMINDER_ACTOR, TIMER_QUEUE
 
 # A database restart is waited out with backoff; past the last retry the sweeper still fires the timer.
 MAX_RETRIES, MIN_BACKOFF_MS, MAX_BACKOFF_MS = 8, 1_000, 60_000

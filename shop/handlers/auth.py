@@ -32,11 +32,10 @@ from shop.domain.auth import (
     looks_like_code,
 )
 from shop.domain.ids import uuid7
+from shop.names import MAIL_QUEUE, SEND_EMAIL
 from shop.security.passwords import burn_equal_time, hash_password, needs_rehash, verify_password
 
 Clock = Callable[[], datetime]
-MAIL_QUEUE = "mail"
-SEND_EMAIL = "send_email"
 
 
 class Cooldowns(Protocol):

@@ -34,6 +34,7 @@ from shop.domain.orders import (
     price_lines,
 )
 from shop.domain.timers import EXPIRY, TimerPolicy, schedule
+from shop.names import EXPIRY_ACTOR, MAIL_QUEUE, REMINDER_ACTOR, SEND_EMAIL, TIMER_QUEUE
 from shop.schemas.orders import (
     ORDER_CANCELLED,
     ORDER_CREATED,
@@ -80,9 +81,6 @@ def _replay(uow: UnitOfWork, cmd: PlaceOrder) -> Placed | None:
 
 
 # The timer actors (shop.actors.timers), named here so that placing an order needs no actor import.
-TIMER_QUEUE = "timers"
-REMINDER_ACTOR = "send_payment_reminder"
-EXPIRY_ACTOR = "expire_order"
 
 
 def schedule_timers(uow: UnitOfWork, order_id: UUID, placed_at: datetime, policy: TimerPolicy) -> None:
@@ -232,8 +230,8 @@ def email_customer(uow: UnitOfWork, template: str, to: str, context: dict[str, A
     `dedupe_key` names that change, so a redelivered message never sends it twice."""
     uow.enqueue_actor(
         uuid7(),
-        "mail",
-        "send_email",
+        MAIL_QUEUE,
+        SEND_EMAIL,
         {"template": template, "to": to, "context": context, "dedupe_key": dedupe_key},
     )
 

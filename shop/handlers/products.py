@@ -23,11 +23,10 @@ from shop.domain.products import (
     create_product,
     patch_product,
 )
+from shop.names import PRODUCT_CREATED, PRODUCT_UPDATED
 from shop.schemas.events import encode_product_event
 
 Clock = Callable[[], datetime]
-TOPIC_CREATED = "product.created"
-TOPIC_UPDATED = "product.updated"
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ def record_event(
         db.insert_product(uow.conn, after)
     else:
         db.update_product(uow.conn, after)
-    topic = TOPIC_CREATED if event.type == CREATED else TOPIC_UPDATED
+    topic = PRODUCT_CREATED if event.type == CREATED else PRODUCT_UPDATED
     payload = encode_product_event(
         schema=topic,
         event_id=event_id,

@@ -10,8 +10,8 @@ import dramatiq
 from shop import bootstrap
 from shop.bootstrap import build_readiness
 from shop.db.unit_of_work import UnitOfWork
-from shop.handlers.orders import TIMER_QUEUE
 from shop.http.app import create_base_app
+from shop.names import TIMER_QUEUE
 from shop.processes.host import Service, run_service
 from shop.processes.sweeper import TimerSweeper
 from shop.settings import Settings

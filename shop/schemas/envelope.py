@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-from shop.streams.lanes import PoisonMessage
+from shop.names import PoisonMessage
 
 # ASCII digits only, no sign, space or leading zero: int() and str.isdigit() accept far more
 # ("²", "١", " 1", "1_0"), and a version either means exactly one number or is malformed.

@@ -28,12 +28,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from shop.names import PRODUCT_CREATED as PRODUCT_CREATED
+from shop.names import PRODUCT_UPDATED as PRODUCT_UPDATED
 from shop.schemas.envelope import MalformedEvent as MalformedEvent  # the poison errors, re-exported
 from shop.schemas.envelope import UnknownSchemaVersion as UnknownSchemaVersion
 from shop.schemas.envelope import decoder, load_object, major_version
 
-PRODUCT_CREATED = "product.created"
-PRODUCT_UPDATED = "product.updated"
 SCHEMA_VERSION = "1.0"  # what producers of product events write today
 
 # The event types each product schema carries: creation opens a product's stream, every later event

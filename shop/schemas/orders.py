@@ -11,9 +11,14 @@ from typing import Any
 from uuid import UUID
 
 from shop.domain.orders import PricedLine
+from shop.names import ORDER_CANCELLED as ORDER_CANCELLED
+from shop.names import ORDER_COMPLETED as ORDER_COMPLETED
+from shop.names import ORDER_CREATED as ORDER_CREATED
+from shop.names import ORDER_PAID as ORDER_PAID
+from shop.names import STOCK_REJECTED as STOCK_REJECTED
+from shop.names import STOCK_RESERVED as STOCK_RESERVED
 from shop.schemas.envelope import MalformedEvent, UnknownSchemaVersion, decoder, load_object, major_version
 
-ORDER_CREATED = "order.created"
 SCHEMA_VERSION = "1.0"
 
 
@@ -47,12 +52,6 @@ def encode_order_created(
 
 
 # --- the saga's messages: order.created in, stock.reserved / stock.rejected out ----------------
-
-STOCK_RESERVED = "stock.reserved"
-STOCK_REJECTED = "stock.rejected"
-ORDER_CANCELLED = "order.cancelled"
-ORDER_PAID = "order.paid"
-ORDER_COMPLETED = "order.completed"
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import Counter, Histogram
 
+from shop.names import PoisonMessage as PoisonMessage
 from shop.observability.tracing import extract, kafka_headers_carrier, tracer
 
 log = logging.getLogger("shop.streams")
@@ -83,10 +84,6 @@ class BatchAgent(Protocol):
     def __call__(
         self, messages: Sequence[Message], each: Callable[[Message], AbstractContextManager[None]]
     ) -> None: ...
-
-
-class PoisonMessage(Exception):
-    """The message can never be handled (does not parse, unknown schema version): dead-letter it."""
 
 
 def position(message: Message) -> tuple[str, int, int]:

@@ -32,6 +32,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import Gauge
 
+from shop.names import DEAD_LETTER_TOPIC
 from shop.streams.lanes import (
     STREAM_RECORDS,
     Agent,
@@ -59,8 +60,6 @@ SESSION_TIMEOUT_MS = 10_000
 POLL_TIMEOUT = 0.1  # seconds: also how often finished records get their offsets stored
 MAX_IN_FLIGHT = 200  # records of one partition handed to its lane and not yet done with
 REVOKE_WAIT = 10.0  # seconds a rebalance waits for records lanes have started on revoked partitions
-
-DEAD_LETTER_TOPIC = "dead-letter"
 
 
 class StreamRunner:

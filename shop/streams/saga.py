@@ -17,6 +17,7 @@ from shop.db.unit_of_work import UnitOfWork
 from shop.domain.orders import EventForUnknownOrder
 from shop.handlers.inventory import handle_order_cancelled, handle_order_created, handle_order_paid
 from shop.handlers.orders import handle_stock_outcome
+from shop.names import PoisonMessage
 from shop.schemas.orders import (
     ORDER_CANCELLED,
     OrderCreatedV1,
@@ -24,7 +25,6 @@ from shop.schemas.orders import (
     decode_order_created,
     decode_order_notice,
 )
-from shop.streams.lanes import PoisonMessage
 
 
 @contextmanager

@@ -15,6 +15,8 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 
+from shop import names
+
 log = logging.getLogger("shop.topics")
 
 
@@ -28,16 +30,18 @@ class TopicSpec:
 _EVENTS = {"cleanup.policy": "delete", "retention.ms": str(7 * 24 * 3600 * 1000)}
 
 TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec("product.created", 6, _EVENTS),
-    TopicSpec("product.updated", 6, _EVENTS),
-    TopicSpec("order.created", 6, _EVENTS),
-    TopicSpec("order.cancelled", 6, _EVENTS),
-    TopicSpec("order.paid", 6, _EVENTS),
-    TopicSpec("order.completed", 6, _EVENTS),
-    TopicSpec("stock.reserved", 6, _EVENTS),
-    TopicSpec("stock.rejected", 6, _EVENTS),
+    TopicSpec(names.PRODUCT_CREATED, 6, _EVENTS),
+    TopicSpec(names.PRODUCT_UPDATED, 6, _EVENTS),
+    TopicSpec(names.ORDER_CREATED, 6, _EVENTS),
+    TopicSpec(names.ORDER_CANCELLED, 6, _EVENTS),
+    TopicSpec(names.ORDER_PAID, 6, _EVENTS),
+    TopicSpec(names.ORDER_COMPLETED, 6, _EVENTS),
+    TopicSpec(names.STOCK_RESERVED, 6, _EVENTS),
+    TopicSpec(names.STOCK_REJECTED, 6, _EVENTS),
     # Events a consumer could not parse or does not understand, kept for a person to look at.
-    TopicSpec("dead-letter", 1, {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}),
+    TopicSpec(
+        names.DEAD_LETTER_TOPIC, 1, {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}
+    ),
 )
 
 

@@ -26,7 +26,7 @@ import pytest
 
 from bench.rabbitmq import create_vhost, delete_vhost, management, vhost_url
 from shop.actors.broker import declare_delay_queue
-from shop.handlers.orders import TIMER_QUEUE
+from shop.names import TIMER_QUEUE
 from tests.e2e import mailpit
 from tests.e2e.stack import SupervisedStack
 from tests.e2e.test_auth import get, login, new_address, register_and_verify

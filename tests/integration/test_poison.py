@@ -17,6 +17,7 @@ import pytest
 from confluent_kafka import Message
 
 from shop.domain.orders import PricedLine
+from shop.names import PoisonMessage
 from shop.schemas.events import PRODUCT_CREATED, PRODUCT_UPDATED, encode_product_event
 from shop.schemas.orders import (
     ORDER_CANCELLED,
@@ -28,7 +29,6 @@ from shop.schemas.orders import (
     encode_order_notice,
 )
 from shop.streams.agents import AGENTS
-from shop.streams.lanes import PoisonMessage
 
 
 class Record:

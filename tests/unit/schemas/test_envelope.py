@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
+from shop.names import PoisonMessage
 from shop.schemas.envelope import MalformedEvent, decoder, load_object, major_version
 from shop.schemas.events import PRODUCT_UPDATED, decode_event
 from shop.schemas.orders import ORDER_CANCELLED, ORDER_CREATED, decode_order_created, decode_order_notice
-from shop.streams.lanes import PoisonMessage
 
 DECODERS: dict[str, Callable[[bytes], object]] = {
     PRODUCT_UPDATED: lambda value: decode_event(PRODUCT_UPDATED, value),
