@@ -10,6 +10,8 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import class_row
 
+from shop.db.connections import Conn
+
 
 @dataclass(frozen=True)
 class UserRow:
@@ -45,8 +47,6 @@ class RefreshTokenRow:
 
 
 _USER_COLUMNS = "id, email, password_hash, roles, verified_at, last_mail_sent_at, created_at, contested_at"
-
-Conn = psycopg.Connection[Any]
 
 
 def user_by_email(conn: Conn, email: str, for_update: bool = False) -> UserRow | None:

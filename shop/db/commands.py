@@ -11,10 +11,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Jsonb
 
-Conn = psycopg.Connection[Any]
+from shop.db.connections import Conn
 
 
 @dataclass(frozen=True)

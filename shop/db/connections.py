@@ -18,7 +18,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from psycopg.conninfo import conninfo_to_dict
+
+# A synchronous connection, as every function of shop/db takes it.
+Conn = psycopg.Connection[Any]
 
 PRIMARY_APPLICATION = "shop-primary"
 REPLICA_APPLICATION = "shop-replica"

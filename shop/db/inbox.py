@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
-import psycopg
-
-Conn = psycopg.Connection[Any]
+from shop.db.connections import Conn
 
 
 def record_handled(conn: Conn, consumer: str, event_id: UUID) -> bool:

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
-import psycopg
-
-Conn = psycopg.Connection[Any]
+from shop.db.connections import Conn
 
 # How long a delivery waits for another transaction's uncommitted insert of the same key. That one
 # is sending the email and holds it for its whole SMTP exchange: waiting longer would only block a

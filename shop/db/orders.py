@@ -11,9 +11,9 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import class_row
 
+from shop.db.connections import Conn
 from shop.domain.orders import Price, PricedLine
 
-Conn = psycopg.Connection[Any]
 AsyncConn = psycopg.AsyncConnection[Any]
 
 # NOTIFY channel on which an order's stock outcome is announced (payload: the order id) once it is

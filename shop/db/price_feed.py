@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
-import psycopg
 from psycopg.rows import class_row
 
-Conn = psycopg.Connection[Any]
+from shop.db.connections import Conn
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import class_row
 
+from shop.db.connections import Conn
 from shop.domain.products import DuplicateSku, Product
 
 _COLUMNS = (
@@ -19,7 +20,6 @@ _COLUMNS = (
     "created_at, updated_at"
 )
 
-Conn = psycopg.Connection[Any]
 AsyncConn = psycopg.AsyncConnection[Any]
 
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
-import psycopg
 from psycopg.rows import class_row
 
+from shop.db.connections import Conn
 from shop.domain.timers import EXPIRY, Timer
-
-Conn = psycopg.Connection[Any]
 
 # A timer whose sweep failed this often is left alone (and counted): a bug to look at, not a retry loop.
 MAX_SWEEP_FAILURES = 5

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -31,11 +31,10 @@ from shop.domain.auth import (
     hash_code,
     looks_like_code,
 )
+from shop.domain.clock import Clock
 from shop.domain.ids import uuid7
 from shop.names import MAIL_QUEUE, SEND_EMAIL
 from shop.security.passwords import burn_equal_time, hash_password, needs_rehash, verify_password
-
-Clock = Callable[[], datetime]
 
 
 class Cooldowns(Protocol):

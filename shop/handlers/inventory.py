@@ -10,7 +10,6 @@ key make a redelivered `order.created` a no-op.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -18,6 +17,7 @@ from uuid import UUID
 from shop.db import products as db
 from shop.db.inbox import record_handled
 from shop.db.unit_of_work import UnitOfWork
+from shop.domain.clock import Clock
 from shop.domain.ids import uuid7
 from shop.domain.orders import EventForUnknownOrder
 from shop.domain.products import InsufficientStock, release, reserve, sell
@@ -30,7 +30,6 @@ from shop.schemas.orders import (
     encode_order_notice,
 )
 
-Clock = Callable[[], datetime]
 CONSUMER = "inventory"
 
 

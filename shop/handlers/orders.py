@@ -16,6 +16,7 @@ from shop.db import orders as db
 from shop.db import timers as timers_db
 from shop.db.inbox import record_handled
 from shop.db.unit_of_work import UnitOfWork
+from shop.domain.clock import Clock
 from shop.domain.idempotency import IdempotencyKeyReused
 from shop.domain.ids import uuid7
 from shop.domain.orders import (
@@ -44,8 +45,6 @@ from shop.schemas.orders import (
     encode_order_created,
     encode_order_notice,
 )
-
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@ Kafka event in the outbox, all in one transaction on the `catalog` primary."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,6 +10,7 @@ from uuid import UUID
 
 from shop.db import products as db
 from shop.db.unit_of_work import UnitOfWork
+from shop.domain.clock import Clock
 from shop.domain.ids import uuid7
 from shop.domain.products import (
     CREATED,
@@ -25,8 +25,6 @@ from shop.domain.products import (
 )
 from shop.names import PRODUCT_CREATED, PRODUCT_UPDATED
 from shop.schemas.events import encode_product_event
-
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from prometheus_client import Counter, Histogram
 
 from shop.db import timers as db
 from shop.db.unit_of_work import UnitOfWork
+from shop.domain.clock import Clock
 from shop.domain.orders import EventForUnknownOrder, Status
 from shop.domain.timers import (
     EXPIRY,
@@ -41,7 +42,6 @@ from shop.schemas.orders import ORDER_COMPLETED
 
 log = logging.getLogger("shop.timers")
 
-Clock = Callable[[], datetime]
 
 TRIGGER, SWEEPER = "trigger", "sweeper"
 DUE_ALONG = 200  # other due timers a trigger fires in its transaction

@@ -15,7 +15,8 @@ from prometheus_client import Gauge
 
 from shop.db.timers import pending_by_kind
 from shop.db.unit_of_work import UnitOfWork
-from shop.handlers.timers import Clock, sweep
+from shop.domain.clock import Clock
+from shop.handlers.timers import sweep
 
 log = logging.getLogger("shop.timers.sweeper")
 

@@ -34,7 +34,7 @@ REQUIRED_CLAIMS = ("sub", "iss", "aud", "exp", "iat", "jti", "roles", "token_use
 MAX_TOKEN_LENGTH = 4096
 _COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 
-Clock = Callable[[], float]
+EpochClock = Callable[[], float]  # seconds since the epoch, as time.time (JWT times are such)
 
 
 class InvalidToken(Exception):
@@ -63,7 +63,7 @@ class AccessClaims:
 
 class TokenIssuer:
     def __init__(
-        self, keyring: KeyRing, issuer: str, audience: str, ttl_seconds: float, clock: Clock = time.time
+        self, keyring: KeyRing, issuer: str, audience: str, ttl_seconds: float, clock: EpochClock = time.time
     ) -> None:
         if ttl_seconds < 1:
             raise ValueError(f"access token lifetime must be at least 1 second, got {ttl_seconds}")
@@ -104,7 +104,7 @@ class TokenVerifier:
         issuer: str,
         audience: str,
         leeway_seconds: float = 30,
-        clock: Clock = time.time,
+        clock: EpochClock = time.time,
     ) -> None:
         self._keyring = keyring
         self._issuer = issuer

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import psycopg
 from confluent_kafka import Message
 
 from shop import bootstrap
+from shop.db.connections import Conn
 from shop.db.orders import lock_orders
 from shop.db.products import lock_orders as lock_inventory_orders
 from shop.db.products import lock_products, products_reserved_by
@@ -59,7 +59,6 @@ def inventory_settlement_agent(message: Message) -> None:
 # one opened around them all, so the batch commits once, or not at all. Its locks are taken first,
 # in a fixed order (see shop.db.products.lock_products), so that concurrent batches cannot deadlock.
 
-Conn = psycopg.Connection[Any]
 Each = Callable[[Message], AbstractContextManager[None]]
 Event = TypeVar("Event", OrderCreatedV1, OrderNoticeV1)
 

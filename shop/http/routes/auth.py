@@ -15,10 +15,10 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from shop.db import auth as db
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.auth import InvalidEmail, check_password_policy, looks_like_code, normalize_email
+from shop.domain.clock import Clock
 from shop.handlers.auth import (
     AccessTokenIssuer,
     AuthPolicy,
-    Clock,
     Login,
     LoginThrottle,
     TokenPair,
