@@ -125,7 +125,7 @@ _ORDER_COLUMNS = (
 
 # 5. shop/handlers/orders.py handle_stock_outcome, stock.reserved (shop/streams/saga.py
 # stock_outcome_agent): the inbox (read); reserving -> reserved (shop/db/orders.py
-# record_stock_reserved, UPDATE ... RETURNING, read; it settled the order, so no look-up of it);
+# record_stock_outcome, UPDATE ... RETURNING, read; it settled the order, so no look-up of it);
 # nothing left queued at the block's end; then the `order_stock` notification it asked for (no
 # outbox rows, no commit position). 5 statements, 7 round trips.
 STOCK_OUTCOME = f"""

@@ -246,12 +246,12 @@ class CancelledForStock:
     customer_email: str | None
 
 
-def record_stock_reserved(conn: Conn, order_id: UUID, now: datetime) -> bool:
-    """`reserving` → `reserved`; False when the order is not reserving (or does not exist)."""
+def record_stock_outcome(conn: Conn, order_id: UUID, stock: str, now: datetime) -> bool:
+    """`reserving` → `stock` (`reserved`, or `rejected` with the status kept when the order ended
+    first); False when the order is not reserving (or does not exist)."""
     row = conn.execute(
-        "UPDATE orders SET stock = 'reserved', updated_at = %s WHERE id = %s AND stock = 'reserving'"
-        " RETURNING 1",
-        (now, order_id),
+        "UPDATE orders SET stock = %s, updated_at = %s WHERE id = %s AND stock = 'reserving' RETURNING 1",
+        (stock, now, order_id),
     ).fetchone()
     return row is not None
 
@@ -269,16 +269,6 @@ def cancel_for_stock_rejected(conn: Conn, order_id: UUID, now: datetime) -> Canc
         (now, order_id),
     ).fetchone()
     return CancelledForStock(row[0]) if row is not None else None
-
-
-def record_stock_rejected(conn: Conn, order_id: UUID, now: datetime) -> bool:
-    """`reserving` → `rejected`, the status kept (the order ended first); False when not reserving."""
-    row = conn.execute(
-        "UPDATE orders SET stock = 'rejected', updated_at = %s WHERE id = %s AND stock = 'reserving'"
-        " RETURNING 1",
-        (now, order_id),
-    ).fetchone()
-    return row is not None
 
 
 def order_exists(conn: Conn, order_id: UUID) -> bool:

@@ -206,7 +206,7 @@ def handle_stock_outcome(event: OrderNoticeV1, uow: UnitOfWork, clock: Clock) ->
         if not record_handled(uow.conn, STOCK_CONSUMER, event.event_id):
             return False
         if event.schema == STOCK_RESERVED:
-            settled = db.record_stock_reserved(uow.conn, event.order_id, now)
+            settled = db.record_stock_outcome(uow.conn, event.order_id, Stock.RESERVED, now)
         else:
             cancelled = db.cancel_for_stock_rejected(uow.conn, event.order_id, now)
             if cancelled is not None:
@@ -216,7 +216,7 @@ def handle_stock_outcome(event: OrderNoticeV1, uow: UnitOfWork, clock: Clock) ->
             else:
                 # The order ended first (the customer cancelled it, or it expired): keep its status,
                 # record the outcome, so that no order is left `reserving`.
-                settled = db.record_stock_rejected(uow.conn, event.order_id, now)
+                settled = db.record_stock_outcome(uow.conn, event.order_id, Stock.REJECTED, now)
         # Nothing changed: a late outcome of an order settled already, or of no order at all.
         if not settled and not db.order_exists(uow.conn, event.order_id):
             raise EventForUnknownOrder(f"{event.schema} for order {event.order_id}, which does not exist")
