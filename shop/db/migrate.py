@@ -1,7 +1,9 @@
 """`shop migrate`: plain SQL files per database, applied in order, recorded in a table.
 
-Files live in `shop/db/migrations/<context>/NNNN_description.sql`. Each file runs in its own
-transaction together with the row that records it, so a failed file leaves nothing half-applied.
+Files live in `shop/db/migrations/<context>/NNNN_description.sql`; the tables every context keeps
+alike (outbox, inbox, command answers, mail ledger) in `shop/db/migrations/shared/description.sql`,
+applied by each context that has them under the version `SHARED_MIGRATIONS` gives. Each file runs in
+its own transaction together with the row that records it, so a failed file leaves nothing half-applied.
 An advisory lock lets several `shop migrate` run at once (two containers starting together) without
 applying a file twice. A recorded file whose text has changed since is an error: history is never
 rewritten in place; write a new file.
@@ -15,6 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 import psycopg
 
@@ -34,6 +37,35 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 )
 """
+
+
+# {context: {version: shared file name}}. Each context first had its own copy of these files, byte for
+# byte the same; the versions are those the copies were applied under, so a database migrated then
+# finds every shared file recorded already, under the same version, name and checksum.
+SHARED_MIGRATIONS: Mapping[str, Mapping[int, str]] = {
+    "auth": {
+        1: "outbox_and_inbox",
+        2: "outbox_destination",
+        4: "outbox_notify_after_commit",
+        5: "mail_deliveries",
+        6: "command_answers",
+        8: "mail_handed_over",
+    },
+    "catalog": {
+        1: "outbox_and_inbox",
+        2: "outbox_destination",
+        5: "outbox_notify_after_commit",
+        6: "command_answers",
+    },
+    "orders": {
+        1: "outbox_and_inbox",
+        2: "outbox_destination",
+        7: "outbox_notify_after_commit",
+        9: "mail_deliveries",
+        10: "command_answers",
+        12: "mail_handed_over",
+    },
+}
 
 
 class MigrationError(RuntimeError):
@@ -80,10 +112,28 @@ def pending_migrations(migrations: Iterable[Migration], applied: Mapping[int, st
     return pending
 
 
+def with_shared(
+    files: Mapping[str, str], versions: Mapping[int, str], shared: Mapping[str, str]
+) -> dict[str, str]:
+    """A context's `{file name: SQL}` with the shared files it applies, `{version: name}`, added."""
+    result = dict(files)
+    for version, name in versions.items():
+        file_name = f"{version:04d}_{name}.sql"
+        if file_name in result:
+            raise MigrationError(f"{file_name} is both the context's own and a shared migration")
+        result[file_name] = shared[name]
+    return result
+
+
+def _read_sql(folder: Traversable) -> dict[str, str]:
+    return {p.name: p.read_text(encoding="utf-8") for p in folder.iterdir() if p.name.endswith(".sql")}
+
+
 def load_migrations(context: str) -> list[Migration]:
-    folder = resources.files("shop.db") / "migrations" / context
-    files = {p.name: p.read_text(encoding="utf-8") for p in folder.iterdir() if p.name.endswith(".sql")}
-    return parse_migrations(files)
+    folder = resources.files("shop.db") / "migrations"
+    shared = {name.removesuffix(".sql"): sql for name, sql in _read_sql(folder / "shared").items()}
+    own = _read_sql(folder / context)
+    return parse_migrations(with_shared(own, SHARED_MIGRATIONS.get(context, {}), shared))
 
 
 def migrate_database(url: str, migrations: list[Migration]) -> list[Migration]:
@@ -119,4 +169,12 @@ def migrate_all(databases: Mapping[str, str]) -> dict[str, list[Migration]]:
     return result
 
 
-__all__ = ["Migration", "MigrationError", "migrate_all", "parse_migrations", "pending_migrations"]
+__all__ = [
+    "SHARED_MIGRATIONS",
+    "Migration",
+    "MigrationError",
+    "migrate_all",
+    "parse_migrations",
+    "pending_migrations",
+    "with_shared",
+]
