@@ -11,7 +11,7 @@ reminder decided while the order was PENDING may reach us after the customer pai
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -21,6 +21,7 @@ from shop.domain.orders import Status
 from shop.mail.ledger import DeliveryInProgress
 from shop.mail.origins import origin_of
 from shop.mail.render import RenderedEmail, render
+from shop.mail.sender import NO_HOOKS, SendHooks
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +43,7 @@ class SendEmail:
 
 
 class EmailSender(Protocol):
-    def send(
-        self,
-        to: str,
-        email: RenderedEmail,
-        dedupe_key: str,
-        accepted: Callable[[], None] | None = None,
-        handing_over: Callable[[], None] | None = None,
-        refused: Callable[[], None] | None = None,
-    ) -> None: ...
+    def send(self, to: str, email: RenderedEmail, dedupe_key: str, hooks: SendHooks = NO_HOOKS) -> None: ...
 
 
 class Delivery(Protocol):
@@ -122,14 +115,12 @@ def deliver_email(cmd: SendEmail, sender: EmailSender, ledger: Ledger, contexts:
                 delivery.record_obsolete()
             log.info("email %s (%s) no longer holds; not sent", cmd.dedupe_key, cmd.template)
             return "obsolete"
-        sender.send(
-            cmd.to,
-            email,
-            cmd.dedupe_key,
-            accepted=lambda: _record_sent(delivery, cmd.dedupe_key),
+        hooks = SendHooks(
             handing_over=delivery.record_handed_over,
             refused=delivery.withdraw_hand_over,
+            accepted=lambda: _record_sent(delivery, cmd.dedupe_key),
         )
+        sender.send(cmd.to, email, cmd.dedupe_key, hooks)
     log.info("email %s (%s) sent", cmd.dedupe_key, cmd.template)
     return "sent"
 

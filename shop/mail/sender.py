@@ -10,6 +10,7 @@ import hashlib
 import re
 import smtplib
 from collections.abc import Callable
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
@@ -24,6 +25,20 @@ def message_id(dedupe_key: str) -> str:
     deduplication (e.g. a ledger commit that failed) can still be recognised by the receiving side."""
     digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
     return f"<{digest}@shop.local>"
+
+
+@dataclass(frozen=True)
+class SendHooks:
+    """What a send tells its caller on the way: `handing_over` just before the message's final "."
+    (the point after which the server may hold it), `refused` if the server then answers it with an
+    error (it does not hold the email), `accepted` as soon as the server took it, before the QUIT."""
+
+    handing_over: Callable[[], None] | None = None
+    refused: Callable[[], None] | None = None
+    accepted: Callable[[], None] | None = None
+
+
+NO_HOOKS = SendHooks()
 
 
 class SmtpSender:
@@ -47,27 +62,16 @@ class SmtpSender:
         message.add_alternative(email.html, subtype="html")
         return message
 
-    def send(
-        self,
-        to: str,
-        email: RenderedEmail,
-        dedupe_key: str,
-        accepted: Callable[[], None] | None = None,
-        handing_over: Callable[[], None] | None = None,
-        refused: Callable[[], None] | None = None,
-    ) -> None:
-        """Send the email; `handing_over` is called just before the message's final "." (the point
-        after which the server may hold it), `refused` if the server then answers it with an error
-        (it does not hold the email), `accepted` as soon as the server took it, before the QUIT."""
+    def send(self, to: str, email: RenderedEmail, dedupe_key: str, hooks: SendHooks = NO_HOOKS) -> None:
         message = self.build(to, email, dedupe_key)
         smtp = _HandOverSMTP(self.host, self.port, timeout=self.timeout)
-        smtp.handing_over, smtp.refused = handing_over, refused
+        smtp.handing_over, smtp.refused = hooks.handing_over, hooks.refused
         try:
             smtp.send_message(message)
             # The QUIT round trip can take a whole timeout; the caller's record of the sent email
             # should not wait for it (a crash in between would send a second copy).
-            if accepted is not None:
-                accepted()
+            if hooks.accepted is not None:
+                hooks.accepted()
         finally:
             _quit_quietly(smtp)
 

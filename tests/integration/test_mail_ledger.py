@@ -9,6 +9,7 @@ the record is committed as soon as the server accepted the email, before the QUI
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import smtplib
@@ -31,7 +32,7 @@ from shop.handlers.mail import DeliveryInProgress, SendEmail, deliver_email
 from shop.mail.context import ContextResolver
 from shop.mail.ledger import DeliveryLedger
 from shop.mail.origins import LEDGER_DATABASES
-from shop.mail.sender import SmtpSender
+from shop.mail.sender import NO_HOOKS, SmtpSender
 
 MAILPIT = os.environ.get("SHOP_MAILPIT_URL", "http://127.0.0.1:8025")
 SMTP_TIMEOUT = 0.5
@@ -246,11 +247,11 @@ class _Killed(BaseException):
 class _DiesBeforeTheAcceptanceIsRecorded(SmtpSender):
     """The real SMTP exchange, to the server's acceptance; then the process dies before recording it."""
 
-    def send(self, to, email, dedupe_key, accepted=None, handing_over=None, refused=None):
+    def send(self, to, email, dedupe_key, hooks=NO_HOOKS):
         def die() -> None:
             raise _Killed
 
-        super().send(to, email, dedupe_key, accepted=die, handing_over=handing_over, refused=refused)
+        super().send(to, email, dedupe_key, dataclasses.replace(hooks, accepted=die))
 
 
 def test_a_delivery_killed_after_the_server_took_the_email_is_not_mailed_twice(ledger, pools, settings, keys):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from uuid import UUID, uuid4
 
@@ -14,6 +14,7 @@ from shop.handlers.mail import DeliveryInProgress, SendEmail, deliver_email
 from shop.mail.context import ContextResolver
 from shop.mail.origins import UnknownOrigin
 from shop.mail.render import RenderedEmail, UnknownTemplate
+from shop.mail.sender import NO_HOOKS, SendHooks
 
 PEPPER = "test-pepper"
 
@@ -25,24 +26,16 @@ class FakeSender:
         self.failure_after_acceptance: Exception | None = None
         self.death_after_hand_over: BaseException | None = None  # the process killed after the "."
 
-    def send(
-        self,
-        to: str,
-        email: RenderedEmail,
-        dedupe_key: str,
-        accepted: Callable[[], None] | None = None,
-        handing_over: Callable[[], None] | None = None,
-        refused: Callable[[], None] | None = None,
-    ) -> None:
+    def send(self, to: str, email: RenderedEmail, dedupe_key: str, hooks: SendHooks = NO_HOOKS) -> None:
         if self.failure is not None:
             raise self.failure
-        if handing_over is not None:
-            handing_over()
+        if hooks.handing_over is not None:
+            hooks.handing_over()
         self.sent.append((to, email, dedupe_key))
         if self.death_after_hand_over is not None:
             raise self.death_after_hand_over
-        if accepted is not None:
-            accepted()
+        if hooks.accepted is not None:
+            hooks.accepted()
         if self.failure_after_acceptance is not None:  # e.g. the QUIT timed out
             raise self.failure_after_acceptance
 
