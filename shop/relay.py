@@ -16,8 +16,8 @@ commands' recorded answers (`command_answers`) older than that.
 
 from __future__ import annotations
 
+import functools
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,15 +37,17 @@ from shop.db.commands import forget_answers
 from shop.db.connections import primary_options
 from shop.db.outbox import (
     KAFKA,
-    NOTIFY_CHANNEL,
     RABBITMQ,
     OutboxRow,
+    backlog,
     claim_unsent,
     delete_published,
+    listen,
     mark_sent,
     try_take_lease,
 )
 from shop.observability.tracing import TRACE_OPTION, extract, inject, tracer
+from shop.processes.background import BackgroundThreads
 
 log = logging.getLogger("shop.relay")
 
@@ -88,7 +90,7 @@ class PublishFailed(RuntimeError):
     pass
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundThreads):
     def __init__(
         self,
         databases: Mapping[str, str],
@@ -113,23 +115,9 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._max_backoff = max_backoff
-        self._stopping = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._run, args=(name, url), name=f"relay-{name}", daemon=True)
-            for name, url in self._databases.items()
-        ]
-
-    def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        for thread in self._threads:
-            thread.join()  # each closes its own producer
-
-    def alive(self) -> bool:
-        return all(t.is_alive() for t in self._threads)
+        # One thread per database; each closes its own producer when stopped.
+        loops = {name: functools.partial(self._run, name, url) for name, url in self._databases.items()}
+        super().__init__({f"relay-{name}": loop for name, loop in loops.items()})
 
     def _run(self, database: str, url: str) -> None:
         backoff = self._poll_interval
@@ -156,7 +144,7 @@ class OutboxRelay:
                     publisher.close()
 
     def _serve(self, database: str, conn: psycopg.Connection[Any], outlets: _Outlets) -> None:
-        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        listen(conn)
         leader = False
         measured_at = 0.0
         expire_at = 0.0
@@ -286,16 +274,9 @@ def _context_of(span: Span) -> otel_context.Context:
 
 
 def _measure_backlog(database: str, conn: psycopg.Connection[Any]) -> None:
-    """Cheap: the partial index `outbox_unpublished` holds only unsent rows."""
-    row = conn.execute(
-        """
-        SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)
-          FROM outbox WHERE published_at IS NULL
-        """
-    ).fetchone()
-    if row is not None:
-        BACKLOG.labels(database).set(row[0])
-        OLDEST_UNSENT.labels(database).set(float(row[1]))
+    unsent, oldest_age = backlog(conn)
+    BACKLOG.labels(database).set(unsent)
+    OLDEST_UNSENT.labels(database).set(oldest_age)
 
 
 def _dramatiq_message(row: OutboxRow, span: Span) -> OutgoingMessage:

@@ -40,6 +40,11 @@ class OutboxRow:
         return json.dumps(self.payload, separators=(",", ":")).encode()
 
 
+def listen(conn: psycopg.Connection[Any]) -> None:
+    """Writers NOTIFY the channel when they commit outbox rows (see the migration): the relay wakes."""
+    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")  # a constant: LISTEN takes no parameter
+
+
 def try_take_lease(conn: psycopg.Connection[Any]) -> bool:
     """Session-level: held until this connection closes, so a crashed relay frees it at once."""
     row = conn.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LEASE_ID,)).fetchone()
@@ -60,6 +65,18 @@ def claim_unsent(conn: psycopg.Connection[Any], limit: int) -> list[OutboxRow]:
         (limit,),
     ).fetchall()
     return [OutboxRow(*row) for row in rows]
+
+
+def backlog(conn: psycopg.Connection[Any]) -> tuple[int, float]:
+    """How many rows are unsent, and the age in seconds of the oldest (0 when none). Cheap: the
+    partial index `outbox_unpublished` holds only unsent rows."""
+    row = conn.execute(
+        """
+        SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)
+          FROM outbox WHERE published_at IS NULL
+        """
+    ).fetchone()
+    return (int(row[0]), float(row[1])) if row is not None else (0, 0.0)
 
 
 def mark_sent(conn: psycopg.Connection[Any], ids: Sequence[int]) -> None:

@@ -7,7 +7,6 @@ run at once: each claims timers with SKIP LOCKED, one transaction per timer (sho
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -17,6 +16,7 @@ from shop.db.timers import pending_by_kind
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.clock import Clock
 from shop.handlers.timers import sweep
+from shop.processes.background import BackgroundThreads
 
 log = logging.getLogger("shop.timers.sweeper")
 
@@ -30,7 +30,7 @@ OVERDUE = Gauge(
 )
 
 
-class TimerSweeper:
+class TimerSweeper(BackgroundThreads):
     def __init__(
         self,
         uow_factory: Callable[[], UnitOfWork],
@@ -45,18 +45,7 @@ class TimerSweeper:
         self._interval = interval
         self._batch = batch
         self._kinds_seen: set[str] = set()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="timer-sweeper", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join()
-
-    def alive(self) -> bool:
-        return self._thread.is_alive()
+        super().__init__({"timer-sweeper": self._run})
 
     def _measure(self) -> None:
         with self._uow_factory() as uow:

@@ -24,7 +24,6 @@ import contextlib
 import json
 import logging
 import queue
-import threading
 import zlib
 from collections.abc import Mapping
 from typing import Any
@@ -33,6 +32,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from prometheus_client import Gauge
 
 from shop.names import DEAD_LETTER_TOPIC
+from shop.processes.background import BackgroundThreads
 from shop.streams.lanes import (
     STREAM_RECORDS,
     Agent,
@@ -62,7 +62,7 @@ MAX_IN_FLIGHT = 200  # records of one partition handed to its lane and not yet d
 REVOKE_WAIT = 10.0  # seconds a rebalance waits for records lanes have started on revoked partitions
 
 
-class StreamRunner:
+class StreamRunner(BackgroundThreads):
     def __init__(
         self,
         consumer_config: Mapping[str, Any],
@@ -104,18 +104,10 @@ class StreamRunner:
         self._done: queue.SimpleQueue[tuple[Message, bool]] = queue.SimpleQueue()
         self._in_flight: dict[TopicPartitionKey, int] = {}
         self._paused: set[TopicPartitionKey] = set()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="stream-runner", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join()
+        super().__init__({"stream-runner": self._run})
 
     def alive(self) -> bool:
-        return self._thread.is_alive() and all(lane.alive() for lane in self._lanes)
+        return super().alive() and all(lane.alive() for lane in self._lanes)
 
     def _run(self) -> None:
         if not self._agents:
