@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
+
+from shop.http.routing import LIMIT_GROUPS
 
 CONTEXTS = ("auth", "catalog", "orders")
-# The gateway's rate-limit groups (shop/http/routing.py; a test keeps the two lists equal).
-RATE_LIMIT_GROUPS = ("auth", "products", "orders")
+# The quota of each of the gateway's rate-limit groups (declared in shop/http/routing.py) where
+# SHOP_RATE_LIMITS names none.
 DEFAULT_RATE_LIMITS = "auth=600/60s,products=1200/60s,orders=60/60s"
+
+_T = TypeVar("_T")
 
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
 
@@ -131,11 +135,13 @@ def _order_settings(
 def _rate_limits(raw: str) -> dict[str, tuple[int, float]]:
     """`auth=300/60s,orders=120/1m` -> {"auth": (300, 60.0), "orders": (120, 60.0)}; groups not named
     keep their default."""
-    limits = {k: v for k, v in (_one_limit(p) for p in DEFAULT_RATE_LIMITS.split(","))}
+    limits = dict(_one_limit(p) for p in DEFAULT_RATE_LIMITS.split(","))
     for part in (p.strip() for p in raw.split(",")):
         if part:
             name, limit = _one_limit(part)
             limits[name] = limit
+    if unlimited := [group for group in LIMIT_GROUPS if group not in limits]:
+        raise SettingsError(f"SHOP_RATE_LIMITS: no quota for {', '.join(unlimited)}")
     return limits
 
 
@@ -144,8 +150,8 @@ def _one_limit(part: str) -> tuple[str, tuple[int, float]]:
     name, sep, rule = part.partition("=")
     quota, slash, window = rule.partition("/")
     name = name.strip()
-    if not sep or not slash or name not in RATE_LIMIT_GROUPS:
-        raise SettingsError(f"SHOP_RATE_LIMITS: {part!r}: {example}; groups: {', '.join(RATE_LIMIT_GROUPS)}")
+    if not sep or not slash or name not in LIMIT_GROUPS:
+        raise SettingsError(f"SHOP_RATE_LIMITS: {part!r}: {example}; groups: {', '.join(LIMIT_GROUPS)}")
     try:
         count, seconds = int(quota), parse_duration(window)
     except ValueError:
@@ -205,30 +211,6 @@ def with_secret_files(env: Mapping[str, str]) -> Mapping[str, str]:
     return resolved
 
 
-class _ReadRecorder(dict[str, str]):
-    """An empty environment that remembers every name asked of it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: set[str] = set()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        self.names.add(key)
-        return default
-
-    def __contains__(self, key: object) -> bool:
-        if isinstance(key, str):
-            self.names.add(key)
-        return False
-
-
-def variables() -> frozenset[str]:
-    """Every SHOP_* variable the settings read (each may also come as SHOP_*_FILE)."""
-    recorder = _ReadRecorder()
-    Settings.from_env(recorder)
-    return frozenset(name for name in recorder.names if name.startswith("SHOP_"))
-
-
 @dataclass(frozen=True)
 class Settings:
     host: str
@@ -280,23 +262,20 @@ class Settings:
         def text(name: str, default: str) -> str:
             return env.get(name, default)
 
-        def integer(name: str, default: int) -> int:
+        def parsed(name: str, default: _T, parse: Callable[[str], _T], expected: str) -> _T:
             raw = env.get(name)
             if raw is None or raw == "":
                 return default
             try:
-                return int(raw)
+                return parse(raw)
             except ValueError:
-                raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+                raise SettingsError(f"{name} must be {expected}, got {raw!r}") from None
+
+        def integer(name: str, default: int) -> int:
+            return parsed(name, default, int, "an integer")
 
         def number(name: str, default: float) -> float:
-            raw = env.get(name)
-            if raw is None or raw == "":
-                return default
-            try:
-                return float(raw)
-            except ValueError:
-                raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+            return parsed(name, default, float, "a number")
 
         def duration(name: str, default: str) -> float:
             raw = env.get(name) or default

@@ -1,15 +1,22 @@
 """The gateway's routing table, in one place: each public route, its context, the handler that serves
 it, its rate-limit group and who may call it. The app registers its routes from here, the rate
 limiter, the access check and the response transformation read their settings from here, and the
-OpenAPI document (and with it every request validator) is built from it."""
+OpenAPI document (and with it every request validator) is built from it. The rate-limit groups are
+declared here only: the settings give each its quota (SHOP_RATE_LIMITS).
+
+aiohttp is imported when the gateway registers or looks up its routes, not with the table: the
+settings read the groups from here, and `shop health` reads the settings at every check."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from aiohttp import web
+if TYPE_CHECKING:
+    from aiohttp import web
 
 
 class Access(StrEnum):
@@ -59,14 +66,22 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/api/v1/orders/{order_id}/cancel", "orders", "cancel", "orders", Access.OWNER),
 )
 
-LIMIT_GROUPS = frozenset(spec.limit for spec in ROUTES if spec.limit)
+# In the table's order; every group needs a quota (shop.settings).
+LIMIT_GROUPS: tuple[str, ...] = tuple(dict.fromkeys(spec.limit for spec in ROUTES if spec.limit))
 
-_SPECS = web.AppKey("route_specs", dict)
+_Specs = dict[tuple[str, str], RouteSpec]
+
+
+@functools.cache
+def _specs_key() -> web.AppKey[_Specs]:
+    from aiohttp import web
+
+    return web.AppKey("route_specs", dict)
 
 
 def add_routes(app: web.Application, handlers: Mapping[str, object]) -> None:
     """Registers every route of each context present in `handlers` ({context: routes object})."""
-    specs: dict[tuple[str, str], RouteSpec] = app.get(_SPECS, {})
+    specs: _Specs = app.get(_specs_key(), {})
     for spec in ROUTES:
         owner = handlers.get(spec.context)
         if owner is None:
@@ -77,7 +92,7 @@ def add_routes(app: web.Application, handlers: Mapping[str, object]) -> None:
         else:
             app.router.add_route(spec.method, spec.path, handler)
         specs[(spec.method, spec.path)] = spec
-    app[_SPECS] = specs
+    app[_specs_key()] = specs
 
 
 def spec_of(request: web.Request) -> RouteSpec | None:
@@ -89,5 +104,5 @@ def spec_of(request: web.Request) -> RouteSpec | None:
     if resource is None:
         return None
     method = "GET" if request.method == "HEAD" else request.method
-    specs: dict[tuple[str, str], RouteSpec] = request.app.get(_SPECS, {})
+    specs: _Specs = request.app.get(_specs_key(), {})
     return specs.get((method, resource.canonical))

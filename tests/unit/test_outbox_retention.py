@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from shop.settings import Settings, SettingsError, variables
+from shop.settings import Settings, SettingsError
+from tests.unit.settings_reads import variables
 
 
 def test_one_day_by_default():

@@ -175,7 +175,7 @@ def test_any_setting_can_come_from_a_file_like_a_docker_secret(tmp_path):
 
 
 def test_the_settings_know_every_variable_they_read():
-    from shop.settings import variables
+    from tests.unit.settings_reads import variables
 
     names = variables()
     assert {"SHOP_REDIS_URL", "SHOP_REDIS_CLUSTER", "SHOP_RABBITMQ_URL", "SHOP_ORDERS_DB_URL"} <= names

@@ -31,8 +31,8 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from shop.cli import build_parser
-from shop.settings import variables
 from tests.unit.ops.tools import ensure_deb
+from tests.unit.settings_reads import variables
 
 ROOT = Path(__file__).resolve().parents[3]
 SWARM = ROOT / "ops" / "swarm"
