@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import psycopg
 import pytest
 import redis
-from psycopg_pool import ConnectionPool
 
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.auth import InvalidCredentials, InvalidRefreshToken, TooManyLoginAttempts, code_for
@@ -30,6 +29,7 @@ from shop.handlers.auth import (
 )
 from shop.security.passwords import hash_password
 from shop.security.throttle import AddressCooldowns, LoginLimiter
+from tests.integration.db_helpers import now, primary_pool
 
 POLICY = AuthPolicy("test-pepper", timedelta(days=1))
 PASSWORD = "correct horse battery staple"
@@ -48,13 +48,9 @@ class NoThrottle:
         pass
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 @pytest.fixture(scope="module")
 def pool(settings):
-    with ConnectionPool(settings.databases["auth"].primary_url, min_size=1, max_size=4) as pool:
+    with primary_pool(settings, "auth") as pool:
         yield pool
 
 

@@ -7,13 +7,11 @@ import subprocess
 import sys
 import threading
 import uuid
-from datetime import UTC, datetime
 
 import psycopg
 import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
-from psycopg_pool import ConnectionPool
 
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.products import DuplicateSku, VersionConflict
@@ -26,16 +24,13 @@ from shop.handlers.products import (
     handle_patch,
 )
 from shop.relay import OutboxRelay
+from tests.integration.db_helpers import now, primary_pool
 from tests.integration.kafka_helpers import consume, headers_of, value_of
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 @pytest.fixture(scope="module")
 def pool(settings):
-    with ConnectionPool(settings.databases["catalog"].primary_url, min_size=1, max_size=4) as pool:
+    with primary_pool(settings, "catalog") as pool:
         yield pool
 
 

@@ -6,12 +6,10 @@ import json
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 from confluent_kafka import Producer
 from prometheus_client import REGISTRY
-from psycopg_pool import ConnectionPool
 
 from shop.db.products import reservations_of_ended_orders, stock_that_does_not_add_up
 from shop.db.unit_of_work import UnitOfWork
@@ -27,16 +25,13 @@ from shop.schemas.orders import (
 )
 from shop.streams.runner import StreamRunner
 from shop.streams.saga import inventory_agent, inventory_batch_agent
+from tests.integration.db_helpers import now, primary_pool
 from tests.integration.kafka_helpers import scratch_topic
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 @pytest.fixture(scope="module")
 def pool(settings):
-    with ConnectionPool(settings.databases["catalog"].primary_url, min_size=1, max_size=4) as pool:
+    with primary_pool(settings, "catalog") as pool:
         yield pool
 
 

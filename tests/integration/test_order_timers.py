@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from psycopg_pool import ConnectionPool
 
 from shop.db.timers import MAX_SWEEP_FAILURES
 from shop.db.unit_of_work import UnitOfWork
@@ -18,26 +17,20 @@ from shop.domain.timers import Outcome, TimerPolicy
 from shop.handlers import timers as timer_handlers
 from shop.handlers.orders import PayOrder, PlaceOrder, handle_pay, handle_place_order
 from shop.handlers.timers import fire_trigger, sweep
+from tests.integration.db_helpers import priced_product, primary_pool
 
 POLICY = TimerPolicy.from_seconds([10, 20], 30)
 
 
 @pytest.fixture(scope="module")
 def pool(settings):
-    with ConnectionPool(settings.databases["orders"].primary_url, min_size=1, max_size=10) as pool:
+    with primary_pool(settings, "orders", max_size=10) as pool:
         yield pool
 
 
 @pytest.fixture(scope="module")
 def product(pool) -> uuid.UUID:
-    product_id = uuid.uuid4()
-    with pool.connection() as conn:
-        conn.execute(
-            "INSERT INTO product_prices (product_id, sku, name, price_cents, currency, version)"
-            " VALUES (%s, %s, 'Timer mug', 450, 'EUR', 1)",
-            (product_id, f"TM-{product_id.hex[:8]}"),
-        )
-    return product_id
+    return priced_product(pool, "Timer mug", "TM")
 
 
 def at(moment: datetime):

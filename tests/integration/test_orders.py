@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import UTC, datetime
 
 import psycopg
 import pytest
-from psycopg_pool import ConnectionPool
 
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.idempotency import IdempotencyKeyReused, request_fingerprint
@@ -22,30 +20,20 @@ from shop.handlers.orders import (
     handle_stock_outcome,
 )
 from shop.schemas.orders import STOCK_REJECTED, OrderNoticeV1
+from tests.integration.db_helpers import now, priced_product, primary_pool
 
 DAY_WITH_REMINDERS = TimerPolicy.from_seconds([4 * 3600, 12 * 3600, 22 * 3600], 24 * 3600)
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 @pytest.fixture(scope="module")
 def pool(settings):
-    with ConnectionPool(settings.databases["orders"].primary_url, min_size=1, max_size=25) as pool:
+    with primary_pool(settings, "orders", max_size=25) as pool:
         yield pool
 
 
 @pytest.fixture
 def product(pool) -> uuid.UUID:
-    product_id = uuid.uuid4()
-    with pool.connection() as conn:
-        conn.execute(
-            "INSERT INTO product_prices (product_id, sku, name, price_cents, currency, version)"
-            " VALUES (%s, %s, 'Mug', 450, 'EUR', 1)",
-            (product_id, f"IT-{product_id.hex[:8]}"),
-        )
-    return product_id
+    return priced_product(pool, "Mug", "IT")
 
 
 def place(pool, user: uuid.UUID, key: str, lines: list[OrderLine]):
