@@ -47,8 +47,10 @@ def command_actor(
 
 def refusal(exc: Exception) -> dict[str, Any]:
     """A rule the command broke, as the actor's answer: not a failure, so neither retried nor
-    dead-lettered. The gateway turns it back into the typed error (`shop.http.commands`)."""
-    return {"error": {"type": type(exc).__name__, "code": getattr(exc, "code", ""), "message": str(exc)}}
+    dead-lettered. `{"error": {"code", "message"}}`, keyed by the rule's stable API code (every
+    domain error has one), never its class name: the gateway answers the HTTP error that code maps
+    to (`shop.http.errors.refused`)."""
+    return {"error": {"code": getattr(exc, "code", ""), "message": str(exc)}}
 
 
 # --- done once ---------------------------------------------------------------------------------

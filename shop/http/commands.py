@@ -1,20 +1,31 @@
-"""Sending commands to actors from the event loop, and waiting for their answers, bounded."""
+"""Sending commands to actors from the event loop, and waiting for their answers, bounded.
+
+An actor answers a command with its result, or with the rule the command broke:
+`{"error": {"code", "message"}}` (`shop.actors.commands.refusal`), keyed by the rule's stable code.
+`CommandBus.ask` raises such a refusal as the API's error for that code (`shop.http.errors`), so
+no route reads it; `ContextCommands` adds, for a context's writes, the Idempotency-Key's lock and
+the write's position for the caller's next reads; `answered` is the 503 of an answer not come yet.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
+from uuid import UUID
 
 import dramatiq
 import redis.exceptions
 from dramatiq.results import ResultFailure, ResultTimeout
 from prometheus_client import Histogram
 
-from shop.http.errors import ApiError
+from shop.http.errors import ApiError, refused
+from shop.http.freshness import WriteFreshness
+from shop.http.idempotency import InFlightLocks, KeyedRequest
 
 T = TypeVar("T")
 
@@ -50,7 +61,8 @@ class CommandBus:
 
     async def ask(self, actor: dramatiq.Actor[..., Any], **kwargs: Any) -> Any | None:
         """Sends and waits for the answer; None when it is late (the command still runs: it is
-        durable in RabbitMQ). A command that failed for good is a 503."""
+        durable in RabbitMQ). A refusal is raised as the API's error for its code; a command that
+        failed for good is a 503."""
         started = time.perf_counter()
         outcome = "error"
         try:
@@ -65,15 +77,43 @@ class CommandBus:
                 outcome = "failed"
                 raise ApiError(503, "command_failed", "the command failed; try again") from None
             outcome = "answered"
-            return answer
         finally:
             ACTOR_WAIT.labels(actor.actor_name, "ask", outcome).observe(time.perf_counter() - started)
+        error = answer.get("error") if isinstance(answer, dict) else None
+        if error is not None:
+            raise refused(error["code"], error["message"])
+        return answer
 
 
-def raise_refusal(
-    answer: dict[str, Any], known: Mapping[str, type[Exception]], default: type[Exception]
-) -> None:
-    """Raises the typed error an actor's answer carries (see `shop.actors.commands.refusal`), if any."""
-    error = answer.get("error")
-    if error is not None:
-        raise known.get(error["type"], default)(error["message"])
+def answered(answer: T | None, late: str) -> T:
+    """`answer`, or when the actor has not answered in time, the 503 (`late` its message) that
+    tells the client to retry: the command is durable and runs, so the retry meets its outcome."""
+    if answer is None:
+        raise ApiError(503, "command_timeout", late, {"Retry-After": "1"})
+    return answer
+
+
+@dataclass(frozen=True)
+class ContextCommands:
+    """One context's commands (the catalog's, the orders'), as its routes ask them for a caller:
+    with an Idempotency-Key, one at a time under the key's lock; and the position the actor
+    committed at remembered, so that the caller's next reads see the write (read-your-writes)."""
+
+    bus: CommandBus
+    locks: InFlightLocks
+    freshness: WriteFreshness
+
+    async def ask(
+        self, caller: UUID, actor: dramatiq.Actor[..., Any], keyed: KeyedRequest | None, /, **kwargs: Any
+    ) -> dict[str, Any] | None:
+        """`actor`'s answer to `kwargs` for `caller` (None when it is late, see `CommandBus.ask`);
+        under `keyed`'s lock when the request carries an Idempotency-Key."""
+
+        async def ask() -> dict[str, Any] | None:
+            answer: dict[str, Any] | None = await self.bus.ask(actor, **kwargs)
+            return answer
+
+        answer = await (ask() if keyed is None else self.locks.ask_once(keyed, ask))
+        if answer is not None and answer.get("commit_lsn"):
+            await self.freshness.remember(caller, answer["commit_lsn"])
+        return answer

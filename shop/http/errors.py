@@ -91,29 +91,43 @@ def from_http_exception(request: web.Request, exc: web.HTTPException) -> web.Res
     return error_response(request, exc.status, code, message, headers)
 
 
-# Typed failures of the domain and handlers, and the HTTP status each becomes. The error's class
-# carries its API code; subclasses inherit their parent's status unless listed themselves.
-DOMAIN_STATUS: Mapping[type[Exception], int] = {
-    auth_rules.InvalidEmail: 422,
-    auth_rules.InvalidPassword: 422,
-    auth_rules.InvalidCredentials: 401,
-    auth_rules.EmailNotVerified: 403,
-    auth_rules.TooManyLoginAttempts: 429,
-    auth_rules.InvalidRefreshToken: 401,
-    catalog_rules.InvalidProduct: 422,
-    catalog_rules.ProductNotFound: 404,
-    catalog_rules.DuplicateSku: 409,
-    catalog_rules.VersionConflict: 412,
-    catalog_rules.StockBelowReserved: 409,
-    catalog_rules.InsufficientStock: 409,
-    idempotency.InvalidIdempotencyKey: 400,
-    idempotency.IdempotencyKeyReused: 422,
-    order_rules.TooManyUnpaidOrders: 409,
-    order_rules.InvalidTransition: 409,
-    order_rules.StockNotReserved: 409,
-    order_rules.OrderNotFound: 404,
-    order_rules.OrderRuleError: 422,  # invalid order, unknown product, reused idempotency key
+# The HTTP status of each stable error code the domain's errors carry (`code` on every class):
+# the one table for a rule broken here in the gateway and for a refusal an actor answered with.
+# A code missing here is a 400.
+ERROR_STATUS: Mapping[str, int] = {
+    # auth
+    auth_rules.InvalidEmail.code: 422,
+    auth_rules.InvalidPassword.code: 422,
+    auth_rules.InvalidCredentials.code: 401,
+    auth_rules.EmailNotVerified.code: 403,
+    auth_rules.TooManyLoginAttempts.code: 429,
+    auth_rules.InvalidRefreshToken.code: 401,
+    auth_rules.RefreshTokenReused.code: 401,
+    # catalog
+    catalog_rules.InvalidProduct.code: 422,
+    catalog_rules.ProductNotFound.code: 404,  # and orders.OrderNotFound: the same "not_found"
+    catalog_rules.DuplicateSku.code: 409,
+    catalog_rules.VersionConflict.code: 412,
+    catalog_rules.StockBelowReserved.code: 409,
+    catalog_rules.InsufficientStock.code: 409,
+    # idempotency
+    idempotency.InvalidIdempotencyKey.code: 400,
+    idempotency.IdempotencyKeyReused.code: 422,
+    # orders
+    order_rules.InvalidOrder.code: 422,
+    order_rules.UnknownProduct.code: 422,
+    order_rules.TooManyUnpaidOrders.code: 409,
+    order_rules.InvalidTransition.code: 409,
+    order_rules.StockNotReserved.code: 409,
+    order_rules.OrderNotFound.code: 404,
 }
+
+
+def refused(code: str, message: str) -> ApiError:
+    """The API's error for a rule broken elsewhere, known by its code: an actor's refusal
+    (`shop.actors.commands.refusal`), or a placement's recorded one."""
+    return ApiError(ERROR_STATUS.get(code, 400), code, message)
+
 
 # Failures of a server the gateway depends on: the same request may well work in a moment, so they
 # are a 503 with Retry-After naming the dependency, not a 500. (A query that PostgreSQL refuses for
@@ -150,7 +164,7 @@ DOMAIN_ERRORS = (
 
 
 def from_domain_error(request: web.Request, exc: DomainError) -> web.Response:
-    status = next((s for cls, s in DOMAIN_STATUS.items() if isinstance(exc, cls)), 400)
+    status = ERROR_STATUS.get(exc.code, 400)
     headers = {}
     if isinstance(exc, auth_rules.TooManyLoginAttempts):
         headers["Retry-After"] = str(exc.retry_after)

@@ -16,7 +16,7 @@ from shop.bootstrap import DEPENDENCIES, build_readiness
 from shop.db.connections import primary_options, replica_options
 from shop.http.app import create_gateway_app
 from shop.http.clients import ClientAddress
-from shop.http.commands import CommandBus
+from shop.http.commands import CommandBus, ContextCommands
 from shop.http.freshness import WriteFreshness
 from shop.http.idempotency import InFlightLocks
 from shop.http.middlewares import HTTP_LINE_LIMIT, AccessLogger
@@ -86,11 +86,11 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
         actors=ProductActors(
             product_actors.create_product, product_actors.patch_product, product_actors.adjust_stock
         ),
-        commands=routes.commands,
+        commands=ContextCommands(
+            routes.commands, InFlightLocks(freshness_redis, "catalog"), WriteFreshness(freshness_redis)
+        ),
         replica=catalog_replica,
         primary=catalog_primary,
-        freshness=WriteFreshness(freshness_redis),
-        locks=InFlightLocks(freshness_redis, "catalog"),
     )
     orders_db = settings.databases["orders"]
     orders_replica = _async_pool(orders_db.replica_url, "orders-replica", primary=False, prepared=prepared)
@@ -99,11 +99,13 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
     )
     orders = OrderRoutes(
         actors=OrderActors(order_actors.place_order, order_actors.pay_order, order_actors.cancel_order),
-        commands=routes.commands,
+        commands=ContextCommands(
+            routes.commands,
+            InFlightLocks(freshness_redis, "orders"),
+            WriteFreshness(freshness_redis, "orders"),
+        ),
         replica=orders_replica,
         primary=orders_primary,
-        locks=InFlightLocks(freshness_redis, "orders"),
-        freshness=WriteFreshness(freshness_redis, "orders"),
         stock_watch=StockWatch(orders_db.primary_url),
     )
     pools = [replica, primary_async, catalog_replica, catalog_primary, orders_replica, orders_primary]

@@ -29,7 +29,7 @@ from shop.handlers.auth import (
 )
 from shop.http.auth import require_principal
 from shop.http.clients import client_of
-from shop.http.commands import CommandBus
+from shop.http.commands import CommandBus, answered
 from shop.http.errors import ApiError
 from shop.http.freshness import WriteFreshness
 from shop.http.validation import valid_body
@@ -109,13 +109,12 @@ class AuthRoutes:
         if password is not None:
             check_password_policy(password)
             password_hash = await self._blocking(hash_password, password)
-        answer = await self.commands.ask(
-            self.actors.verify_email, email=email, code=code, password_hash=password_hash
+        answer = answered(
+            await self.commands.ask(
+                self.actors.verify_email, email=email, code=code, password_hash=password_hash
+            ),
+            "verification is taking too long; try again",
         )
-        if answer is None:
-            raise ApiError(
-                503, "command_timeout", "verification is taking too long; try again", {"Retry-After": "1"}
-            )
         if answer.get("password_required"):
             raise ApiError(
                 400,

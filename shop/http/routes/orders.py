@@ -17,31 +17,16 @@ from psycopg_pool import AsyncConnectionPool
 
 from shop.db import orders as db
 from shop.domain import orders as rules
-from shop.domain.idempotency import IdempotencyKeyReused, check_idempotency_key, request_fingerprint
+from shop.domain.idempotency import check_idempotency_key, request_fingerprint
 from shop.domain.ids import uuid7
 from shop.http.auth import require_principal
-from shop.http.commands import CommandBus, raise_refusal
-from shop.http.errors import ApiError
-from shop.http.freshness import WriteFreshness
-from shop.http.idempotency import InFlightLocks, KeyedRequest
+from shop.http.commands import ContextCommands, answered
+from shop.http.errors import ApiError, refused
+from shop.http.idempotency import KeyedRequest
 from shop.http.pagination import decode_cursor, encode_cursor
 from shop.http.stock_watch import StockWatch, preferred_wait, wait_for
 from shop.http.validation import params, valid_body
 from shop.schemas.views import order_view
-
-_RULES: tuple[type[rules.OrderRuleError | IdempotencyKeyReused], ...] = (
-    rules.InvalidOrder,
-    rules.UnknownProduct,
-    rules.InvalidTransition,
-    rules.OrderNotFound,
-    rules.StockNotReserved,
-    rules.TooManyUnpaidOrders,
-    IdempotencyKeyReused,
-)
-# An actor's refusal names its rule's class; a placement's recorded refusal its code. Both are
-# raised again as that rule, which shop.http.errors maps to HTTP.
-_ERRORS: dict[str, type[Exception]] = {cls.__name__: cls for cls in _RULES}
-_BY_CODE: dict[str, type[Exception]] = {cls.code: cls for cls in _RULES}
 
 
 @dataclass(frozen=True)
@@ -54,15 +39,13 @@ class OrderActors:
 @dataclass
 class OrderRoutes:
     actors: OrderActors
-    commands: CommandBus
+    commands: ContextCommands  # the orders': their locks and their write positions
     replica: AsyncConnectionPool
     primary: AsyncConnectionPool
-    locks: InFlightLocks
-    freshness: WriteFreshness
     stock_watch: StockWatch
 
     def _reading(self, user_id: UUID) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
-        return self.freshness.connection(user_id, self.replica, self.primary)
+        return self.commands.freshness.connection(user_id, self.replica, self.primary)
 
     async def place(self, request: web.Request) -> web.Response:
         principal = require_principal(request)
@@ -77,18 +60,17 @@ class OrderRoutes:
         # Watching before the command is sent: an outcome announced before the answer arrives
         # still counts (it can come first: the inventory answers within milliseconds).
         async with self.stock_watch.watching(order_id) as settled:
-            answer = await self.locks.ask_once(
+            answer = await self.commands.ask(
+                principal.user_id,
+                self.actors.place,
                 keyed,
-                lambda: self.commands.ask(
-                    self.actors.place,
-                    order_id=str(order_id),
-                    user_id=str(principal.user_id),
-                    idempotency_key=key,
-                    request_hash=keyed.request_hash,
-                    lines=[{"product_id": str(line.product_id), "quantity": line.quantity} for line in lines],
-                    customer_email=principal.email,
-                    placement_id=str(placement),
-                ),
+                order_id=str(order_id),
+                user_id=str(principal.user_id),
+                idempotency_key=key,
+                request_hash=keyed.request_hash,
+                lines=[{"product_id": str(line.product_id), "quantity": line.quantity} for line in lines],
+                customer_email=principal.email,
+                placement_id=str(placement),
             )
             if answer is None:
                 # Still working: it is durable in RabbitMQ and will be done. The placement's page
@@ -99,9 +81,6 @@ class OrderRoutes:
                     status=202,
                     headers={"Location": location, "Retry-After": "1"},
                 )
-            raise_refusal(answer, _ERRORS, rules.OrderRuleError)
-            if answer.get("commit_lsn"):
-                await self.freshness.remember(principal.user_id, answer["commit_lsn"])
             order = answer["order"]
             headers = {"Location": f"/api/v1/orders/{order['id']}"}
             if wait is not None:
@@ -154,8 +133,7 @@ class OrderRoutes:
                 headers={"Location": location},
             )
         if outcome is not None and outcome.refusal_code is not None:
-            refused = _BY_CODE.get(outcome.refusal_code, rules.OrderRuleError)
-            raise refused(outcome.refusal_message or "")
+            raise refused(outcome.refusal_code, outcome.refusal_message or "")
         return web.json_response(
             {"status": "processing", "placement_id": str(placement)}, headers={"Retry-After": "1"}
         )
@@ -166,16 +144,9 @@ class OrderRoutes:
         principal = require_principal(request)
         order_id = _order_id(request)
         answer = await self.commands.ask(
-            actor, order_id=str(order_id), user_id=str(principal.user_id), **kwargs
+            principal.user_id, actor, None, order_id=str(order_id), user_id=str(principal.user_id), **kwargs
         )
-        if answer is None:
-            raise ApiError(
-                503, "command_timeout", "the order did not answer in time; retry", {"Retry-After": "1"}
-            )
-        raise_refusal(answer, _ERRORS, rules.OrderRuleError)
-        if answer.get("commit_lsn"):
-            await self.freshness.remember(principal.user_id, answer["commit_lsn"])
-        return web.json_response(answer["order"])
+        return web.json_response(answered(answer, "the order did not answer in time; retry")["order"])
 
     async def pay(self, request: web.Request) -> web.Response:
         reference = (await valid_body(request))["payment_reference"]

@@ -19,23 +19,17 @@ from psycopg_pool import AsyncConnectionPool
 
 from shop.db import products as db
 from shop.domain import products as rules
-from shop.domain.idempotency import IdempotencyKeyReused, check_idempotency_key
+from shop.domain.idempotency import check_idempotency_key
 from shop.http.auth import optional_principal, require_admin
-from shop.http.commands import CommandBus, raise_refusal
+from shop.http.commands import ContextCommands, answered
 from shop.http.errors import ApiError
-from shop.http.freshness import WriteFreshness
-from shop.http.idempotency import InFlightLocks, KeyedRequest, keyed_request
+from shop.http.idempotency import KeyedRequest, keyed_request
 from shop.http.pagination import decode_cursor, encode_cursor
 from shop.http.routing import spec_of
 from shop.http.validation import params, valid_body
 from shop.schemas.views import product_view
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
-# The actor answers with the name of the rule that refused the command; the error type maps it to HTTP.
-_CATALOG_ERRORS: dict[str, type[Exception]] = {
-    **{cls.__name__: cls for cls in rules.CatalogError.__subclasses__()},
-    IdempotencyKeyReused.__name__: IdempotencyKeyReused,
-}
 
 
 @dataclass(frozen=True)
@@ -48,15 +42,14 @@ class ProductActors:
 @dataclass
 class ProductRoutes:
     actors: ProductActors
-    commands: CommandBus
+    commands: ContextCommands  # the catalog's: its locks and its write positions
     replica: AsyncConnectionPool
     primary: AsyncConnectionPool
-    freshness: WriteFreshness
-    locks: InFlightLocks
 
     def _reading(self, request: web.Request) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
         principal = optional_principal(request)
-        return self.freshness.connection(principal.user_id if principal else None, self.replica, self.primary)
+        user_id = principal.user_id if principal else None
+        return self.commands.freshness.connection(user_id, self.replica, self.primary)
 
     async def _command(
         self,
@@ -66,20 +59,10 @@ class ProductRoutes:
         **kwargs: Any,
     ) -> Any:
         principal = require_admin(request)
-        if keyed is None:
-            answer = await self.commands.ask(actor, **kwargs)
-        else:
-            answer = await self.locks.ask_once(
-                keyed, lambda: self.commands.ask(actor, idempotency=keyed.for_actor(), **kwargs)
-            )
-        if answer is None:
-            raise ApiError(
-                503, "command_timeout", "the catalog did not answer in time; retry", {"Retry-After": "1"}
-            )
-        raise_refusal(answer, _CATALOG_ERRORS, rules.CatalogError)
-        if answer.get("commit_lsn"):
-            await self.freshness.remember(principal.user_id, answer["commit_lsn"])
-        return answer["product"]
+        if keyed is not None:
+            kwargs["idempotency"] = keyed.for_actor()
+        answer = await self.commands.ask(principal.user_id, actor, keyed, **kwargs)
+        return answered(answer, "the catalog did not answer in time; retry")["product"]
 
     # --- commands ------------------------------------------------------------------------------
 

@@ -205,8 +205,6 @@ def _unconnected_product_routes():
         commands=None,  # type: ignore[arg-type]
         replica=AsyncConnectionPool("postgresql://nowhere/none", open=False),
         primary=AsyncConnectionPool("postgresql://nowhere/none", open=False),
-        freshness=None,  # type: ignore[arg-type]
-        locks=None,  # type: ignore[arg-type]
     )
 
 
@@ -220,7 +218,5 @@ def _unconnected_order_routes():
         commands=None,  # type: ignore[arg-type]
         replica=AsyncConnectionPool("postgresql://nowhere/none", open=False),
         primary=AsyncConnectionPool("postgresql://nowhere/none", open=False),
-        locks=None,  # type: ignore[arg-type]
-        freshness=None,  # type: ignore[arg-type]
         stock_watch=None,  # type: ignore[arg-type]
     )
