@@ -12,7 +12,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from shop.db.connections import Conn
-from shop.domain.orders import Price, PricedLine
+from shop.domain.orders import CancelReason, Order, Price, PricedLine, Status, Stock
 
 AsyncConn = psycopg.AsyncConnection[Any]
 
@@ -238,41 +238,66 @@ async def orders_of(
     return [(row, by_order.get(row.id, [])) for row in rows]
 
 
-# --- the inventory's answer (handle_stock_outcome) ----------------------------------------------
+# --- an order locked for a change (paying, cancelling, the stock outcome, its timers) -----------
+
+# The columns of `LockedOrder`, read by the timers' joins too (alias `o`).
+LOCKED_COLUMNS = (
+    "o.id, o.user_id, o.status, o.stock, o.expires_at, o.cancel_reason, o.payment_reference, o.paid_at,"
+    " o.customer_email, o.total_cents, o.currency"
+)
 
 
 @dataclass(frozen=True)
-class CancelledForStock:
+class LockedOrder:
+    """An order locked until the transaction ends: its state, for the rules, and what its emails say."""
+
+    state: Order
     customer_email: str | None
+    total_cents: int
+    currency: str
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> LockedOrder:
+        """From the `LOCKED_COLUMNS` of a row."""
+        order_id, user_id, status, stock, expires_at, reason, reference, paid_at, email, total, currency = row
+        state = Order(
+            order_id,
+            user_id,
+            Status(status),
+            Stock(stock),
+            expires_at,
+            CancelReason(reason) if reason is not None else None,
+            reference,
+            paid_at,
+        )
+        return cls(state, email, total, currency)
 
 
-def record_stock_outcome(conn: Conn, order_id: UUID, stock: str, now: datetime) -> bool:
-    """`reserving` → `stock` (`reserved`, or `rejected` with the status kept when the order ended
-    first); False when the order is not reserving (or does not exist)."""
+def lock_order(conn: Conn, order_id: UUID) -> LockedOrder | None:
     row = conn.execute(
-        "UPDATE orders SET stock = %s, updated_at = %s WHERE id = %s AND stock = 'reserving' RETURNING 1",
-        (stock, now, order_id),
+        f"SELECT {LOCKED_COLUMNS} FROM orders o WHERE o.id = %s FOR UPDATE", (order_id,)
     ).fetchone()
-    return row is not None
+    return LockedOrder.from_row(row) if row is not None else None
 
 
-def cancel_for_stock_rejected(conn: Conn, order_id: UUID, now: datetime) -> CancelledForStock | None:
-    """A PENDING order still reserving becomes CANCELLED (out_of_stock), its stock `rejected`; None
-    when it is not PENDING and reserving."""
-    row = conn.execute(
+def update_order(conn: Conn, order: Order, now: datetime) -> None:
+    """Writes what the order's events change (shop.domain.orders.apply), on an order the caller locked."""
+    conn.execute(
         """
-        UPDATE orders SET stock = 'rejected', status = 'CANCELLED', cancel_reason = 'out_of_stock',
-               updated_at = %s
-         WHERE id = %s AND status = 'PENDING' AND stock = 'reserving'
-        RETURNING customer_email
+        UPDATE orders SET status = %s, stock = %s, cancel_reason = %s, payment_reference = %s,
+               paid_at = %s, updated_at = %s
+         WHERE id = %s
         """,
-        (now, order_id),
-    ).fetchone()
-    return CancelledForStock(row[0]) if row is not None else None
-
-
-def order_exists(conn: Conn, order_id: UUID) -> bool:
-    return conn.execute("SELECT 1 FROM orders WHERE id = %s", (order_id,)).fetchone() is not None
+        (
+            order.status,
+            order.stock,
+            order.cancel_reason,
+            order.payment_reference,
+            order.paid_at,
+            now,
+            order.id,
+        ),
+    )
 
 
 def lock_orders(conn: Conn, order_ids: list[UUID]) -> None:
@@ -281,3 +306,8 @@ def lock_orders(conn: Conn, order_ids: list[UUID]) -> None:
     conn.execute(
         "SELECT id FROM orders WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (sorted(set(order_ids)),)
     ).fetchall()
+
+
+async def listen_for_stock_outcomes(conn: AsyncConn) -> None:
+    """Subscribes `conn` (autocommit) to the stock outcomes announced on `STOCK_SETTLED_CHANNEL`."""
+    await conn.execute(f"LISTEN {STOCK_SETTLED_CHANNEL}")

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from psycopg.rows import class_row
 
 from shop.db.connections import Conn
+from shop.db.orders import LOCKED_COLUMNS, LockedOrder
 from shop.domain.timers import EXPIRY, Timer
 
 # A timer whose sweep failed this often is left alone (and counted): a bug to look at, not a retry loop.
@@ -22,15 +24,6 @@ class TimerRow:
     kind: str
     due_at: datetime
     fired_at: datetime | None
-
-
-@dataclass(frozen=True)
-class OrderForTimer:
-    status: str
-    expires_at: datetime
-    customer_email: str | None
-    total_cents: int
-    currency: str
 
 
 @dataclass(frozen=True)
@@ -49,22 +42,23 @@ def insert_timers(conn: Conn, order_id: UUID, timers: Sequence[Timer]) -> None:
     )
 
 
-def lock_timer_and_order(conn: Conn, order_id: UUID, kind: str) -> tuple[TimerRow, OrderForTimer] | None:
+def lock_timer_and_order(conn: Conn, order_id: UUID, kind: str) -> tuple[TimerRow, LockedOrder] | None:
     """The timer and its order, locked until the transaction ends (so a trigger and the sweeper never
     both fire it), in one round trip: the trigger path is the hot one."""
     row = conn.execute(
-        """
-        SELECT t.order_id, t.kind, t.due_at, t.fired_at,
-               o.status, o.expires_at, o.customer_email, o.total_cents, o.currency
+        f"""
+        SELECT t.order_id, t.kind, t.due_at, t.fired_at, {LOCKED_COLUMNS}
           FROM order_timers t JOIN orders o ON o.id = t.order_id
          WHERE t.order_id = %s AND t.kind = %s
            FOR UPDATE
         """,
         (order_id, kind),
     ).fetchone()
-    if row is None:
-        return None
-    return TimerRow(*row[:4]), OrderForTimer(*row[4:])
+    return _timer_and_order(row) if row is not None else None
+
+
+def _timer_and_order(row: Sequence[Any]) -> tuple[TimerRow, LockedOrder]:
+    return TimerRow(*row[:4]), LockedOrder.from_row(row[4:])
 
 
 def timer_fired(conn: Conn, order_id: UUID, kind: str) -> bool | None:
@@ -76,15 +70,14 @@ def timer_fired(conn: Conn, order_id: UUID, kind: str) -> bool | None:
     return None if row is None else bool(row[0])
 
 
-def claim_due(conn: Conn, due_by: datetime, limit: int) -> list[tuple[TimerRow, OrderForTimer]]:
+def claim_due(conn: Conn, due_by: datetime, limit: int) -> list[tuple[TimerRow, LockedOrder]]:
     """Up to `limit` unfired timers due by `due_by`, oldest first, each locked with its order. A
     timer or order another transaction holds is skipped, never waited for: whoever holds it fires
     it, or its own trigger or the sweeper will, and a batch that waited could deadlock with a
     trigger that holds an order and waits for its timer."""
     rows = conn.execute(
-        """
-        SELECT t.order_id, t.kind, t.due_at, t.fired_at,
-               o.status, o.expires_at, o.customer_email, o.total_cents, o.currency
+        f"""
+        SELECT t.order_id, t.kind, t.due_at, t.fired_at, {LOCKED_COLUMNS}
           FROM order_timers t JOIN orders o ON o.id = t.order_id
          WHERE t.fired_at IS NULL AND t.due_at <= %s AND t.sweep_failures < %s
          ORDER BY t.due_at
@@ -93,7 +86,7 @@ def claim_due(conn: Conn, due_by: datetime, limit: int) -> list[tuple[TimerRow, 
         """,
         (due_by, MAX_SWEEP_FAILURES, limit),
     ).fetchall()
-    return [(TimerRow(*row[:4]), OrderForTimer(*row[4:])) for row in rows]
+    return [_timer_and_order(row) for row in rows]
 
 
 def claim_overdue(conn: Conn, due_before: datetime) -> TimerRow | None:
@@ -139,16 +132,6 @@ def next_reminder(conn: Conn, order_id: UUID, after: datetime) -> TimerRow | Non
             "SELECT order_id, kind, due_at, fired_at FROM order_timers"
             " WHERE order_id = %s AND kind <> %s AND due_at > %s ORDER BY due_at LIMIT 1",
             (order_id, EXPIRY, after),
-        )
-        return cur.fetchone()
-
-
-def lock_order_for_timer(conn: Conn, order_id: UUID) -> OrderForTimer | None:
-    with conn.cursor(row_factory=class_row(OrderForTimer)) as cur:
-        cur.execute(
-            "SELECT status, expires_at, customer_email, total_cents, currency FROM orders"
-            " WHERE id = %s FOR UPDATE",
-            (order_id,),
         )
         return cur.fetchone()
 

@@ -1,13 +1,18 @@
-"""Order rules: the state machine, pricing and request fingerprints. No I/O.
+"""Order rules: the state machine, pricing, and what paying, cancelling, completing an order and the
+inventory's answer do to it. No I/O.
 
 The status machine is the one in API.md and nowhere else: PENDING → PAID → COMPLETED and
-PENDING → CANCELLED. The database repeats it as a trigger, so no code path can skip this module.
+PENDING → CANCELLED (`ALLOWED`). As in the catalog (shop/domain/products.py), a pure function decides
+the event (`pay`, `cancel`, `complete`, `settle_stock`) and `apply` folds it into the order, checking
+every change of status against `ALLOWED`. The database repeats the table as a trigger, the last line
+of defence for a write that went around this module; an integration test holds the two equal.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid5
@@ -27,6 +32,12 @@ class Stock(StrEnum):
     RESERVING = "reserving"
     RESERVED = "reserved"
     REJECTED = "rejected"
+
+
+class CancelReason(StrEnum):
+    CUSTOMER_REQUEST = "customer_request"
+    OUT_OF_STOCK = "out_of_stock"
+    PAYMENT_TIMEOUT = "payment_timeout"
 
 
 ALLOWED: Mapping[Status, frozenset[Status]] = {
@@ -77,6 +88,101 @@ def can_transition(current: Status, target: Status) -> bool:
 def check_transition(current: Status, target: Status) -> None:
     if not can_transition(current, target):
         raise InvalidTransition(f"an order that is {current.value} cannot become {target.value}")
+
+
+@dataclass(frozen=True)
+class Order:
+    """What the rules of an order read, and its events change."""
+
+    id: UUID
+    user_id: UUID
+    status: Status
+    stock: Stock
+    expires_at: datetime
+    cancel_reason: CancelReason | None = None
+    payment_reference: str | None = None
+    paid_at: datetime | None = None
+
+
+# Events, past tense, each carrying only what changed.
+
+
+@dataclass(frozen=True)
+class OrderPaid:
+    payment_reference: str
+
+
+@dataclass(frozen=True)
+class OrderCancelled:
+    reason: CancelReason
+
+
+@dataclass(frozen=True)
+class OrderCompleted:
+    pass
+
+
+@dataclass(frozen=True)
+class StockSettled:
+    """The inventory's answer: the order's stock `reserved` or `rejected`."""
+
+    stock: Stock
+
+
+OrderEvent = OrderPaid | OrderCancelled | OrderCompleted | StockSettled
+
+
+def pay(order: Order, payment_reference: str, now: datetime) -> OrderPaid | None:
+    """PENDING with stock reserved → PAID; None for the same payment again (harmless)."""
+    if order.status is Status.PAID and order.payment_reference == payment_reference:
+        return None
+    check_transition(order.status, Status.PAID)
+    if now >= order.expires_at:
+        # Its expiry timer is about to cancel it; a payment now would race that and lose.
+        raise InvalidTransition(f"the order expired at {order.expires_at.isoformat()}; it cannot be paid")
+    if order.stock is not Stock.RESERVED:
+        raise StockNotReserved("the order's stock is not reserved yet; try again shortly")
+    return OrderPaid(payment_reference)
+
+
+def cancel(order: Order, reason: CancelReason) -> OrderCancelled:
+    """PENDING → CANCELLED; the order.cancelled it causes makes the inventory release its stock."""
+    check_transition(order.status, Status.CANCELLED)
+    return OrderCancelled(reason)
+
+
+def complete(order: Order) -> OrderCompleted:
+    check_transition(order.status, Status.COMPLETED)
+    return OrderCompleted()
+
+
+def settle_stock(order: Order, outcome: Stock) -> list[OrderEvent]:
+    """The inventory's answer to an order whose stock is `reserving`: the outcome recorded, and an
+    order that can still be cancelled cancelled (`out_of_stock`) when its stock was rejected. An
+    order that ended first (the customer cancelled it, or it expired) keeps its status, the outcome
+    recorded all the same, so that no order is left `reserving`. Nothing for an order settled already
+    (a late or repeated answer)."""
+    if outcome is Stock.RESERVING:
+        raise ValueError("the inventory answers reserved or rejected")
+    if order.stock is not Stock.RESERVING:
+        return []
+    if outcome is Stock.REJECTED and can_transition(order.status, Status.CANCELLED):
+        return [StockSettled(outcome), OrderCancelled(CancelReason.OUT_OF_STOCK)]
+    return [StockSettled(outcome)]
+
+
+def apply(order: Order, event: OrderEvent, at: datetime) -> Order:
+    """The order after `event`; a change of status `ALLOWED` does not permit raises `InvalidTransition`."""
+    if isinstance(event, StockSettled):
+        return replace(order, stock=event.stock)
+    if isinstance(event, OrderPaid):
+        check_transition(order.status, Status.PAID)
+        return replace(order, status=Status.PAID, payment_reference=event.payment_reference, paid_at=at)
+    if isinstance(event, OrderCancelled):
+        check_transition(order.status, Status.CANCELLED)
+        return replace(order, status=Status.CANCELLED, cancel_reason=event.reason)
+    check_transition(order.status, Status.COMPLETED)
+    return replace(order, status=Status.COMPLETED)
 
 
 @dataclass(frozen=True)

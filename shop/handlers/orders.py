@@ -4,7 +4,7 @@ and cancelling it; the inventory's answer to it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,19 +20,24 @@ from shop.domain.clock import Clock
 from shop.domain.idempotency import IdempotencyKeyReused
 from shop.domain.ids import uuid7
 from shop.domain.orders import (
+    CancelReason,
     EventForUnknownOrder,
-    InvalidTransition,
+    Order,
+    OrderCancelled,
+    OrderEvent,
     OrderLine,
     OrderNotFound,
     OrderRuleError,
     PricedLine,
     Status,
     Stock,
-    StockNotReserved,
     UnpaidLimits,
-    check_transition,
+    apply,
+    cancel,
     check_unpaid,
+    pay,
     price_lines,
+    settle_stock,
 )
 from shop.domain.timers import EXPIRY, TimerPolicy, schedule
 from shop.names import EXPIRY_ACTOR, MAIL_QUEUE, REMINDER_ACTOR, SEND_EMAIL, TIMER_QUEUE
@@ -199,29 +204,34 @@ STOCK_CONSUMER = "order-stock"
 
 def handle_stock_outcome(event: OrderNoticeV1, uow: UnitOfWork, clock: Clock) -> bool:
     """The inventory's answer: stock `reserved`, or `rejected` and the order `CANCELLED` with
-    `out_of_stock`. False when the event was handled before; `EventForUnknownOrder` (nothing
-    recorded) when the order does not exist."""
+    `out_of_stock` (shop.domain.orders.settle_stock). False when the event was handled before;
+    `EventForUnknownOrder` (nothing recorded) when the order does not exist."""
     now = clock()
     with uow:
         if not record_handled(uow.conn, STOCK_CONSUMER, event.event_id):
             return False
-        if event.schema == STOCK_RESERVED:
-            settled = db.record_stock_outcome(uow.conn, event.order_id, Stock.RESERVED, now)
-        else:
-            cancelled = db.cancel_for_stock_rejected(uow.conn, event.order_id, now)
-            if cancelled is not None:
-                settled = True
-                if cancelled.customer_email:
-                    email_cancellation(uow, event.order_id, cancelled.customer_email, "out_of_stock")
-            else:
-                # The order ended first (the customer cancelled it, or it expired): keep its status,
-                # record the outcome, so that no order is left `reserving`.
-                settled = db.record_stock_outcome(uow.conn, event.order_id, Stock.REJECTED, now)
-        # Nothing changed: a late outcome of an order settled already, or of no order at all.
-        if not settled and not db.order_exists(uow.conn, event.order_id):
+        locked = db.lock_order(uow.conn, event.order_id)
+        if locked is None:
             raise EventForUnknownOrder(f"{event.schema} for order {event.order_id}, which does not exist")
+        outcome = Stock.RESERVED if event.schema == STOCK_RESERVED else Stock.REJECTED
+        changes = settle_stock(locked.state, outcome)
+        change(uow, locked.state, changes, now)
+        # No order.cancelled for an order out of stock: the inventory holds nothing of it to release.
+        if any(isinstance(c, OrderCancelled) for c in changes) and locked.customer_email:
+            email_cancellation(uow, event.order_id, locked.customer_email, CancelReason.OUT_OF_STOCK)
         uow.notify_after_commit(db.STOCK_SETTLED_CHANNEL, str(event.order_id))
         return True
+
+
+def change(uow: UnitOfWork, order: Order, events: Sequence[OrderEvent], now: datetime) -> Order:
+    """Folds `events` into `order` (locked by the caller) and writes the result; nothing when there
+    are none."""
+    after = order
+    for event in events:
+        after = apply(after, event, now)
+    if events:
+        db.update_order(uow.conn, after, now)
+    return after
 
 
 def email_customer(uow: UnitOfWork, template: str, to: str, context: dict[str, Any], dedupe_key: str) -> None:
@@ -235,12 +245,12 @@ def email_customer(uow: UnitOfWork, template: str, to: str, context: dict[str, A
     )
 
 
-def email_cancellation(uow: UnitOfWork, order_id: UUID, email: str, reason: str) -> None:
+def email_cancellation(uow: UnitOfWork, order_id: UUID, email: str, reason: CancelReason) -> None:
     email_customer(
         uow,
         "order_cancelled",
         email,
-        {"order_id": str(order_id), "reason": reason},
+        {"order_id": str(order_id), "reason": reason.value},
         f"order-cancelled:{order_id}",
     )
 
@@ -258,22 +268,11 @@ class CancelOrder:
     user_id: UUID
 
 
-@dataclass(frozen=True)
-class LockedOrder:
-    status: Status
-    stock: str
-    payment_reference: str | None
-    expires_at: datetime
-
-
-def _lock_own_order(uow: UnitOfWork, order_id: UUID, user_id: UUID) -> LockedOrder:
-    row = uow.conn.execute(
-        "SELECT status, stock, payment_reference, expires_at, user_id FROM orders WHERE id = %s FOR UPDATE",
-        (order_id,),
-    ).fetchone()
-    if row is None or row[4] != user_id:
+def _lock_own_order(uow: UnitOfWork, order_id: UUID, user_id: UUID) -> Order:
+    locked = db.lock_order(uow.conn, order_id)
+    if locked is None or locked.state.user_id != user_id:
         raise OrderNotFound("no such order")
-    return LockedOrder(Status(row[0]), row[1], row[2], row[3])
+    return locked.state
 
 
 def notify(uow: UnitOfWork, schema: str, order_id: UUID, reason: str | None, now: datetime) -> None:
@@ -285,36 +284,22 @@ def notify(uow: UnitOfWork, schema: str, order_id: UUID, reason: str | None, now
 
 
 def handle_pay(cmd: PayOrder, uow: UnitOfWork, clock: Clock) -> None:
-    """PENDING with stock reserved → PAID. The same payment again is harmless."""
+    """PENDING with stock reserved → PAID (shop.domain.orders.pay). The same payment again is harmless."""
     now = clock()
     with uow:
         order = _lock_own_order(uow, cmd.order_id, cmd.user_id)
-        if order.status is Status.PAID and order.payment_reference == cmd.payment_reference:
+        paid = pay(order, cmd.payment_reference, now)
+        if paid is None:
             return
-        check_transition(order.status, Status.PAID)
-        if now >= order.expires_at:
-            # Its expiry timer is about to cancel it; a payment now would race that and lose.
-            raise InvalidTransition(f"the order expired at {order.expires_at.isoformat()}; it cannot be paid")
-        if order.stock != Stock.RESERVED:
-            raise StockNotReserved("the order's stock is not reserved yet; try again shortly")
-        uow.conn.execute(
-            """
-            UPDATE orders SET status = 'PAID', paid_at = %s, payment_reference = %s, updated_at = %s
-             WHERE id = %s
-            """,
-            (now, cmd.payment_reference, now, cmd.order_id),
-        )
+        change(uow, order, [paid], now)
         notify(uow, ORDER_PAID, cmd.order_id, None, now)
 
 
-def cancel_locked(uow: UnitOfWork, order_id: UUID, reason: str, now: datetime) -> None:
+def cancel_order(uow: UnitOfWork, order: Order, reason: CancelReason, now: datetime) -> None:
     """PENDING → CANCELLED on an order the caller has locked; order.cancelled makes the inventory
     release its stock."""
-    uow.conn.execute(
-        "UPDATE orders SET status = 'CANCELLED', cancel_reason = %s, updated_at = %s WHERE id = %s",
-        (reason, now, order_id),
-    )
-    notify(uow, ORDER_CANCELLED, order_id, reason, now)
+    change(uow, order, [cancel(order, reason)], now)
+    notify(uow, ORDER_CANCELLED, order.id, reason.value, now)
 
 
 def handle_cancel(cmd: CancelOrder, uow: UnitOfWork, clock: Clock) -> None:
@@ -322,5 +307,4 @@ def handle_cancel(cmd: CancelOrder, uow: UnitOfWork, clock: Clock) -> None:
     now = clock()
     with uow:
         order = _lock_own_order(uow, cmd.order_id, cmd.user_id)
-        check_transition(order.status, Status.CANCELLED)
-        cancel_locked(uow, cmd.order_id, "customer_request", now)
+        cancel_order(uow, order, CancelReason.CUSTOMER_REQUEST, now)

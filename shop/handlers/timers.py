@@ -24,10 +24,12 @@ from uuid import UUID
 
 from prometheus_client import Counter, Histogram
 
+from shop.db import orders as orders_db
 from shop.db import timers as db
+from shop.db.orders import LockedOrder
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.clock import Clock
-from shop.domain.orders import EventForUnknownOrder, Status
+from shop.domain.orders import CancelReason, EventForUnknownOrder, complete
 from shop.domain.timers import (
     EXPIRY,
     Outcome,
@@ -37,7 +39,14 @@ from shop.domain.timers import (
     format_amount,
     reminder_number,
 )
-from shop.handlers.orders import cancel_locked, email_cancellation, email_customer, notify, send_trigger
+from shop.handlers.orders import (
+    cancel_order,
+    change,
+    email_cancellation,
+    email_customer,
+    notify,
+    send_trigger,
+)
 from shop.schemas.orders import ORDER_COMPLETED
 
 log = logging.getLogger("shop.timers")
@@ -134,7 +143,7 @@ def sweep(uow_factory: Callable[[], UnitOfWork], clock: Clock, grace: timedelta,
             written = len(uow.messages)
             try:
                 with uow.conn.transaction():  # a savepoint: a failure undoes this timer's writes only
-                    order = db.lock_order_for_timer(uow.conn, timer.order_id)
+                    order = orders_db.lock_order(uow.conn, timer.order_id)
                     if order is None:  # the foreign key makes this impossible
                         raise LookupError(f"order {timer.order_id} of timer {timer.kind} is gone")
                     _fire_locked(uow, timer, order, now, SWEEPER)
@@ -156,23 +165,21 @@ def sweep(uow_factory: Callable[[], UnitOfWork], clock: Clock, grace: timedelta,
 
 
 def _fire_locked(
-    uow: UnitOfWork, timer: db.TimerRow, order: db.OrderForTimer, now: datetime, fired_by: str
+    uow: UnitOfWork, timer: db.TimerRow, order: LockedOrder, now: datetime, fired_by: str
 ) -> Fired:
     """Fires `timer` of `order`, both locked by the caller."""
-    outcome = decide(timer.kind, Status(order.status), now, order.expires_at)
+    outcome = decide(timer.kind, order.state.status, now, order.state.expires_at)
     if outcome is Outcome.REMINDED:
         if order.customer_email:
             _email_reminder(uow, timer, order, now)
         else:
             outcome = Outcome.SKIPPED  # placed before orders kept an address: nobody to remind
     elif outcome is Outcome.CANCELLED:
-        cancel_locked(uow, timer.order_id, "payment_timeout", now)
+        cancel_order(uow, order.state, CancelReason.PAYMENT_TIMEOUT, now)
         if order.customer_email:
-            email_cancellation(uow, timer.order_id, order.customer_email, "payment_timeout")
+            email_cancellation(uow, timer.order_id, order.customer_email, CancelReason.PAYMENT_TIMEOUT)
     elif outcome is Outcome.COMPLETED:
-        uow.conn.execute(
-            "UPDATE orders SET status = 'COMPLETED', updated_at = %s WHERE id = %s", (now, timer.order_id)
-        )
+        change(uow, order.state, [complete(order.state)], now)
         notify(uow, ORDER_COMPLETED, timer.order_id, None, now)
         if order.customer_email:
             email_customer(
@@ -207,7 +214,7 @@ def _trigger_the_next(uow: UnitOfWork, timer: db.TimerRow) -> None:
         send_trigger(uow, timer.order_id, following.kind, following.due_at - timer.due_at)
 
 
-def _email_reminder(uow: UnitOfWork, timer: db.TimerRow, order: db.OrderForTimer, now: datetime) -> None:
+def _email_reminder(uow: UnitOfWork, timer: db.TimerRow, order: LockedOrder, now: datetime) -> None:
     assert order.customer_email is not None
     lines = db.reminder_lines(uow.conn, timer.order_id)
     email_customer(
@@ -219,8 +226,8 @@ def _email_reminder(uow: UnitOfWork, timer: db.TimerRow, order: db.OrderForTimer
             "reminder": reminder_number(timer.kind),
             "total": format_amount(order.total_cents),
             "currency": order.currency,
-            "expires_at": order.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "time_left": describe_time_left(order.expires_at - now),
+            "expires_at": order.state.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "time_left": describe_time_left(order.state.expires_at - now),
             "lines": [
                 {
                     "name": line.name,
