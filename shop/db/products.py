@@ -153,6 +153,55 @@ def products_reserved_by(conn: Conn, order_ids: list[UUID]) -> list[UUID]:
     return [row[0] for row in rows]
 
 
+def reserved_or_cancelled(conn: Conn, order_id: UUID) -> tuple[bool, bool]:
+    """Whether the order holds reservations already, and whether its cancellation came first
+    (one round trip for both)."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM stock_reservations WHERE order_id = %s),"
+        " EXISTS (SELECT 1 FROM cancelled_orders WHERE order_id = %s)",
+        (order_id, order_id),
+    ).fetchone()
+    assert row is not None
+    return bool(row[0]), bool(row[1])
+
+
+def insert_reservation(conn: Conn, order_id: UUID, product_id: UUID, quantity: int) -> None:
+    conn.execute(
+        "INSERT INTO stock_reservations (order_id, product_id, quantity) VALUES (%s, %s, %s)",
+        (order_id, product_id, quantity),
+    )
+
+
+def held_reservations(conn: Conn, order_id: UUID) -> list[tuple[UUID, int]]:
+    """(product, quantity) of the order's lines still `reserved`, locked, in product id order."""
+    rows = conn.execute(
+        """
+        SELECT product_id, quantity FROM stock_reservations
+         WHERE order_id = %s AND state = 'reserved' ORDER BY product_id FOR UPDATE
+        """,
+        (order_id,),
+    ).fetchall()
+    return [(row[0], row[1]) for row in rows]
+
+
+def set_reservation_state(conn: Conn, order_id: UUID, product_id: UUID, state: str, now: datetime) -> None:
+    conn.execute(
+        "UPDATE stock_reservations SET state = %s, updated_at = %s WHERE order_id = %s AND product_id = %s",
+        (state, now, order_id, product_id),
+    )
+
+
+def remember_cancelled(conn: Conn, order_id: UUID) -> None:
+    """The order's cancellation, for an order.created that comes after it."""
+    conn.execute("INSERT INTO cancelled_orders (order_id) VALUES (%s) ON CONFLICT DO NOTHING", (order_id,))
+
+
+def ever_held(conn: Conn, order_id: UUID) -> bool:
+    """Whether the order holds or held stock here, in whatever state."""
+    row = conn.execute("SELECT 1 FROM stock_reservations WHERE order_id = %s LIMIT 1", (order_id,))
+    return row.fetchone() is not None
+
+
 def reservations_of_ended_orders(conn: Conn) -> list[tuple[Any, ...]]:
     """(order, product, quantity) of every reservation still held by an order the inventory knows
     was cancelled: stock nobody can buy, for good. None when the books are right."""
