@@ -5,7 +5,11 @@
 #   docker run IMAGE run workers --queues orders       dramatiq workers (health and metrics on 9101)
 #   docker run IMAGE run streams                       Kafka stream agents (9102)
 #   docker run IMAGE run relay                         the outbox relay (9103)
-#   docker run IMAGE migrate | topics                  one-shot jobs; their health check is a no-op
+#   docker run IMAGE migrate | topics                  one-shot jobs
+#
+# The health check asks the gateway, the default command's process. Another command brings its own:
+# `docker run --health-cmd "shop health workers" IMAGE run workers ...` (its process, and the --port
+# it is given, if any), `--no-healthcheck` for a one-shot job; ops/swarm/stack.yml does so per service.
 #
 # What the stack must set (the image cannot): SHOP_HOST=0.0.0.0, or the processes listen on the
 # container's loopback only (the health check, which calls the loopback, would still pass). SHOP_HOST
@@ -75,7 +79,7 @@ USER 10001:10001
 EXPOSE 8080 9101 9102 9103
 # Every process stops gracefully on SIGTERM (aiohttp's run_app, shop/processes/host.py, the supervisor).
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 CMD ["shop", "health"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 CMD ["shop", "health", "gateway"]
 
 ENTRYPOINT ["shop"]
 CMD ["run", "gateway"]

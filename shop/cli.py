@@ -8,15 +8,12 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from shop.settings import CONTEXTS, Settings, SettingsError
 
 log = logging.getLogger("shop.cli")
 
 PROCESSES = ("gateway", "workers", "streams", "relay")
-# In a container PID 1 is the command the image was started with: `shop run PROCESS ...` or a one-shot.
-PID1_CMDLINE = Path("/proc/1/cmdline")
 
 
 def _queues(value: str) -> list[str]:
@@ -90,19 +87,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new_key.add_argument("kid", help="key id, e.g. the date: 2026-11-25")
 
-    verbs.add_parser(
+    health_check = verbs.add_parser(
         "health",
-        help="the container image's health check: does this container's process answer /healthz",
-        description="Tell from PID 1's command line which `shop run PROCESS` this container runs, then GET "
-        "/healthz on that process's port (its --port, else its SHOP_*_PORT) on the loopback with a 2 s "
-        "timeout: exit 0 on 200, 1 otherwise. A container of a one-shot verb (migrate, topics) has "
-        "nothing to check: exit 0.",
+        help="a container's health check: does its `shop run PROCESS` answer /healthz",
+        description="GET /healthz of PROCESS on its port (--port, else its SHOP_*_PORT) on the loopback "
+        "with a 2 s timeout: exit 0 on 200, 1 otherwise; `all` asks every process `shop run all` starts. "
+        "Give it the PROCESS and --port of the container's `shop run` (the image's HEALTHCHECK asks the "
+        "gateway, its default command; ops/swarm/stack.yml gives each service its own).",
     )
+    health_check.add_argument("process", choices=(*PROCESSES, "all"), help="the process `shop run` runs")
+    health_check.add_argument("--port", type=int, help="the --port given to `shop run PROCESS`")
 
-    verbs.add_parser(
+    show_settings = verbs.add_parser(
         "settings",
         help="print the effective settings, secrets hidden",
-        description="Print the effective SHOP_* settings as JSON with passwords hidden.",
+        description="Print the effective SHOP_* settings as JSON with passwords hidden; --shell prints "
+        "the host and ports they expect the shop's processes and dependencies on, as the SHOP_* "
+        "variables that set them (ops/local/lib.sh takes the local stack's defaults from it).",
+    )
+    show_settings.add_argument(
+        "--shell", action="store_true", help="the host and ports, one NAME=VALUE a line, instead of JSON"
     )
 
     run = verbs.add_parser(
@@ -112,17 +116,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     processes = run.add_subparsers(dest="process", required=True, metavar="PROCESS")
 
-    gateway = processes.add_parser(
-        "gateway",
-        help="the HTTP gateway",
-        description="The aiohttp gateway on SHOP_GATEWAY_PORT (default 8080).",
-    )
-    gateway.add_argument("--port", type=int, help="listen on this port instead of SHOP_GATEWAY_PORT")
+    def process(name: str, summary: str, description: str, port: str) -> argparse.ArgumentParser:
+        parser = processes.add_parser(name, help=summary, description=description)
+        parser.add_argument("--port", type=int, help=f"{port} instead of SHOP_{name.upper()}_PORT")
+        return parser
 
-    workers = processes.add_parser(
+    process(
+        "gateway",
+        "the HTTP gateway",
+        "The aiohttp gateway on SHOP_GATEWAY_PORT (default 8080).",
+        "listen on this port",
+    )
+    workers = process(
         "workers",
-        help="dramatiq actors on RabbitMQ",
-        description="Dramatiq worker threads consuming RabbitMQ queues; health on SHOP_WORKERS_PORT.",
+        "dramatiq actors on RabbitMQ",
+        "Dramatiq worker threads consuming RabbitMQ queues; health on SHOP_WORKERS_PORT.",
+        "health/metrics port",
     )
     workers.add_argument(
         "--queues",
@@ -131,21 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated queues to consume (default: every declared queue)",
     )
     workers.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
-    workers.add_argument("--port", type=int, help="health/metrics port instead of SHOP_WORKERS_PORT")
-
-    streams = processes.add_parser(
+    process(
         "streams",
-        help="Kafka stream agents",
-        description="The Kafka stream agents; health on SHOP_STREAMS_PORT.",
+        "Kafka stream agents",
+        "The Kafka stream agents; health on SHOP_STREAMS_PORT.",
+        "health/metrics port",
     )
-    streams.add_argument("--port", type=int, help="health/metrics port instead of SHOP_STREAMS_PORT")
-
-    relay = processes.add_parser(
+    process(
         "relay",
-        help="the outbox relay to Kafka",
-        description="Publishes committed outbox rows to Kafka; health on SHOP_RELAY_PORT.",
+        "the outbox relay to Kafka",
+        "Publishes committed outbox rows to Kafka; health on SHOP_RELAY_PORT.",
+        "health/metrics port",
     )
-    relay.add_argument("--port", type=int, help="health/metrics port instead of SHOP_RELAY_PORT")
 
     all_processes = processes.add_parser(
         "all",
@@ -169,8 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.verb == "health":  # before bootstrap: its imports (~0.3 s of CPU) would weigh on every check
-        return health(os.environ)
+    # Before bootstrap, whose imports take ~0.3 s of CPU (at every health check) and need the venv
+    # (ops/local/lib.sh asks for the settings before `make` has made it).
+    if args.verb == "health":
+        return health(os.environ, args.process, args.port)
+    if args.verb == "settings":
+        return _print_settings(os.environ, args.shell)
     from shop import bootstrap  # after parsing, so `--help` works without any dependency up
 
     try:
@@ -179,9 +189,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"shop: {exc}", file=sys.stderr)
         return 2
 
-    if args.verb == "settings":
-        print(json.dumps(settings.public_view(), indent=2))
-        return 0
     if args.verb == "migrate":
         from shop.db.migrate import MigrationError, migrate_all
 
@@ -237,11 +244,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(args, settings)
 
 
-def health(env: Mapping[str, str], cmdline: Path = PID1_CMDLINE, timeout: float = 2.0) -> int:
-    """Docker runs a HEALTHCHECK beside PID 1 with the container's environment, so the settings (and
-    ports) are PID 1's; only a `--port` given to `run` must be read from its command line. `run` is
-    looked for among the words, so a tini/dumb-init wrapper or `sh -c "shop run ..."` is understood.
-    Exit codes are Docker's: 0 healthy, 1 unhealthy (never 2, which Docker reserves)."""
+def _print_settings(env: Mapping[str, str], shell: bool) -> int:
+    try:
+        settings = Settings.from_env(env)
+    except SettingsError as exc:
+        print(f"shop: {exc}", file=sys.stderr)
+        return 2
+    if shell:
+        print("\n".join(f"{name}={value}" for name, value in settings.addresses().items()))
+    else:
+        print(json.dumps(settings.public_view(), indent=2))
+    return 0
+
+
+def health(env: Mapping[str, str], process: str, port: int | None = None, timeout: float = 2.0) -> int:
+    """Docker runs a HEALTHCHECK beside the container's process with the container's environment, so
+    the settings (and ports) are that process's; what its command line says (the process, a --port)
+    the health check's own command repeats. Exit codes are Docker's: 0 healthy, 1 unhealthy (never 2,
+    which Docker reserves)."""
     import time
     import urllib.error
     import urllib.request
@@ -249,27 +269,14 @@ def health(env: Mapping[str, str], cmdline: Path = PID1_CMDLINE, timeout: float 
 
     try:
         settings = Settings.from_env(env)
-        words = cmdline.read_bytes().decode(errors="replace").replace("\0", " ").split()
-    except (SettingsError, OSError) as exc:
+    except SettingsError as exc:
         print(f"shop health: {exc}", file=sys.stderr)
         return 1
-    at = next((i for i, w in enumerate(words[:-1]) if w == "run" and words[i + 1] in (*PROCESSES, "all")), -1)
-    if at < 0:
-        print(f"shop health: PID 1 is no `shop run` ({' '.join(words[:6])}); nothing to check")
-        return 0
-    process, options = words[at + 1], words[at + 2 :]
-    ports = {
-        "gateway": settings.gateway_port,
-        "workers": settings.workers_port,
-        "streams": settings.streams_port,
-        "relay": settings.relay_port,
-    }
-    for i, word in enumerate(options):  # argparse also takes `--port=N` and abbreviations like `--po N`
-        key, eq, value = word.partition("=")
-        value = value if eq else (options[i + 1] if i + 1 < len(options) else "")
-        if len(key) > 2 and "--port".startswith(key) and value.isdigit() and process in ports:
-            ports[process] = int(value)
-    targets = ports if process == "all" else {process: ports[process]}
+    if process == "all" and port is not None:
+        print("shop health: --port names the port of one process, not of `all`", file=sys.stderr)
+        return 1
+    ports = settings.process_ports()
+    targets = ports if process == "all" else {process: ports[process] if port is None else port}
     # A wildcard bind answers on the loopback; any other address is where the process listens.
     host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)
     netloc = f"[{host}]" if ":" in host else host

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from shop.http.routing import LIMIT_GROUPS
 
@@ -179,6 +180,14 @@ def _networks(raw: str) -> tuple[str, ...]:
         except ValueError:
             raise SettingsError(f"SHOP_TRUSTED_PROXIES: {part!r} is not an address or a network") from None
     return tuple(networks)
+
+
+def _port(url: str) -> str:
+    """The port of the first address of a URL that may list several (`amqp://a:1,amqp://b:2`)."""
+    try:
+        return str(urlsplit(url.split(",")[0]).port or "")
+    except ValueError:  # an IPv6 SHOP_HOST the default URLs do not bracket
+        return ""
 
 
 @dataclass(frozen=True)
@@ -379,6 +388,31 @@ class Settings:
                 max_backoff=duration("SHOP_MAIL_MAX_BACKOFF", "5m"),
             ),
         )
+
+    def process_ports(self) -> dict[str, int]:
+        """Where each process of `shop run` serves its /healthz (and the gateway its API)."""
+        return {
+            "gateway": self.gateway_port,
+            "workers": self.workers_port,
+            "streams": self.streams_port,
+            "relay": self.relay_port,
+        }
+
+    def addresses(self) -> dict[str, str]:
+        """The host and the ports these settings expect the processes and their dependencies on, by
+        the variables that set them one by one (`shop settings --shell`): read with no variable set,
+        the defaults the local stack listens on (ops/local/lib.sh)."""
+        database = self.databases[CONTEXTS[0]]  # by default every context's is on the same servers
+        return {
+            "SHOP_HOST": self.host,
+            **{f"SHOP_{name.upper()}_PORT": str(port) for name, port in self.process_ports().items()},
+            "SHOP_PG_PRIMARY_PORT": _port(database.primary_url),
+            "SHOP_PG_REPLICA_PORT": _port(database.replica_url),
+            "SHOP_REDIS_PORT": _port(self.redis_url),
+            "SHOP_RABBITMQ_PORT": _port(self.rabbitmq_url),
+            "SHOP_KAFKA_PORT": _port(f"kafka://{self.kafka_bootstrap}"),
+            "SHOP_SMTP_PORT": str(self.smtp_port),
+        }
 
     def public_view(self) -> dict[str, Any]:
         """Every setting with secrets hidden: safe to log or print."""

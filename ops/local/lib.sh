@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # Shared helpers for the single-machine stack. Sourced by ops/local/stack.sh and the component scripts.
 #
-# Every default lives here, once. A caller's SHOP_* variable always wins over the default, so
-# `SHOP_KAFKA_PORT=19092 make up` moves Kafka without editing anything.
+# The stack's defaults: the shop's host and ports come from its settings (`shop settings --shell`),
+# the rest, which only the stack uses, are set here. A caller's SHOP_* variable always wins over the
+# default, so `SHOP_KAFKA_PORT=19092 make up` moves Kafka without editing anything.
 
 SHOP_ROOT=${SHOP_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 VAR=$SHOP_ROOT/var
@@ -10,17 +11,31 @@ LOG_DIR=$VAR/log
 RUN_DIR=$VAR/run
 BIN_DIR=$VAR/bin
 
-: "${SHOP_HOST:=127.0.0.1}"
-: "${SHOP_PG_PRIMARY_PORT:=5432}"
-: "${SHOP_PG_REPLICA_PORT:=5433}"
-: "${SHOP_REDIS_PORT:=6379}"
-: "${SHOP_RABBITMQ_PORT:=5672}"
+say() { printf '%s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# shop_defaults: the settings' defaults (SHOP_HOST, SHOP_REDIS_PORT, ...), one NAME=VALUE a line.
+# Asked with no SHOP_* variable set, so that a caller's bad setting cannot stop `make down`. The
+# venv's Python, or before `make` has made it (`make down` on a fresh machine) the system's 3.11:
+# the verb needs nothing but the standard library and the source.
+shop_defaults() {
+  local python=$SHOP_ROOT/.venv/bin/python
+  [ -x "$python" ] || python=$(command -v python3.11 || command -v python3) || return 1
+  env -i PATH="$PATH" PYTHONPATH="$SHOP_ROOT" PYTHONDONTWRITEBYTECODE=1 "$python" -P -m shop settings --shell
+}
+
+_defaults=$(shop_defaults) || die "cannot read the shop's defaults (\`shop settings --shell\`; Python 3.11+ needed)"
+while IFS='=' read -r _name _value; do
+  [[ $_name =~ ^SHOP_[A-Z0-9_]+$ ]] || continue
+  [ -n "${!_name:-}" ] || printf -v "$_name" '%s' "$_value"
+done <<<"$_defaults"
+unset _defaults _name _value
+
+: "${SHOP_MAILPIT_SMTP_PORT:=$SHOP_SMTP_PORT}"
 : "${SHOP_RABBITMQ_MANAGEMENT_PORT:=15672}"
 : "${SHOP_RABBITMQ_DIST_PORT:=25672}"
 : "${SHOP_EPMD_PORT:=4369}"
-: "${SHOP_KAFKA_PORT:=9092}"
 : "${SHOP_KAFKA_CONTROLLER_PORT:=9093}"
-: "${SHOP_MAILPIT_SMTP_PORT:=1025}"
 : "${SHOP_MAILPIT_HTTP_PORT:=8025}"
 : "${SHOP_JAEGER_OTLP_HTTP_PORT:=4318}"
 : "${SHOP_JAEGER_OTLP_GRPC_PORT:=4317}"
@@ -32,7 +47,6 @@ BIN_DIR=$VAR/bin
 : "${SHOP_PG_PRIMARY_EXPORTER_PORT:=9187}"
 : "${SHOP_PG_REPLICA_EXPORTER_PORT:=9188}"
 : "${SHOP_REDIS_EXPORTER_PORT:=9121}"
-: "${SHOP_GATEWAY_PORT:=8080}"
 : "${SHOP_READY_TIMEOUT:=120}"
 
 # Pinned versions of what the stack builds or downloads itself (Debian packages come from Debian 12).
@@ -42,9 +56,6 @@ JAEGER_VERSION=v1.76.0
 JMX_EXPORTER_VERSION=1.0.1
 
 mkdir -p "$LOG_DIR" "$RUN_DIR" "$BIN_DIR"
-
-say() { printf '%s\n' "$*"; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # port_open PORT: true when something accepts TCP connections on SHOP_HOST:PORT.
 port_open() { (exec 3<>"/dev/tcp/$SHOP_HOST/$1") 2>/dev/null; }

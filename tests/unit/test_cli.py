@@ -106,3 +106,14 @@ def test_a_malformed_worker_pool_is_refused(bad, capsys):
         build_parser().parse_args(["run", "all", "--worker-pool", bad])
     assert exit_.value.code == 2
     assert "NAME=QUEUE" in capsys.readouterr().err
+
+
+def test_settings_shell_prints_the_host_and_ports_by_their_variables(monkeypatch, capsys):
+    monkeypatch.setenv("SHOP_REDIS_URL", "redis://cache:7000/0")
+    monkeypatch.setenv("SHOP_KAFKA_BOOTSTRAP", "k1:19092,k2:19092")
+    monkeypatch.setenv("SHOP_RELAY_PORT", "9200")
+    assert main(["settings", "--shell"]) == 0
+    printed = dict(line.split("=", 1) for line in capsys.readouterr().out.splitlines())
+    assert printed["SHOP_REDIS_PORT"] == "7000"
+    assert printed["SHOP_KAFKA_PORT"] == "19092"
+    assert printed["SHOP_RELAY_PORT"] == "9200"

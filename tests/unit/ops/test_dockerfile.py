@@ -168,10 +168,11 @@ def test_the_entrypoint_is_shop_and_the_default_command_a_valid_process(final):
     assert (args.verb, args.process) == ("run", "gateway")
 
 
-def test_the_health_check_is_shop_health_within_its_timeout(final):
+def test_the_health_check_asks_the_default_command_s_process_within_its_timeout(final):
     options, _, command = final.one("HEALTHCHECK").partition(" CMD ")
-    assert json.loads(command) == ["shop", "health"]
-    build_parser().parse_args(["health"])
+    run = build_parser().parse_args(json.loads(final.one("CMD")))
+    assert json.loads(command) == ["shop", "health", run.process]
+    build_parser().parse_args(json.loads(command)[1:])
     given = dict(option.removeprefix("--").split("=") for option in options.split())
     assert set(given) == {"interval", "timeout", "start-period", "retries"}
     check_timeout = inspect.signature(health).parameters["timeout"].default

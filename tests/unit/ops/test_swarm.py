@@ -67,6 +67,8 @@ ONE_SHOT = {"migrate", "topics"}
 NO_HEALTHCHECK = {
     "otel-collector": "the image is FROM scratch: no shell, wget or curl to ask :13133 from inside",
     "otel-agent": "the image is FROM scratch: no shell, wget or curl to ask :13133 from inside",
+    "migrate": "a one-shot job: it serves nothing, and exits when done",
+    "topics": "a one-shot job: it serves nothing, and exits when done",
 }
 
 # SHOP_* variables outside the shop's processes that are not shop settings: Grafana expands this one
@@ -211,10 +213,18 @@ def test_every_service_has_a_health_check(rendered):
     assert set(NO_HEALTHCHECK) <= set(services(rendered)), "NO_HEALTHCHECK names a service that is gone"
 
 
-def test_the_shop_processes_ask_shop_health(rendered):
-    """`shop health` checks the `shop run` process that is PID 1; in migrate and topics it succeeds."""
-    for name in SHOP_COMMANDS:
-        assert services(rendered)[name]["healthcheck"]["test"] == ["CMD", "shop", "health"], name
+def test_the_shop_processes_ask_shop_health_of_the_process_their_command_runs(rendered):
+    """`shop health PROCESS [--port N]` with the process and port of the service's `shop run`; the
+    one-shot jobs serve nothing, and must not inherit the image's check (the gateway's)."""
+    for name, command in SHOP_COMMANDS.items():
+        check = services(rendered)[name]["healthcheck"]
+        if name in ONE_SHOT:
+            assert check.get("disable") is True, name
+            continue
+        run = build_parser().parse_args(command)
+        port = ["--port", str(run.port)] if run.port is not None else []
+        assert check["test"] == ["CMD", "shop", "health", run.process, *port], name
+        build_parser().parse_args(check["test"][2:])
 
 
 def test_the_commands_are_arguments_of_the_images_entrypoint():
