@@ -29,7 +29,10 @@ from shop.handlers.auth import (
 )
 from shop.security.passwords import hash_password
 from shop.security.throttle import AddressCooldowns, LoginLimiter
-from tests.integration.db_helpers import now, primary_pool
+from tests.concurrency import run_together
+from tests.integration.db_helpers import now
+
+DATABASE = "auth"
 
 POLICY = AuthPolicy("test-pepper", timedelta(days=1))
 PASSWORD = "correct horse battery staple"
@@ -46,12 +49,6 @@ class NoThrottle:
 
     def record_failure(self, email, client):
         pass
-
-
-@pytest.fixture(scope="module")
-def pool(settings):
-    with primary_pool(settings, "auth") as pool:
-        yield pool
 
 
 def _outbox_for(pool, email: str) -> list[tuple]:
@@ -124,22 +121,15 @@ def test_two_concurrent_refreshes_of_one_token_cannot_both_succeed(pool):
     pair = handle_login(
         Login(email, PASSWORD, "it"), UnitOfWork(pool), POLICY, now, FixedIssuer(), NoThrottle()
     )
-    outcomes: list[str] = []
-    barrier = threading.Barrier(2)
 
-    def refresh() -> None:
-        barrier.wait()
+    def refresh() -> str:
         try:
             handle_refresh(pair.refresh_token, UnitOfWork(pool), POLICY, now, FixedIssuer())
-            outcomes.append("ok")
+            return "ok"
         except InvalidRefreshToken as exc:
-            outcomes.append(exc.code)
+            return exc.code
 
-    threads = [threading.Thread(target=refresh) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = run_together([refresh, refresh])
     assert sorted(outcomes) == ["ok", "refresh_token_reused"]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import uuid
 
 import psycopg
@@ -24,14 +23,11 @@ from shop.handlers.products import (
     handle_patch,
 )
 from shop.relay import OutboxRelay
-from tests.integration.db_helpers import now, primary_pool
+from tests.concurrency import run_together
+from tests.integration.db_helpers import now
 from tests.integration.kafka_helpers import consume, headers_of, value_of
 
-
-@pytest.fixture(scope="module")
-def pool(settings):
-    with primary_pool(settings, "catalog") as pool:
-        yield pool
+DATABASE = "catalog"
 
 
 def new_fields(**override):
@@ -88,22 +84,15 @@ def test_a_duplicate_sku_leaves_nothing_behind(pool):
 
 def test_two_concurrent_patches_from_one_version_cannot_both_win(pool):
     product = handle_create(CreateProduct(new_fields()), UnitOfWork(pool), now)
-    outcomes: list[str] = []
-    barrier = threading.Barrier(2)
 
-    def patch(price: int) -> None:
-        barrier.wait()
+    def patch(price: int) -> str:
         try:
             handle_patch(PatchProduct(product.id, {"price_cents": price}, 1), UnitOfWork(pool), now)
-            outcomes.append("ok")
+            return "ok"
         except VersionConflict:
-            outcomes.append("conflict")
+            return "conflict"
 
-    threads = [threading.Thread(target=patch, args=(p,)) for p in (1, 2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = run_together([lambda: patch(1), lambda: patch(2)])
     assert sorted(outcomes) == ["conflict", "ok"]
 
 

@@ -7,7 +7,6 @@ import threading
 import time
 import uuid
 
-import pytest
 from confluent_kafka import Producer
 from prometheus_client import REGISTRY
 
@@ -25,14 +24,10 @@ from shop.schemas.orders import (
 )
 from shop.streams.runner import StreamRunner
 from shop.streams.saga import inventory_agent, inventory_batch_agent
-from tests.integration.db_helpers import now, primary_pool
+from tests.integration.db_helpers import now
 from tests.integration.kafka_helpers import scratch_topic
 
-
-@pytest.fixture(scope="module")
-def pool(settings):
-    with primary_pool(settings, "catalog") as pool:
-        yield pool
+DATABASE = "catalog"
 
 
 def stock(pool, product_id) -> tuple[int, int]:

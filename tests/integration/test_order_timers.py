@@ -17,15 +17,12 @@ from shop.domain.timers import Outcome, TimerPolicy
 from shop.handlers import timers as timer_handlers
 from shop.handlers.orders import PayOrder, PlaceOrder, handle_pay, handle_place_order
 from shop.handlers.timers import fire_trigger, sweep
-from tests.integration.db_helpers import priced_product, primary_pool
+from tests.integration.db_helpers import priced_product
+
+DATABASE = "orders"
+POOL_SIZE = 10
 
 POLICY = TimerPolicy.from_seconds([10, 20], 30)
-
-
-@pytest.fixture(scope="module")
-def pool(settings):
-    with primary_pool(settings, "orders", max_size=10) as pool:
-        yield pool
 
 
 @pytest.fixture(scope="module")

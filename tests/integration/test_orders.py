@@ -20,15 +20,12 @@ from shop.handlers.orders import (
     handle_stock_outcome,
 )
 from shop.schemas.orders import STOCK_REJECTED, OrderNoticeV1
-from tests.integration.db_helpers import now, priced_product, primary_pool
+from tests.integration.db_helpers import now, priced_product
+
+DATABASE = "orders"
+POOL_SIZE = 25  # twenty placements at once
 
 DAY_WITH_REMINDERS = TimerPolicy.from_seconds([4 * 3600, 12 * 3600, 22 * 3600], 24 * 3600)
-
-
-@pytest.fixture(scope="module")
-def pool(settings):
-    with primary_pool(settings, "orders", max_size=25) as pool:
-        yield pool
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import stat
-import threading
 import uuid
 
 import pytest
@@ -22,6 +21,7 @@ from shop.security.keys import (
     load_keyring,
 )
 from shop.security.tokens import InvalidToken, TokenIssuer, TokenVerifier
+from tests.concurrency import run_together
 
 ISS, AUD = "shop", "shop-api"
 
@@ -148,18 +148,7 @@ def test_a_dev_key_is_generated_once_when_nothing_is_configured(tmp_path):
 
 def test_processes_starting_together_share_one_dev_key(tmp_path):
     keys_dir = tmp_path / "keys"
-    barrier = threading.Barrier(8)
-    rings: list[KeyRing] = []
-
-    def start() -> None:
-        barrier.wait()
-        rings.append(_load(keys_dir, generate=True))
-
-    threads = [threading.Thread(target=start) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    rings = run_together([lambda: _load(keys_dir, generate=True)] * 8)
     assert len(rings) == 8
     assert len({_raw_public(ring.signing_key) for ring in rings}) == 1
     assert sorted(p.name for p in keys_dir.iterdir()) == ["dev.pem"]
