@@ -54,8 +54,8 @@ migrate: venv
 	$(WITH_ENV) $(BIN)/shop topics
 
 lint: venv
-	$(BIN)/ruff check shop tests bench
-	$(BIN)/ruff format --check shop tests bench
+	$(BIN)/ruff check shop tests bench harness
+	$(BIN)/ruff format --check shop tests bench harness
 	$(BIN)/mypy
 
 unit: venv

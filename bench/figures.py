@@ -66,30 +66,19 @@ def _orders(r: Mapping[str, Any]) -> dict[str, float]:
 
 
 def orders_figures(r: Mapping[str, Any]) -> Figures:
-    o = _orders(r)
-    names = {
-        "per_s": "orders_per_s",
-        "pgbench_tps": "orders_pgbench_tps",
-        "ratio": "orders_ratio",
-        "cpu_ms": "orders_cpu_ms",
-        "pgbench_cpu_ms": "orders_pgbench_cpu_ms",
-        "cpu_ratio": "orders_cpu_ratio",
-        "lifecycle_tps": "lifecycle_pgbench_tps",
-        "lifecycle_ratio": "orders_lifecycle_ratio",
-    }
-    return {names[k]: _round(names[k], v) for k, v in o.items()}
+    kept = ("per_s", "pgbench_tps", "ratio", "cpu_ms", "pgbench_cpu_ms", "cpu_ratio", "lifecycle_ratio")
+    return _named(_orders(r), {**{k: f"orders_{k}" for k in kept}, "lifecycle_tps": "lifecycle_pgbench_tps"})
 
 
 def orders_traced_figures(r: Mapping[str, Any]) -> Figures:
     """The orders scenario with tracing on: its rate and CPU against its own run's placement baseline."""
-    o = _orders(r)
-    names = {
-        "per_s": "orders_traced_per_s",
-        "ratio": "orders_traced_ratio",
-        "cpu_ms": "orders_traced_cpu_ms",
-        "cpu_ratio": "orders_traced_cpu_ratio",
-    }
-    return {names[k]: _round(names[k], v) for k, v in o.items() if k in names}
+    kept = ("per_s", "ratio", "cpu_ms", "cpu_ratio")
+    return _named(_orders(r), {k: f"orders_traced_{k}" for k in kept})
+
+
+def _named(found: Mapping[str, float], names: Mapping[str, str]) -> Figures:
+    """The figures of `found` that `names` names, under those names, rounded."""
+    return {names[k]: _round(names[k], v) for k, v in found.items() if k in names}
 
 
 def inventory_figures(r: Mapping[str, Any]) -> Figures:

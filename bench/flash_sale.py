@@ -4,10 +4,10 @@ N concurrent buyers of one product with little stock; time until every order is 
 Issue 20's size, the default and `make bench`'s: 1,000 one-unit orders (200 customers × 5) at once on 100
 units, giving `flash_sale_settled_s`, `flash_sale_buyers` and `flash_sale_oversold` (bench/figures.py).
 
-1. A real stack, as bench/orders.py starts it (`running_stack`: `shop run all` on free ports, its own
-   RabbitMQ vhost, rate limits lifted, OTEL_SDK_DISABLED=true).
+1. A real stack, as bench/orders.py runs it (bench/stack.py `bench_stack`: `shop run all` on free ports,
+   its own RabbitMQ vhost, rate limits lifted, OTEL_SDK_DISABLED=true).
 2. Setup: an admin creates one product with `--stock` S units; C customers are registered, verified
-   (Mailpit) and logged in (bench/orders.py `signed_up`). Once the order side knows the price, a probe
+   (Mailpit) and logged in (bench/shoppers.py `signed_up`). Once the order side knows the price, a probe
    order of S + 1 units is placed: it is accepted (201) and then rejected by the inventory, so it takes
    nothing from the stock.
 3. At t0, all N = C × `--orders-each` orders (1 line, quantity 1, a unique Idempotency-Key) are sent at
@@ -39,7 +39,10 @@ import psycopg
 
 from bench import report
 from bench.openloop import quantile
-from bench.orders import Stack, call, create_product, running_stack, sign_up_customers, signed_up
+from bench.shoppers import create_product, priced, sign_up_customers, signed_up
+from bench.stack import bench_stack
+from harness.http import call
+from harness.stack import ShopStack
 
 CATALOG_DB_URL = "postgresql://catalog:catalog@127.0.0.1:5432/catalog"
 SETTLED = ("reserved", "rejected")
@@ -68,29 +71,19 @@ class Setup:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def setup(stack: Stack, customers: int, stock: int) -> Setup:
+def setup(stack: ShopStack, customers: int, stock: int) -> Setup:
     started = time.monotonic()
     base = stack.base
     admin = signed_up(base, f"bench-admin-{uuid.uuid4().hex[:10]}@example.test", admin=True)
     product_id = create_product(base, admin, "FLASH", "Flash-sale tea", "bench/flash_sale.py", stock)
     tokens = sign_up_customers(base, customers, "bench-flash")
-    # The order side learns the price from product.created (price-feed agent). The probe asks for more
-    # than the stock: accepted once the price is known, then rejected by the inventory (nothing held).
-    probe = {"items": [{"product_id": product_id, "quantity": stock + 1}]}
+    # The probe asks for more than the stock: accepted once the order side knows the price, then
+    # rejected by the inventory (nothing held).
     deadline = time.monotonic() + 60
-    while True:
-        answer = call(
-            base, "POST", "/api/v1/orders", probe, tokens[0], {"Idempotency-Key": f"probe-{uuid.uuid4()}"}
-        )
-        if answer.status == 201:
-            break
-        if answer.status != 422 or time.monotonic() > deadline:
-            raise SystemExit(f"bench: the order side never learnt the product's price: {answer}")
-        time.sleep(0.3)
-    probe_id = str(answer.body["id"])
+    probe_id = str(priced(base, tokens[0], product_id, stock + 1, deadline).json()["id"])
     while True:  # wait for the probe's rejection so that the sale starts from a quiet inventory
         seen = call(base, "GET", f"/api/v1/orders/{probe_id}", token=tokens[0])
-        if seen.status == 200 and seen.body["stock"] == "rejected":
+        if seen.status == 200 and seen.json()["stock"] == "rejected":
             break
         if time.monotonic() > deadline:
             raise SystemExit(f"bench: the probe order {probe_id} was never rejected: {seen}")
@@ -311,7 +304,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "otel_sdk_disabled": True,
         "machine": report.machine(db_url),
     }
-    with running_stack(Path("var/log/bench-flash-sale.log")) as stack:
+    with bench_stack(Path("var/log/bench-flash-sale.log")) as stack:
         print(f"stack up on {stack.base}; setting up {args.customers} customers and {args.stock} units")
         ready = setup(stack, args.customers, args.stock)
         results["product_id"] = ready.product_id
@@ -343,10 +336,7 @@ def main() -> int:
             "bench: --stock must be in [1, 999] (the probe orders stock + 1 units, 1000 at most)"
         )
     results = run(args)
-    table = markdown(results)
-    written = report.save("flash-sale", results, table)
-    print(table)
-    print(f"({results['run_seconds']} s; written: {', '.join(map(str, written))})")
+    report.publish("flash-sale", results, markdown(results))
     if results["result"]["oversold"]:
         print(f"bench: OVERSOLD by {results['result']['oversold']}")
     return 0 if results["result"]["passed"] else 1

@@ -32,26 +32,28 @@ import random
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from bench import report
+from bench.agents import group_lag
 from bench.openloop import quantile
 from bench.pgbench import require_pgbench, run_pgbench
 from bench.processes import CpuMeter, Running, refuse_running_relays, shop_process
+from harness import progress
 from shop import bootstrap
 from shop.bootstrap import kafka_config
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.ids import uuid7
 from shop.domain.orders import PricedLine
 from shop.handlers.products import CreateProduct, handle_create
-from shop.processes.streams import CONSUMER_GROUP
 from shop.schemas.orders import ORDER_CREATED, encode_order_created
 from shop.settings import Settings
 from shop.streams.agents import AGENTS
@@ -60,6 +62,7 @@ STOCK = 10_000_000
 PRICE_CENTS = 1000
 SAMPLE = 0.2  # seconds between two counts of the reservations made
 SCRATCH_EVENTS = "pgbench_product_events"
+say = partial(progress.say, "bench.inventory")
 
 # One reservation as handle_order_created runs it for a one-line order (a lone record:
 # shop/streams/saga.py inventory_agent; under bursts the agent takes several records in one
@@ -140,10 +143,6 @@ COMMIT;
 \endpipeline
 SELECT pg_notify('outbox', '');
 """
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
 
 
 # --- the products -------------------------------------------------------------------------------
@@ -237,23 +236,6 @@ def delete_unsent(db_url: str, products: list[str], orders: list[str]) -> None:
         conn.execute(
             "DELETE FROM outbox WHERE published_at IS NULL AND message_key = ANY(%s)", (products + orders,)
         )
-
-
-def group_lag(settings: Settings, topics: Iterable[str]) -> int:
-    """Records of `topics` the agents' consumer group has not committed yet (without joining it)."""
-    consumer = Consumer(kafka_config(settings, **{"group.id": CONSUMER_GROUP, "enable.auto.commit": False}))
-    try:
-        partitions = []
-        for topic in topics:
-            metadata = consumer.list_topics(topic, timeout=10)
-            partitions += [TopicPartition(topic, p) for p in metadata.topics[topic].partitions]
-        lag = 0
-        for tp in consumer.committed(partitions, timeout=10):
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
-            lag += high - (tp.offset if tp.offset >= 0 else low)
-        return lag
-    finally:
-        consumer.close()
 
 
 def wait_caught_up(settings: Settings, timeout: float = 300) -> None:
@@ -503,10 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     require_pgbench()
     results = run(args)
-    text = markdown(results)
-    written = report.save("inventory", results, text)
-    print(text)
-    print(f"({results['run_seconds']} s; written: {', '.join(map(str, written))})")
+    report.publish("inventory", results, markdown(results))
     return 0
 
 

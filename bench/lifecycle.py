@@ -6,7 +6,7 @@ shop/streams/saga.py and shop/relay.py, and checked against a libpq trace of tha
 scripts in step with them):
 
 orders database (ORDERS_SCRIPT)                 catalog database (CATALOG_SCRIPT)
- 1. the placement: bench/orders.py PGBENCH_SCRIPT
+ 1. the placement: bench/placement.py PGBENCH_SCRIPT
     (with its commit position: place_order's
     unit of work tracks it)
  2. the relay claims and marks its 3 rows
@@ -70,8 +70,8 @@ from typing import Any
 
 import psycopg
 
-from bench.orders import PGBENCH_SCRIPT, REQUEST_HASH
 from bench.pgbench import SCRATCH_OUTBOX, Run, run_together, scratch_customers, scratch_outbox
+from bench.placement import PGBENCH_SCRIPT, REQUEST_HASH
 from shop.db.orders import STOCK_SETTLED_CHANNEL
 from shop.db.outbox import NOTIFY_CHANNEL
 

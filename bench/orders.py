@@ -28,18 +28,8 @@ import argparse
 import asyncio
 import json
 import os
-import re
-import secrets
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,254 +37,17 @@ from typing import Any
 import aiohttp
 
 from bench import report
+from bench.lifecycle import run_lifecycle
 from bench.openloop import OpenLoopResult, open_loop, quantile
 from bench.pgbench import require_pgbench, run_pgbench, scratch_customers, scratch_outbox
-from bench.processes import CpuMeter, free_port, stop
-from bench.rabbitmq import create_vhost, delete_vhost, vhost_url
+from bench.placement import PGBENCH_SCRIPT, REQUEST_HASH
+from bench.processes import CpuMeter
+from bench.shoppers import create_product, priced, sign_up_customers, signed_up
+from bench.stack import bench_stack, tracing_env
+from harness.stack import ShopStack
 
-VHOST = "shop-bench-orders"
-PASSWORD = "correct horse battery staple"
-PROCESS_NAMES = ("gateway", "workers", "streams", "relay")
 LIMIT_MS = report.LATENCY_LIMIT_MS
 ORDERS_RATIO_GOAL = 0.12  # issue 20: sustained orders/s >= 12% of the placement's pgbench tps
-
-# One placement, as place_order runs it with the default unpaid limits (shop/actors/orders.py ->
-# shop/handlers/orders.py handle_place_order -> shop/db/orders.py, shop/db/timers.py, shop/db/outbox.py,
-# shop/db/unit_of_work.py), sent as psycopg's pipeline mode sends it, round trip for round trip (a
-# libpq trace of the code shows the same): BEGIN on its own (conn.transaction() in pipeline mode syncs
-# it before the block); the idempotency look-up; the prices; the customer's lock with their unpaid
-# orders; then, in one round trip, the order, its line, its 4 timers in one INSERT ... SELECT FROM
-# unnest (default SHOP_ORDER_REMINDERS 4h,12h,22h + the 24 h expiry), the idempotency record, and the
-# outbox rows in one INSERT ... SELECT FROM unnest (the triggers of the first reminder and of the
-# expiry, then order.created); COMMIT on its own; the unit of work's pipeline closing with nothing
-# queued (a bare Sync: the empty \startpipeline ... \endpipeline); then, in autocommit, one statement
-# for the relay's wake-up and the commit's WAL position (the unit tracks it). The placement answers
-# from what it wrote: no read after the commit. The orders tables' only trigger (orders_status_transition,
-# BEFORE UPDATE OF status) does not fire on these INSERTs (PostgreSQL runs it where it does, for pgbench
-# as for the shop: the payment in bench/lifecycle.py). The outbox rows go unsent, as the
-# shop writes them, into a scratch copy of `outbox` that no relay reads (bench/pgbench.py
-# SCRATCH_OUTBOX). Each placement is a new customer's (:users prefix + :u): the shop's customers hold
-# a few unpaid orders at most, not the run's thousands. Ids are random (the app uses UUIDv7).
-# 12 statements, 8 round trips.
-PGBENCH_SCRIPT = r"""
-\set a random(1, 9223372036854775806)
-\set b random(1, 9223372036854775806)
-\set u random(1, 281474976710655)
-BEGIN;
-SELECT request_hash, order_id FROM idempotency_records
- WHERE user_id = (:users || lpad(to_hex(:u::bigint), 12, '0'))::uuid AND key = 'pgb-' || :a;
-SELECT product_id, price_cents, currency FROM product_prices WHERE product_id = ANY(ARRAY[:product::uuid]);
-\startpipeline
-SELECT pg_advisory_xact_lock(hashtextextended((:users || lpad(to_hex(:u::bigint), 12, '0'))::text, 0));
-SELECT count(DISTINCT o.id), coalesce(sum(l.quantity), 0)
-  FROM orders o JOIN order_lines l ON l.order_id = o.id
- WHERE o.user_id = (:users || lpad(to_hex(:u::bigint), 12, '0'))::uuid AND o.status = 'PENDING';
-\endpipeline
-\startpipeline
-INSERT INTO orders (id, user_id, total_cents, currency, created_at, updated_at, expires_at, customer_email)
-VALUES ((lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid,
-        (:users || lpad(to_hex(:u::bigint), 12, '0'))::uuid,
-        1000, 'EUR', now(), now(), now() + interval '24 hours', 'pgbench@example.test');
-INSERT INTO order_lines (order_id, product_id, quantity, unit_price_cents)
-VALUES ((lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid, :product, 1, 1000);
-INSERT INTO order_timers (order_id, kind, due_at)
-SELECT (lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid, kind, due_at
-  FROM unnest(ARRAY['reminder_1', 'reminder_2', 'reminder_3', 'expiry']::text[],
-              ARRAY[now() + interval '4 hours', now() + interval '12 hours', now() + interval '22 hours',
-                    now() + interval '24 hours']::timestamptz[]) AS t(kind, due_at);
-INSERT INTO idempotency_records (user_id, key, request_hash, order_id, placement_id)
-VALUES ((:users || lpad(to_hex(:u::bigint), 12, '0'))::uuid, 'pgb-' || :a, :request_hash,
-        (lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid, gen_random_uuid());
-INSERT INTO pgbench_outbox (event_id, destination, topic, message_key, payload, headers)
-SELECT event_id, destination, topic, message_key, payload, headers
-  FROM unnest(
-       ARRAY[gen_random_uuid(), gen_random_uuid(), gen_random_uuid()]::uuid[],
-       ARRAY['rabbitmq', 'rabbitmq', 'kafka']::text[],
-       ARRAY['timers', 'timers', 'order.created']::text[],
-       ARRAY[NULL, NULL,
-             (lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid::text]::text[],
-       ARRAY[
-         jsonb_build_object(
-           'actor_name', 'send_payment_reminder', 'args', '[]'::jsonb,
-           'kwargs', jsonb_build_object(
-             'order_id', (lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid,
-             'kind', 'reminder_1'),
-           'delay_ms', 14400000),
-         jsonb_build_object(
-           'actor_name', 'expire_order', 'args', '[]'::jsonb,
-           'kwargs', jsonb_build_object(
-             'order_id', (lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid,
-             'kind', 'expiry'),
-           'delay_ms', 86400000),
-         jsonb_build_object(
-           'schema', 'order.created', 'schema_version', '1.0', 'event_id', gen_random_uuid(),
-           'occurred_at', now(),
-           'order_id', (lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid,
-           'user_id', (:users || lpad(to_hex(:u::bigint), 12, '0'))::uuid,
-           'lines', jsonb_build_array(
-             jsonb_build_object('product_id', :product::uuid, 'quantity', 1, 'unit_price_cents', 1000)),
-           'total_cents', 1000, 'currency', 'EUR')]::jsonb[],
-       ARRAY['{}', '{}', '{}']::jsonb[])
-       WITH ORDINALITY AS m(event_id, destination, topic, message_key, payload, headers, n)
- ORDER BY n;
-\endpipeline
-COMMIT;
-\startpipeline
-\endpipeline
-SELECT pg_notify('outbox', ''), pg_current_wal_lsn()::text;
-"""
-# What handle_place_order stores as the request's hash (a SHA-256 in hex).
-REQUEST_HASH = "9" * 64
-
-
-# --- HTTP helpers for the setup (synchronous, a few hundred calls) -----------------------------
-
-
-@dataclass
-class Answer:
-    status: int
-    body: Any
-
-
-def call(
-    base: str,
-    method: str,
-    path: str,
-    body: object = None,
-    token: str | None = None,
-    extra: dict[str, str] | None = None,
-) -> Answer:
-    headers = {"Content-Type": "application/json", **(extra or {})}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            raw, status = r.read(), r.status
-    except urllib.error.HTTPError as e:
-        raw, status = e.read(), e.code
-    return Answer(status, json.loads(raw) if raw else None)
-
-
-def mail_code(address: str, timeout: float = 60) -> str:
-    mailpit = os.environ.get("SHOP_MAILPIT_URL", "http://127.0.0.1:8025")
-    query = urllib.parse.quote(f'to:"{address}"')
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{mailpit}/api/v1/search?query={query}&limit=5", timeout=10) as r:
-            found = json.load(r)["messages"]
-        if found:
-            with urllib.request.urlopen(f"{mailpit}/api/v1/message/{found[0]['ID']}", timeout=10) as r:
-                match = re.search(r"\b(\d{6})\b", json.load(r)["Text"])
-            if match:
-                return match[1]
-        time.sleep(0.3)
-    raise SystemExit(f"bench: no verification email to {address} within {timeout:.0f} s")
-
-
-def signed_up(base: str, email: str, admin: bool = False) -> str:
-    """Registers, verifies (code from Mailpit), optionally grants admin, logs in: the access token."""
-    registered = call(base, "POST", "/api/v1/auth/register", {"email": email, "password": PASSWORD})
-    assert registered.status == 202, registered
-    verified = call(base, "POST", "/api/v1/auth/verify", {"email": email, "code": mail_code(email)})
-    assert verified.status == 200, verified
-    if admin:
-        subprocess.run(
-            [sys.executable, "-m", "shop", "admin", "grant", email], check=True, capture_output=True
-        )
-    tokens = call(base, "POST", "/api/v1/auth/login", {"email": email, "password": PASSWORD})
-    assert tokens.status == 200, tokens
-    return str(tokens.body["access_token"])
-
-
-# --- the stack and its processes' CPU ----------------------------------------------------------
-
-
-@dataclass
-class Stack:
-    ports: dict[str, int] = field(default_factory=lambda: {name: free_port() for name in PROCESS_NAMES})
-    child: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.ports['gateway']}"
-
-    def pids(self) -> dict[str, int]:
-        """{process name: pid} of the supervisor's children."""
-        assert self.child is not None
-        found = {}
-        pid = self.child.pid
-        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-            try:
-                argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-            except FileNotFoundError:
-                continue
-            if b"run" in argv:
-                found[argv[argv.index(b"run") + 1].decode()] = int(child)
-        return found
-
-
-def tracing_env(ratio: float) -> dict[str, str]:
-    """OTEL_* settings of a traced run: the SDK on, `ratio` of the traces sampled (a child follows its
-    parent's decision) and exported over OTLP to the stack's endpoint (var/stack.env: its Jaeger)."""
-    from shop.observability.tracing import export_configured
-
-    env = {
-        "OTEL_SDK_DISABLED": "false",
-        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-        "OTEL_TRACES_SAMPLER_ARG": f"{ratio:g}",
-    }
-    if not export_configured({**os.environ, **env}):
-        raise SystemExit(
-            "bench: tracing asked for, but no OTEL_EXPORTER_OTLP_ENDPOINT (run under ops/local/with-env)"
-        )
-    return {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")}
-
-
-@contextmanager
-def running_stack(log: Path, tracing: dict[str, str] | None = None) -> Iterator[Stack]:
-    """`shop run all` on free ports; tracing off (OTEL_SDK_DISABLED=true) unless `tracing` gives the
-    OTEL_* settings to run it with."""
-    env = dict(os.environ)
-    create_vhost(VHOST, env)
-    stack = Stack()
-    child_env = {
-        **env,
-        **{f"SHOP_{name.upper()}_PORT": str(port) for name, port in stack.ports.items()},
-        "SHOP_RABBITMQ_URL": vhost_url(
-            env.get("SHOP_RABBITMQ_URL", "amqp://shop:shop@127.0.0.1:5672/shop"), VHOST
-        ),
-        "SHOP_RATE_LIMITS": "auth=100000000/60s,products=100000000/60s,orders=100000000/60s",
-        "SHOP_LOGIN_FAILURES_PER_CLIENT": "100000000",
-        # No span export unless asked for: tracing is a figure of its own (`orders-traced`).
-        **(tracing or {"OTEL_SDK_DISABLED": "true"}),
-    }
-    log.parent.mkdir(parents=True, exist_ok=True)
-    stack.child = subprocess.Popen(
-        [sys.executable, "-m", "shop", "run", "all"],
-        env=child_env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        for name, port in stack.ports.items():
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                if stack.child.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"bench: {name} never became ready; see {log}")
-                time.sleep(0.3)
-        yield stack
-    finally:
-        stop(stack.child, 60)
-        delete_vhost(VHOST, env)
 
 
 # --- the baseline --------------------------------------------------------------------------------
@@ -304,7 +57,7 @@ def pgbench_baseline(db_url: str, product_id: str, clients: int, seconds: int) -
     with scratch_customers(db_url) as customers, scratch_outbox(db_url):
         variables = {**customers.variables, "product": product_id, "request_hash": REQUEST_HASH}
         return run_pgbench(
-            db_url, PGBENCH_SCRIPT, variables, clients, seconds, "bench/orders.py PGBENCH_SCRIPT"
+            db_url, PGBENCH_SCRIPT, variables, clients, seconds, "bench/placement.py PGBENCH_SCRIPT"
         )
 
 
@@ -439,53 +192,12 @@ async def search(
     return good, steps
 
 
-def create_product(base: str, admin: str, sku_prefix: str, name: str, description: str, stock: int) -> str:
-    """A product at 10.00 EUR with `stock` units, created by `admin` through the gateway; its id."""
-    product = call(
-        base,
-        "POST",
-        "/api/v1/products",
-        {
-            "sku": f"{sku_prefix}-{uuid.uuid4().hex[:10]}",
-            "name": name,
-            "description": description,
-            "price_cents": 1000,
-            "currency": "EUR",
-            "stock": stock,
-        },
-        admin,
-    )
-    assert product.status == 201, product
-    return str(product.body["id"])
-
-
-def sign_up_customers(base: str, count: int, prefix: str) -> list[str]:
-    """Access tokens of `count` new, verified customers, six signing up at a time."""
-    with ThreadPoolExecutor(6) as pool:
-        return list(
-            pool.map(
-                lambda n: signed_up(base, f"{prefix}-{n}-{secrets.token_hex(5)}@example.test"),
-                range(count),
-            )
-        )
-
-
-def setup(stack: Stack, customers: int) -> Customers:
+def setup(stack: ShopStack, customers: int) -> Customers:
     base = stack.base
     admin = signed_up(base, f"bench-admin-{uuid.uuid4().hex[:10]}@example.test", admin=True)
     product_id = create_product(base, admin, "BENCH", "Benchmark tea", "bench/orders.py", 100_000_000)
     tokens = sign_up_customers(base, customers, "bench-customer")
-    deadline = time.monotonic() + 60
-    probe = {"items": [{"product_id": product_id, "quantity": 1}]}
-    while True:  # the order side learns the price from product.created (price-feed agent)
-        answer = call(
-            base, "POST", "/api/v1/orders", probe, tokens[0], {"Idempotency-Key": f"probe-{uuid.uuid4()}"}
-        )
-        if answer.status == 201:
-            break
-        if answer.status != 422 or time.monotonic() > deadline:
-            raise SystemExit(f"bench: the order side never learnt the product's price: {answer}")
-        time.sleep(0.3)
+    priced(base, tokens[0], product_id, 1, time.monotonic() + 60)
     return Customers(tokens, product_id)
 
 
@@ -512,7 +224,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "tracing": tracing,
         "machine": report.machine(db_url),
     }
-    with running_stack(log, tracing) as stack:
+    with bench_stack(log, tracing) as stack:
         print(f"stack up on {stack.base} ({json.dumps(stack.pids())}); setting up {args.customers} customers")
         who = setup(stack, args.customers)
         results["product_id"] = who.product_id
@@ -532,8 +244,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f" {sum(baseline['cpu_ms_per_transaction'].values()):.1f} ms of CPU each"
         )
         if args.lifecycle_seconds > 0:
-            from bench.lifecycle import run_lifecycle  # it builds on this module's PGBENCH_SCRIPT
-
             print(f"pgbench: the order's lifecycle on both databases ({args.lifecycle_seconds} s)")
             meter.start()
             lifecycle = run_lifecycle(

@@ -46,7 +46,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.load import LoadResult, run_load
-from bench.processes import free_port, stop
+from harness.processes import free_port, stop
 from shop.observability.tracing import export_configured
 
 PATH = "/api/v1/auth/me"

@@ -3,44 +3,23 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def stop(process: subprocess.Popen[Any], grace: float) -> None:
-    """SIGTERM, and SIGKILL if it is still there after `grace` seconds."""
-    process.terminate()
-    try:
-        process.wait(grace)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+from harness.processes import free_port, ready, stop
 
 
 def wait_ready(url: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"bench: {url} never became ready (is the stack up? `make up`)")
+    while not ready(url):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: {url} never became ready (is the stack up? `make up`)")
+        time.sleep(0.2)
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import flamegraph
-from bench.orders import cpu_ms_per_operation, running_stack, setup, step
+from bench.orders import cpu_ms_per_operation, setup, step
 from bench.processes import CpuMeter
+from bench.stack import bench_stack
 
 ROOT = Path(__file__).resolve().parent / "results" / "profiles"
 SAMPLES_PER_SECOND = 97  # not a multiple of any timer in the stack, so no loop is sampled in step
@@ -72,7 +73,7 @@ def _record(pids: dict[str, int], seconds: float, out: Path) -> list[subprocess.
 def run(args: argparse.Namespace) -> dict[str, Any]:
     out = ROOT / args.label
     out.mkdir(parents=True, exist_ok=True)
-    with running_stack(Path("var/log/bench-profile.log")) as stack:
+    with bench_stack(Path("var/log/bench-profile.log")) as stack:
         who = setup(stack, args.customers)
         meter = CpuMeter(stack.pids)
         # Warm up first (connections, prepared statements, JIT-less caches), then measure and sample.

@@ -24,6 +24,7 @@ import re
 import subprocess
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,8 @@ from confluent_kafka.cimpl import NewTopic
 
 from bench import report
 from bench.processes import refuse_running_relays
-from bench.rabbitmq import management, vhost_url
+from harness import progress
+from harness.rabbitmq import create_vhost, delete_vhost, vhost_url
 from shop.actors.broker import QUORUM, connection_parameters, declare_actor_queue
 from shop.bootstrap import kafka_config
 from shop.db.outbox import KAFKA, RABBITMQ
@@ -50,6 +52,7 @@ KAFKA_VERSION = "4.1.1"  # ops/local/lib.sh's; the broker's jars are in var/kafk
 KAFKA_LIBS = Path("var/kafka/libs")
 KAFKA_TOOLS_DIR = Path("var/bench/kafka-tools")  # kafka-tools is not among the broker's jars
 POLL = 0.2  # seconds between two backlog counts
+say = partial(progress.say, "bench.relay")
 
 # Order events shaped like the ones placement writes (a few hundred bytes of JSON), keyed by order.
 _INSERT_KAFKA = """
@@ -74,10 +77,6 @@ SELECT gen_random_uuid(), %(destination)s, %(topic)s, NULL,
        '{}'::jsonb
   FROM generate_series(1, %(count)s) AS n
 """
-
-
-def say(message: str) -> None:
-    print(f"bench.relay: {message}", flush=True)
 
 
 # --- preconditions -------------------------------------------------------------------------------
@@ -253,12 +252,6 @@ def kafka_baseline(settings: Settings, topic: str, count: int, size: int) -> dic
 # --- RabbitMQ ------------------------------------------------------------------------------------
 
 
-def create_vhost(env: dict[str, str]) -> None:
-    management("PUT", f"/api/vhosts/{VHOST}", {}, env)
-    everything = {"configure": ".*", "write": ".*", "read": ".*"}
-    management("PUT", f"/api/permissions/{VHOST}/shop", everything, env)
-
-
 def queue_depth(url: str, queue: str) -> int:
     connection = pika.BlockingConnection(connection_parameters(url))
     try:
@@ -323,9 +316,28 @@ def rabbitmq_baseline(url: str, queue: str, count: int, size: int) -> dict[str, 
 # --- the scenario --------------------------------------------------------------------------------
 
 
+def relayed(
+    rows: int, seconds: float, size: dict[str, int], where: str, held: dict[str, int]
+) -> dict[str, Any]:
+    """The relay's figures for `rows` sent in `seconds`; `held`: what `where` (the topic or the queue)
+    then holds, e.g. {"records_in_topic": n}."""
+    (found,) = held.values()
+    figures: dict[str, Any] = {
+        "rows": rows,
+        **size,
+        "seconds": round(seconds, 2),
+        "rows_per_second": round(rows / seconds, 1),
+        **held,
+        "none_lost": found == rows,
+    }
+    say(f"relay → {where}: {figures['rows_per_second']:,.0f} rows/s; it holds {found:,}")
+    if found != rows:
+        say(f"WARNING: expected {rows:,} in {where}, found {found:,}")
+    return figures
+
+
 def run(kafka_rows: int, rabbitmq_rows: int, batch_size: int, timeout: float) -> dict[str, Any]:
     settings = Settings.from_env(os.environ)
-    env = dict(os.environ)
     db_url = settings.databases["orders"].primary_url
     check_no_relay(db_url)
     suffix = uuid.uuid4().hex[:8]
@@ -345,18 +357,8 @@ def run(kafka_rows: int, rabbitmq_rows: int, batch_size: int, timeout: float) ->
             size = kafka_value_size(conn, topic)
             say(f"Kafka: {kafka_rows:,} outbox rows inserted in {inserted:.1f} s (values {size} B); relaying")
             seconds = time_relay(settings, conn, topic, kafka_rows, None, batch_size, timeout)
-            in_topic = topic_records(settings, topic)
-            relay_kafka = {
-                "rows": kafka_rows,
-                "value_size": size,
-                "seconds": round(seconds, 2),
-                "rows_per_second": round(kafka_rows / seconds, 1),
-                "records_in_topic": in_topic,
-                "none_lost": in_topic == kafka_rows,
-            }
-            say(f"relay → Kafka: {relay_kafka['rows_per_second']:,.0f} rows/s; topic holds {in_topic:,}")
-            if in_topic != kafka_rows:
-                say(f"WARNING: expected {kafka_rows:,} records in {topic}, found {in_topic:,}")
+            held = {"records_in_topic": topic_records(settings, topic)}
+            relay_kafka = relayed(kafka_rows, seconds, {"value_size": size}, topic, held)
             say(f"Kafka baseline: ProducerPerformance, {kafka_rows:,} records of {size} B")
             perf = kafka_baseline(settings, baseline_topic, kafka_rows, size)
             say(f"ProducerPerformance: {perf['final_line']}")
@@ -368,7 +370,7 @@ def run(kafka_rows: int, rabbitmq_rows: int, batch_size: int, timeout: float) ->
 
             # 2. RabbitMQ.
             say(f"RabbitMQ: vhost {VHOST}, quorum queues {queue} and {baseline_queue}")
-            create_vhost(env)
+            create_vhost(VHOST)
             vhost_made = True
             declare_queues(rabbit_url, queue, baseline_queue)
             inserted = insert_rows(conn, _INSERT_RABBITMQ, RABBITMQ, queue, rabbitmq_rows)
@@ -378,18 +380,8 @@ def run(kafka_rows: int, rabbitmq_rows: int, batch_size: int, timeout: float) ->
                 f" (messages {size} B); relaying"
             )
             seconds = time_relay(settings, conn, queue, rabbitmq_rows, rabbit_url, batch_size, timeout)
-            depth = queue_depth(rabbit_url, queue)
-            relay_rabbit = {
-                "rows": rabbitmq_rows,
-                "body_size": size,
-                "seconds": round(seconds, 2),
-                "rows_per_second": round(rabbitmq_rows / seconds, 1),
-                "messages_in_queue": depth,
-                "none_lost": depth == rabbitmq_rows,
-            }
-            say(f"relay → RabbitMQ: {relay_rabbit['rows_per_second']:,.0f} rows/s; queue holds {depth:,}")
-            if depth != rabbitmq_rows:
-                say(f"WARNING: expected {rabbitmq_rows:,} messages in {queue}, found {depth:,}")
+            held = {"messages_in_queue": queue_depth(rabbit_url, queue)}
+            relay_rabbit = relayed(rabbitmq_rows, seconds, {"body_size": size}, queue, held)
             say(f"RabbitMQ baseline: pika with confirms, {rabbitmq_rows:,} messages of {size} B")
             confirms = rabbitmq_baseline(rabbit_url, baseline_queue, rabbitmq_rows, size)
             confirms["messages_in_queue"] = queue_depth(rabbit_url, baseline_queue)
@@ -406,7 +398,7 @@ def run(kafka_rows: int, rabbitmq_rows: int, batch_size: int, timeout: float) ->
         say(f"deleted {deleted:,} outbox rows")
         delete_topics(admin, [topic, baseline_topic])
         if vhost_made:
-            management("DELETE", f"/api/vhosts/{VHOST}", None, env)
+            delete_vhost(VHOST)
     results["run_seconds"] = round(time.monotonic() - started, 1)
     return results
 
@@ -446,10 +438,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     results = run(args.kafka_rows, args.rabbitmq_rows, args.batch_size, args.timeout)
-    text = markdown(results)
-    written = report.save("relay", results, text)
-    print(text)
-    print(f"(also in {' and '.join(map(str, written))})")
+    report.publish("relay", results, markdown(results))
     return 0
 
 

@@ -167,6 +167,15 @@ def save(name: str, results: dict[str, Any], table: str | None, out_dir: Path = 
     return [json_path, md_path]
 
 
+def publish(name: str, results: dict[str, Any], table: str) -> list[Path]:
+    """save() into OUT_DIR, then the table and the paths written (and the run's length) on stdout."""
+    written = save(name, results, table)
+    print(table)
+    took = f"{results['run_seconds']} s; " if "run_seconds" in results else ""
+    print(f"({took}written: {', '.join(map(str, written))})")
+    return written
+
+
 def write(results: dict[str, Any], out_dir: Path = OUT_DIR, name: str = "orders") -> list[Path]:
     """The orders scenario's JSON, table and latency chart (`name`.json, .md, -latency.svg/.png)."""
     written = save(name, results, markdown(results), out_dir)

@@ -30,7 +30,7 @@ import psycopg
 
 from bench import report
 from bench.processes import shop_process
-from bench.rabbitmq import create_vhost, delete_vhost, management, vhost_url
+from harness.rabbitmq import create_vhost, delete_vhost, management, vhost_url
 from shop.settings import Settings
 
 BENCH_USER = uuid.UUID("00000000-0000-4000-8000-00000000b7e5")  # every order of this benchmark

@@ -17,22 +17,33 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from bench import report
+from bench.agents import group_lag
 from bench.chaos import faults, invariants
-from bench.chaos.stack import ORDER_TTL_SECONDS, OWN_DELAY_QUEUES, TIMER_GRACE_SECONDS, ChaosStack
+from bench.chaos.stack import (
+    ORDER_TTL_SECONDS,
+    OWN_DELAY_QUEUES,
+    TIMER_GRACE_SECONDS,
+    chaos_stack,
+    queue_depths,
+)
 from bench.chaos.workload import Customer, Operation, Workload
-from bench.inventory import group_lag
-from bench.orders import call, create_product, signed_up
 from bench.processes import refuse_running_relays
+from bench.shoppers import create_product, priced, signed_up
+from harness import progress
+from harness.http import call
+from harness.stack import ShopStack
 from shop.settings import Settings
 from shop.streams.agents import AGENTS
 
 MAILPIT = os.environ.get("SHOP_MAILPIT_URL", "http://127.0.0.1:8025")
+say = partial(progress.say, "chaos")
 
 
 @dataclass
@@ -60,16 +71,12 @@ SHORT = Plan(rate=5, calm=8, after=8, rounds=1, replica_seconds=8, customers=10,
 FULL = Plan(rate=8, calm=20, after=30, rounds=2, replica_seconds=30, customers=20, products=4, stock=800)
 
 
-def say(message: str) -> None:
-    print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
 def _claims(token: str) -> dict[str, Any]:
     payload = token.split(".")[1]
     return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
 
 
-def set_up(stack: ChaosStack, plan: Plan, domain: str) -> tuple[list[Customer], list[str]]:
+def set_up(stack: ShopStack, plan: Plan, domain: str) -> tuple[list[Customer], list[str]]:
     admin = signed_up(stack.base, f"admin-{uuid.uuid4().hex[:8]}@{domain}", admin=True)
     products = [
         create_product(stack.base, admin, "CHAOS", f"Chaos item {n}", "bench/chaos", plan.stock)
@@ -81,25 +88,14 @@ def set_up(stack: ChaosStack, plan: Plan, domain: str) -> tuple[list[Customer], 
         token = signed_up(stack.base, email)
         customers.append(Customer(_claims(token)["sub"], email, token))
     deadline = time.monotonic() + 60
+    token = customers[0].token
     for product in products:  # the order side learns each price from product.created
-        while True:
-            probe = call(
-                stack.base, "GET", f"/api/v1/products/{product}", token=customers[0].token
-            )  # the catalog knows it...
-            answer = call(
-                stack.base,
-                "POST",
-                "/api/v1/orders",
-                {"items": [{"product_id": product, "quantity": 1}]},
-                customers[0].token,
-                {"Idempotency-Key": f"probe-{uuid.uuid4()}"},
-            )  # ...and the order side prices it
-            if probe.status == 200 and answer.status == 201:
-                call(stack.base, "POST", f"/api/v1/orders/{answer.body['id']}/cancel", {}, customers[0].token)
-                break
-            if time.monotonic() > deadline:
-                raise SystemExit(f"chaos: the order side never learnt the price of {product}: {answer}")
+        while call(stack.base, "GET", f"/api/v1/products/{product}", token=token).status != 200:
+            if time.monotonic() > deadline:  # the catalog knows it...
+                raise SystemExit(f"chaos: the catalog never showed {product}")
             time.sleep(0.3)
+        answer = priced(stack.base, token, product, 1, deadline)  # ...and the order side prices it
+        call(stack.base, "POST", f"/api/v1/orders/{answer.json()['id']}/cancel", {}, token)
     return customers, products
 
 
@@ -124,7 +120,7 @@ async def load_until(workload: Workload, rate: float, stop: asyncio.Event) -> No
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def inject_all(stack: ChaosStack, plan: Plan, windows: list[Window], stop: asyncio.Event) -> None:
+async def inject_all(stack: ShopStack, plan: Plan, windows: list[Window], stop: asyncio.Event) -> None:
     calm = Window("no fault", "the load alone", time.monotonic())
     windows.append(calm)
     await asyncio.sleep(plan.calm)
@@ -146,7 +142,7 @@ async def inject_all(stack: ChaosStack, plan: Plan, windows: list[Window], stop:
 
 
 def settle(
-    stack: ChaosStack, settings: Settings, since: datetime, last_order: float, timeout: float = 300
+    settings: Settings, since: datetime, last_order: float, timeout: float = 300
 ) -> tuple[float, dict[str, Any]]:
     """Until every timer of the run is due and past the grace, the outboxes are empty, and every
     queue (dead-letter queues aside) and topic has been read: (seconds it took, what was still
@@ -162,7 +158,7 @@ def settle(
                 ).fetchone()
                 if row and row[0]:
                     waiting[f"outbox {context}"] = int(row[0])
-        for queue, depth in stack.queue_depths().items():
+        for queue, depth in queue_depths().items():
             if depth and not queue.endswith(".XQ") and not _foreign_delay_queue(queue):
                 waiting[f"queue {queue}"] = depth
         if lag := group_lag(settings, AGENTS):
@@ -183,8 +179,8 @@ def _foreign_delay_queue(queue: str) -> bool:
     return ".wait." in queue and queue not in OWN_DELAY_QUEUES
 
 
-def dead_letters(stack: ChaosStack) -> dict[str, int]:
-    return {queue: depth for queue, depth in stack.queue_depths().items() if queue.endswith(".XQ") and depth}
+def dead_letters() -> dict[str, int]:
+    return {queue: depth for queue, depth in queue_depths().items() if queue.endswith(".XQ") and depth}
 
 
 def fault_rows(
@@ -219,7 +215,7 @@ def run(plan: Plan) -> dict[str, Any]:
     refuse_running_relays({c: d.primary_url for c, d in settings.databases.items()}, "chaos")
     domain = f"chaos-{uuid.uuid4().hex[:8]}.test"
     since = datetime.now(UTC)
-    stack = ChaosStack(Path("var/log/chaos.log"))
+    stack = chaos_stack(Path("var/log/chaos.log"))
     say(f"starting the stack (worker pools, its own vhost); the run's addresses are @{domain}")
     try:
         stack.start()
@@ -242,8 +238,8 @@ def run(plan: Plan) -> dict[str, Any]:
         operations = workload.operations
         last_order = max((op.started for op in operations if op.kind == "order"), default=time.monotonic())
         say("settling: every timer due, every outbox row sent, every queue and topic read")
-        settled_in, unsettled = settle(stack, settings, since, last_order)
-        dead = dead_letters(stack)
+        settled_in, unsettled = settle(settings, since, last_order)
+        dead = dead_letters()
         users = [c.user_id for c in customers]
         checks = [
             invariants.orders_exactly_once(settings, operations, users),
@@ -315,10 +311,7 @@ def main() -> int:
     parser.add_argument("--short", action="store_true", help="each fault once, briefly (what CI runs)")
     args = parser.parse_args()
     results = run(SHORT if args.short else FULL)
-    text = markdown(results)
-    written = report.save("chaos-short" if args.short else "chaos", results, text)
-    print(text)
-    print(f"(written: {', '.join(map(str, written))})")
+    report.publish("chaos-short" if args.short else "chaos", results, markdown(results))
     return 0 if results["passed"] else 1
 
 

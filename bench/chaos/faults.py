@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.chaos.stack import PROCESSES, ChaosStack
+from bench.chaos.stack import PROCESSES
+from harness.stack import ShopStack
 
 STACK_SH = Path("ops/local/stack.sh")
 REDIS_DATA = (Path("var/redis/appendonlydir"), Path("var/redis/dump.rdb"))
@@ -22,7 +23,7 @@ REDIS_DATA = (Path("var/redis/appendonlydir"), Path("var/redis/dump.rdb"))
 class Fault:
     name: str
     what: str
-    inject: Callable[[ChaosStack], str]  # returns what happened, e.g. "restarted in 1.4 s"
+    inject: Callable[[ShopStack], str]  # returns what happened, e.g. "restarted in 1.4 s"
 
 
 def _stack_sh(*args: str) -> None:
@@ -32,7 +33,7 @@ def _stack_sh(*args: str) -> None:
 
 
 def kill_process(name: str) -> Fault:
-    def inject(stack: ChaosStack) -> str:
+    def inject(stack: ShopStack) -> str:
         pid = stack.pids()[name]
         os.kill(pid, signal.SIGKILL)
         started = time.monotonic()
@@ -47,7 +48,7 @@ def kill_process(name: str) -> Fault:
 
 
 def crash_server(component: str, label: str) -> Fault:
-    def inject(stack: ChaosStack) -> str:
+    def inject(stack: ShopStack) -> str:
         started = time.monotonic()
         _stack_sh("kill", component)
         _stack_sh("start", component)
@@ -57,7 +58,7 @@ def crash_server(component: str, label: str) -> Fault:
 
 
 def redis_without_its_data() -> Fault:
-    def inject(stack: ChaosStack) -> str:
+    def inject(stack: ShopStack) -> str:
         started = time.monotonic()
         _stack_sh("kill", "redis")
         for path in REDIS_DATA:
@@ -74,7 +75,7 @@ def redis_without_its_data() -> Fault:
 
 
 def replica_away(seconds: float) -> Fault:
-    def inject(stack: ChaosStack) -> str:
+    def inject(stack: ShopStack) -> str:
         started = time.monotonic()
         _stack_sh("stop", "pg_replica")
         time.sleep(seconds)

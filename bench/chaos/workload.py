@@ -20,6 +20,8 @@ from typing import Any
 
 import aiohttp
 
+from harness.http import api_headers
+
 RETRY_FOR = 90.0
 REQUEST_TIMEOUT = 15.0
 PASSWORD = "correct horse battery staple"
@@ -108,9 +110,7 @@ class Workload:
         """(status, JSON body) of the first answer that is not worth retrying; (0, None) when the
         client gave up after RETRY_FOR seconds. `also_retry`: error codes to wait out, not errors."""
         assert self._session is not None
-        sent_headers = {**(headers or {})}
-        if token:
-            sent_headers["Authorization"] = f"Bearer {token}"
+        sent_headers = api_headers(token, headers)
         deadline = time.monotonic() + RETRY_FOR
         pause = 0.25
         while True:

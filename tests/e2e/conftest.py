@@ -6,17 +6,18 @@ from pathlib import Path
 
 import pytest
 
+from harness.stack import ShopStack
 from tests.e2e.leaks import leaks, mailed_codes
-from tests.e2e.stack import LOGS, SupervisedStack
+from tests.e2e.stack import LOGS, e2e_stack
 from tests.e2e.test_auth import ODD_PASSWORD, PASSWORD
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="session")
-def stack(settings) -> Iterator[SupervisedStack]:
+def stack(settings) -> Iterator[ShopStack]:
     started = datetime.now(UTC)
-    running = SupervisedStack()
+    running = e2e_stack()
     running.start()
     yield running
     running.stop()

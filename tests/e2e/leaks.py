@@ -10,7 +10,7 @@ import urllib.parse
 from collections.abc import Iterable
 from datetime import datetime
 
-from tests.e2e import mailpit
+from harness import mailpit
 
 JWT = re.compile(r"eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,}")
 REFRESH_TOKEN = re.compile(r"rt_[\w-]{40,}")

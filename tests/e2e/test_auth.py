@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 
 import pytest
 
-from tests.e2e import mailpit
-from tests.e2e.stack import Response, SupervisedStack, request
+from harness import mailpit
+from harness.http import Response, request
+from harness.stack import ShopStack
 
 PASSWORD = "correct horse battery staple"
 ODD_PASSWORD = "пароль 密码 🔑 \u202e{{ 7*7 }}'; --"  # the log scan (conftest) looks for both
 
 
-def post(stack: SupervisedStack, path: str, body: object, headers: dict[str, str] | None = None) -> Response:
+def post(stack: ShopStack, path: str, body: object, headers: dict[str, str] | None = None) -> Response:
     return request(
         "POST",
         stack.url("gateway", path),
@@ -24,7 +27,7 @@ def post(stack: SupervisedStack, path: str, body: object, headers: dict[str, str
     )
 
 
-def get(stack: SupervisedStack, path: str, token: str | None = None) -> Response:
+def get(stack: ShopStack, path: str, token: str | None = None) -> Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return request("GET", stack.url("gateway", path), headers=headers)
 
@@ -40,16 +43,34 @@ def assert_error(response: Response, status: int, code: str) -> None:
     assert body["error"]["request_id"] == response.headers["X-Request-Id"]
 
 
-def register_and_verify(stack: SupervisedStack, email: str, password: str = PASSWORD) -> None:
+def register_and_verify(stack: ShopStack, email: str, password: str = PASSWORD) -> None:
     assert post(stack, "/api/v1/auth/register", {"email": email, "password": password}).status == 202
     code = mailpit.latest_code(email)
     assert post(stack, "/api/v1/auth/verify", {"email": email, "code": code}).status == 200
 
 
-def login(stack: SupervisedStack, email: str, password: str = PASSWORD) -> dict:
+def login(stack: ShopStack, email: str, password: str = PASSWORD) -> dict:
     response = post(stack, "/api/v1/auth/login", {"email": email, "password": password})
     assert response.status == 200, response.body
     return response.json()
+
+
+def new_customer(stack: ShopStack) -> tuple[str, str]:
+    """A new account, verified and logged in: (its address, its access token)."""
+    email = new_address()
+    register_and_verify(stack, email)
+    return email, str(login(stack, email)["access_token"])
+
+
+def customer_token(stack: ShopStack) -> str:
+    return new_customer(stack)[1]
+
+
+def admin_token(stack: ShopStack) -> str:
+    """The access token of a new account granted the admin role (`shop admin grant`)."""
+    email, _ = new_customer(stack)
+    subprocess.run([sys.executable, "-m", "shop", "admin", "grant", email], check=True, capture_output=True)
+    return str(login(stack, email)["access_token"])
 
 
 def test_register_verify_login_me_refresh_reuse_and_logout(stack):
@@ -278,5 +299,5 @@ def test_register_then_resend_answers_alike_whatever_the_address(stack):
     assert set(answers.values()) == {(429, "resend_too_soon")}, answers
 
 
-def login_attempt(stack: SupervisedStack, email: str, password: str) -> Response:
+def login_attempt(stack: ShopStack, email: str, password: str) -> Response:
     return post(stack, "/api/v1/auth/login", {"email": email, "password": password})

@@ -15,12 +15,19 @@ from typing import Any
 import psycopg
 import pytest
 
+from harness import mailpit
+from harness.http import Response, request
 from shop.http.openapi import build_document
 from shop.http.routing import ROUTES, Access, RouteSpec
-from tests.e2e import mailpit
-from tests.e2e.stack import Response, request
-from tests.e2e.test_auth import ODD_PASSWORD, PASSWORD, login, new_address, register_and_verify
-from tests.e2e.test_orders import body_for, customer_token, place, product  # noqa: F401  # the fixture
+from tests.e2e.test_auth import (
+    ODD_PASSWORD,
+    PASSWORD,
+    customer_token,
+    login,
+    new_address,
+    register_and_verify,
+)
+from tests.e2e.test_orders import body_for, place, product  # noqa: F401  # the fixture
 from tests.e2e.test_products import admin, call, create  # noqa: F401  # the fixture
 
 # Strings that must never be interpreted: SQL, Jinja and other templates, markup, paths, odd Unicode.

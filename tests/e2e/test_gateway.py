@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import request
+from harness.http import request
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPENDENCIES = {"postgres_primary", "postgres_replica", "redis", "rabbitmq", "kafka"}
@@ -69,11 +69,11 @@ def test_gateway_metrics_count_what_it_answered(stack):
 
 
 def test_supervisor_restarts_a_process_that_dies(stack):
-    before = stack.children()["relay"]
+    before = stack.pids()["relay"]
     subprocess.run(["kill", "-9", str(before)], check=True)
     deadline = time.monotonic() + 30
     while True:
-        after = stack.children().get("relay")
+        after = stack.pids().get("relay")
         if after and after != before and _ready(stack.url("relay", "/readyz")):
             break
         assert time.monotonic() < deadline, stack.output()[-3000:]

@@ -16,7 +16,7 @@ import dramatiq
 import pika
 from argon2 import PasswordHasher
 
-from tests.e2e import mailpit
+from harness import mailpit
 from tests.e2e.leaks import leaks
 from tests.e2e.test_auth import PASSWORD, new_address, post
 

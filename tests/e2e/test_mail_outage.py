@@ -6,7 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.e2e import mailpit
+from harness import mailpit
 from tests.e2e.test_auth import PASSWORD, new_address, post
 
 STACK = Path(__file__).resolve().parents[2] / "ops/local/stack.sh"

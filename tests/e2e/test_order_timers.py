@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -24,12 +23,13 @@ import pika
 import psycopg
 import pytest
 
-from bench.rabbitmq import create_vhost, delete_vhost, management, vhost_url
+from harness import mailpit
+from harness.rabbitmq import create_vhost, management, vhost_url
+from harness.stack import ShopStack
 from shop.actors.broker import declare_delay_queue
 from shop.names import TIMER_QUEUE
-from tests.e2e import mailpit
-from tests.e2e.stack import SupervisedStack
-from tests.e2e.test_auth import get, login, new_address, register_and_verify
+from tests.e2e.stack import e2e_stack
+from tests.e2e.test_auth import admin_token, get, new_customer
 from tests.e2e.test_products import call, create
 
 REMINDERS, TTL, GRACE = (3.0, 6.0, 9.0), 12.0, 3.0
@@ -51,42 +51,32 @@ def _declare_delay_queues(vhost: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def timers_stack() -> Iterator[SupervisedStack]:
-    create_vhost(VHOST)
-    for vhost in ("shop", VHOST):
-        _declare_delay_queues(vhost)
-    running = SupervisedStack(
+def timers_stack() -> Iterator[ShopStack]:
+    running = e2e_stack(
         env={
-            "SHOP_RABBITMQ_URL": vhost_url(RABBITMQ_URL, VHOST),
             "SHOP_ORDER_REMINDERS": ",".join(f"{r:g}s" for r in REMINDERS),
             "SHOP_ORDER_TTL": f"{TTL:g}s",
             "SHOP_TIMER_GRACE": f"{GRACE:g}s",
             "SHOP_TIMER_SWEEP_INTERVAL": "1s",
-        }
+        },
+        vhost=VHOST,
     )
+    create_vhost(VHOST)  # before the stack starts (it deletes the vhost when it stops): the queues first
+    for vhost in ("shop", VHOST):
+        _declare_delay_queues(vhost)
     running.start()
     yield running
     running.stop()
-    delete_vhost(VHOST)
 
 
 @pytest.fixture(scope="module")
 def admin(timers_stack) -> str:
-    email = new_address()
-    register_and_verify(timers_stack, email)
-    subprocess.run([sys.executable, "-m", "shop", "admin", "grant", email], check=True, capture_output=True)
-    return str(login(timers_stack, email)["access_token"])
+    return admin_token(timers_stack)
 
 
 @pytest.fixture(scope="module")
 def product(timers_stack, admin) -> dict:
     return create(timers_stack, admin, price_cents=1250, stock=1000)
-
-
-def customer(stack) -> tuple[str, str]:
-    email = new_address()
-    register_and_verify(stack, email)
-    return email, str(login(stack, email)["access_token"])
 
 
 def place(stack, token: str, product: dict, quantity: int = 2) -> dict:
@@ -169,7 +159,7 @@ def reminder(order_id: str) -> str:
 def test_an_unpaid_order_is_reminded_three_times_then_cancelled_and_its_stock_released(
     timers_stack, settings, product
 ):
-    email, token = customer(timers_stack)
+    email, token = new_customer(timers_stack)
     placed = place(timers_stack, token, product, quantity=3)
     order_id = placed["id"]
     wait_for(timers_stack, token, order_id, lambda o: o["stock"] == "reserved", timeout=10)
@@ -205,7 +195,7 @@ def test_an_unpaid_order_is_reminded_three_times_then_cancelled_and_its_stock_re
 def test_an_order_paid_after_the_first_reminder_gets_no_more_reminders_and_completes(
     timers_stack, settings, product
 ):
-    email, token = customer(timers_stack)
+    email, token = new_customer(timers_stack)
     order_id = place(timers_stack, token, product)["id"]
     assert subjects(email, 1, timeout=REMINDERS[0] + 10) == [reminder(order_id)]
     paid = call(timers_stack, "POST", f"/api/v1/orders/{order_id}/pay", {"payment_reference": "ref-1"}, token)
@@ -243,7 +233,7 @@ def _purge_delay_queues() -> list[str]:
 def test_with_the_delay_queues_purged_the_sweeper_still_cancels_on_time_plus_grace(
     timers_stack, settings, product
 ):
-    email, token = customer(timers_stack)
+    email, token = new_customer(timers_stack)
     started = time.monotonic()
     order_id = place(timers_stack, token, product)["id"]
     wait_until_triggers_published(settings, order_id)
@@ -263,7 +253,7 @@ def test_with_the_delay_queues_purged_the_sweeper_still_cancels_on_time_plus_gra
 
 
 def test_nothing_is_lost_or_sent_twice_when_rabbitmq_crashes_and_restarts(timers_stack, settings, product):
-    buyers = [customer(timers_stack) for _ in range(3)]
+    buyers = [new_customer(timers_stack) for _ in range(3)]
     placed = [(email, token, place(timers_stack, token, product)["id"]) for email, token in buyers]
     for _, _, order_id in placed:
         wait_until_triggers_published(settings, order_id)

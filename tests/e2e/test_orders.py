@@ -11,16 +11,10 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.e2e import mailpit
-from tests.e2e.stack import request
-from tests.e2e.test_auth import assert_error, get, login, new_address, register_and_verify
+from harness import mailpit
+from harness.http import request
+from tests.e2e.test_auth import assert_error, customer_token, get, new_customer
 from tests.e2e.test_products import admin, call, create  # noqa: F401  # the admin fixture
-
-
-def customer_token(stack) -> str:
-    email = new_address()
-    register_and_verify(stack, email)
-    return str(login(stack, email)["access_token"])
 
 
 @pytest.fixture(scope="module")
@@ -220,9 +214,7 @@ def test_a_flash_sale_never_oversells(stack, settings, admin):  # noqa: F811
 
 
 def test_an_order_rejected_for_stock_is_cancelled_and_the_customer_is_told(stack, settings, admin):  # noqa: F811
-    email = new_address()
-    register_and_verify(stack, email)
-    token = str(login(stack, email)["access_token"])
+    email, token = new_customer(stack)
     product = create(stack, admin, stock=1)
     order = _place_when_priced(stack, token, product, 1)
     assert wait_for_stock(stack, token, order["id"])["stock"] == "reserved"
@@ -254,7 +246,7 @@ def _place_when_priced(stack, token: str, product: dict, quantity: int) -> dict:
 @contextmanager
 def workers_paused(stack):
     """The workers stopped (SIGSTOP): commands wait in RabbitMQ, the gateway's wait runs out."""
-    pid = stack.children()["workers"]
+    pid = stack.pids()["workers"]
     os.kill(pid, signal.SIGSTOP)
     try:
         yield

@@ -11,40 +11,33 @@ import uuid
 
 import pytest
 
-from tests.e2e.stack import Response, SupervisedStack, request
-from tests.e2e.test_auth import assert_error, get, login, new_address, register_and_verify
+from harness import http
+from harness.http import Response
+from harness.stack import ShopStack
+from tests.e2e.test_auth import admin_token, assert_error, customer_token, get
 from tests.e2e.test_replica_lag import replica_paused
 from tests.integration.kafka_helpers import consume, value_of
 
 
 def call(
-    stack: SupervisedStack,
+    stack: ShopStack,
     method: str,
     path: str,
     body: object = None,
     token: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    all_headers = {"Content-Type": "application/json", **(headers or {})}
-    if token:
-        all_headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    return request(method, stack.url("gateway", path), data, all_headers)
+    return http.call(stack.base, method, path, body, token, headers)
 
 
 @pytest.fixture(scope="module")
 def customer(stack) -> str:
-    email = new_address()
-    register_and_verify(stack, email)
-    return str(login(stack, email)["access_token"])
+    return customer_token(stack)
 
 
 @pytest.fixture(scope="module")
 def admin(stack) -> str:
-    email = new_address()
-    register_and_verify(stack, email)
-    subprocess.run([sys.executable, "-m", "shop", "admin", "grant", email], check=True, capture_output=True)
-    return str(login(stack, email)["access_token"])
+    return admin_token(stack)
 
 
 def fresh_key() -> dict[str, str]:

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.stack import free_port, request
+from harness.http import request
+from harness.processes import free_port
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.e2e import mailpit
+from harness import mailpit
 from tests.e2e.test_auth import PASSWORD, get, login, new_address, post
 
 ROOT = Path(__file__).resolve().parents[2]

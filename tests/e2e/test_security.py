@@ -10,9 +10,9 @@ import uuid
 
 import pytest
 
+from harness import mailpit
+from harness.http import request
 from shop.http.routing import ROUTES, Access
-from tests.e2e import mailpit
-from tests.e2e.stack import request
 from tests.e2e.test_auth import PASSWORD, assert_error, new_address, post, register_and_verify
 from tests.e2e.test_token_attacks import _attacks, keyring  # noqa: F401  # the fixture
 

@@ -7,16 +7,16 @@ import signal
 
 import pytest
 
-from tests.e2e.stack import SupervisedStack
+from tests.e2e.stack import e2e_stack
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_stops_the_supervisor_and_every_child(sig):
-    stack = SupervisedStack()
+    stack = e2e_stack()
     stack.start()
-    children = stack.children()
+    children = stack.pids()
     assert set(children) == {"gateway", "workers", "streams", "relay"}
-    assert stack.stop(sig, timeout=40) == 0
+    assert stack.stop(sig, grace=40) == 0
     for pid in children.values():
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)

@@ -16,8 +16,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from harness.http import request
 from shop.security.keys import load_keyring
-from tests.e2e.stack import request
 
 
 def _b64(data: bytes) -> str:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,9 +17,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from tests.e2e import mailpit
-from tests.e2e.stack import SupervisedStack, request
-from tests.e2e.test_auth import get, login, new_address, register_and_verify
+from harness import mailpit
+from harness.http import request
+from harness.stack import ShopStack
+from tests.e2e.test_auth import admin_token, get, new_customer
 from tests.e2e.test_orders import body_for, place
 from tests.e2e.test_products import create
 
@@ -95,23 +94,11 @@ def assert_chain(spans: list[Span], *hops: tuple[str, str, str]) -> list[Span]:
     return chain
 
 
-def _customer(stack: SupervisedStack) -> tuple[str, str]:
-    email = new_address()
-    register_and_verify(stack, email)
-    return email, str(login(stack, email)["access_token"])
-
-
-def _admin(stack: SupervisedStack) -> str:
-    email, _ = _customer(stack)
-    subprocess.run([sys.executable, "-m", "shop", "admin", "grant", email], check=True, capture_output=True)
-    return str(login(stack, email)["access_token"])
-
-
-def _priced_product(stack: SupervisedStack, stock: int) -> dict[str, Any]:
+def _priced_product(stack: ShopStack, stock: int) -> dict[str, Any]:
     """A product the order side knows the price of (the price feed is a Kafka hop behind), probed
     by a customer of its own so the test's customer gets no mail but its own."""
-    product = create(stack, _admin(stack), price_cents=250, stock=stock)
-    _, prober = _customer(stack)
+    product = create(stack, admin_token(stack), price_cents=250, stock=stock)
+    _, prober = new_customer(stack)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if place(stack, prober, f"probe-{uuid.uuid4()}", body_for(product, 1)).status == 201:
@@ -122,7 +109,7 @@ def _priced_product(stack: SupervisedStack, stock: int) -> dict[str, Any]:
 
 def test_an_order_that_finds_no_stock_is_one_trace_from_the_gateway_to_the_mail_actor(stack):
     product = _priced_product(stack, stock=0)
-    email, token = _customer(stack)
+    email, token = new_customer(stack)
     placed = place(stack, token, str(uuid.uuid4()), body_for(product, 1))
     assert placed.status == 201
     # The gateway names the request's trace in the answer (W3C Trace Context Level 2).
@@ -176,7 +163,7 @@ def test_a_callers_traceparent_is_continued_and_every_span_shares_its_trace_id(s
     assert server.parent_id == parent
 
 
-def _samples(stack: SupervisedStack, process: str) -> dict[str, float]:
+def _samples(stack: ShopStack, process: str) -> dict[str, float]:
     """{'name{labels}': value} of a process's /metrics."""
     text = request("GET", stack.url(process, "/metrics")).body.decode()
     samples = {}
@@ -206,7 +193,7 @@ def test_each_process_measures_what_it_did_for_an_order(stack):
         assert time.monotonic() < deadline, "this stack's relay never took the orders lease"
         time.sleep(0.5)
     product = _priced_product(stack, stock=0)
-    email, token = _customer(stack)
+    email, token = new_customer(stack)
     assert place(stack, token, str(uuid.uuid4()), body_for(product, 1)).status == 201
     mailpit.wait_for_messages(email, 2)
     time.sleep(6)  # the consumer lag comes with librdkafka's statistics, every 5 s

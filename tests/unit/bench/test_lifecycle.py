@@ -11,8 +11,8 @@ import pytest
 from bench import lifecycle
 from bench.inventory import RESERVATION_SCRIPT
 from bench.lifecycle import CATALOG_SCRIPT, ORDERS_SCRIPT, lifecycle_tps
-from bench.orders import PGBENCH_SCRIPT
 from bench.pgbench import Run, parse_output
+from bench.placement import PGBENCH_SCRIPT
 
 SCRIPTS = [PGBENCH_SCRIPT, ORDERS_SCRIPT, CATALOG_SCRIPT, RESERVATION_SCRIPT]
 

@@ -1,4 +1,5 @@
-"""RabbitMQ's management API and vhost URLs, for the benchmarks and tests that make a vhost of their own."""
+"""RabbitMQ's management API and vhost URLs, for the stacks, tests and benchmarks that use a vhost of
+their own."""
 
 from __future__ import annotations
 

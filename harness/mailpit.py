@@ -1,4 +1,4 @@
-"""Reading mail the way a person would: through Mailpit's API."""
+"""Reading mail the way a person would: through Mailpit's API (the local stack's, SHOP_MAILPIT_URL)."""
 
 from __future__ import annotations
 
