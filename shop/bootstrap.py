@@ -13,13 +13,29 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import Any
 
+import dramatiq
 from confluent_kafka.admin import AdminClient
+from dramatiq.results import Results
+from dramatiq.results.backends.redis import RedisBackend
 from psycopg_pool import ConnectionPool
 
+from shop.actors.broker import QuorumRabbitmqBroker, create_broker
+from shop.actors.observability import add_actor_middlewares
+from shop.actors.registry import Actors, declare_actors
 from shop.db.connections import primary_options
+from shop.dependencies import Dependencies
+from shop.domain.clock import utc_now
+from shop.domain.orders import UnpaidLimits
+from shop.domain.timers import TimerPolicy
+from shop.handlers.auth import AuthPolicy
+from shop.handlers.mail import MailDependencies
+from shop.mail.context import ContextResolver
+from shop.mail.ledger import DeliveryLedger
+from shop.mail.origins import LEDGER_DATABASES
+from shop.mail.sender import SmtpSender
 from shop.observability.logs import configure_logging
 from shop.observability.readiness import (
     Check,
@@ -31,13 +47,6 @@ from shop.observability.readiness import (
 )
 from shop.redis_clients import SyncRedis, async_redis, sync_redis
 from shop.settings import Settings
-
-if TYPE_CHECKING:
-    from shop.actors.broker import QuorumRabbitmqBroker
-    from shop.handlers.auth import AuthPolicy
-    from shop.handlers.mail import MailDependencies
-    from shop.mail.sender import SmtpSender
-    from shop.security.throttle import AddressCooldowns
 
 # What each dependency name in /readyz means; processes pick the ones they use.
 DEPENDENCIES = ("postgres_primary", "postgres_replica", "redis", "rabbitmq", "kafka")
@@ -106,79 +115,61 @@ def build_readiness(settings: Settings, needs: Iterable[str]) -> tuple[Readiness
     return Readiness(checks, timeout=timeout + 0.5), resources
 
 
-# --- Per-process dependencies of actors and handlers -------------------------------------------
-# Dramatiq actors are module-level functions, so they reach their dependencies through these
-# cached factories: built on first use, once per process, from this process's settings.
+# --- What actors, agents and routes are handed --------------------------------------------------
 
 
-@functools.cache
-def process_settings() -> Settings:
-    return load_settings()
+def build_dependencies(settings: Settings) -> Dependencies:
+    """One process's dependencies: each pool and client made on first use, then kept."""
 
+    @functools.cache
+    def primary_pool(context: str) -> ConnectionPool:
+        url = settings.databases[context].primary_url
+        return ConnectionPool(
+            url,
+            min_size=1,
+            max_size=10,
+            open=True,
+            name=f"{context}-primary",
+            kwargs=primary_options(url, settings.pg_prepared_statements),  # see shop.db.connections
+        )
 
-@functools.cache
-def redis_client() -> SyncRedis:
-    settings = process_settings()
-    return sync_redis(settings.redis_url, settings.redis_cluster, socket_timeout=5, socket_connect_timeout=5)
+    @functools.cache
+    def redis() -> SyncRedis:
+        return sync_redis(
+            settings.redis_url, settings.redis_cluster, socket_timeout=5, socket_connect_timeout=5
+        )
 
+    @functools.cache
+    def mail() -> MailDependencies:
+        sender = SmtpSender(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            from_address=settings.mail.from_address,
+            timeout=settings.mail.smtp_timeout,
+        )
+        return MailDependencies(
+            sender=sender,
+            ledger=DeliveryLedger({name: primary_pool(name) for name in LEDGER_DATABASES}),
+            contexts=ContextResolver(settings.auth.code_pepper),
+        )
 
-@functools.cache
-def mail_sender() -> SmtpSender:
-    from shop.mail.sender import SmtpSender
-
-    settings = process_settings()
-    return SmtpSender(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        from_address=settings.mail.from_address,
-        timeout=settings.mail.smtp_timeout,
+    orders = settings.orders
+    return Dependencies(
+        clock=utc_now,
+        primary_pool=primary_pool,
+        redis=redis,
+        mail=mail,
+        mail_settings=settings.mail,
+        auth_policy=AuthPolicy(settings.auth.code_pepper, timedelta(seconds=settings.auth.refresh_token_ttl)),
+        timer_policy=TimerPolicy.from_seconds(orders.reminders, orders.ttl),
+        unpaid_limits=UnpaidLimits(orders.max_unpaid_orders, orders.max_unpaid_units),
     )
 
 
-@functools.cache
-def mail_dependencies() -> MailDependencies:
-    """The mail actor's: its SMTP sender, its ledger in the databases emails come from, and the
-    pepper that derives a verification code from its id."""
-    from shop.handlers.mail import MailDependencies
-    from shop.mail.context import ContextResolver
-    from shop.mail.ledger import DeliveryLedger
-    from shop.mail.origins import LEDGER_DATABASES
-
-    return MailDependencies(
-        sender=mail_sender(),
-        ledger=DeliveryLedger({name: primary_pool(name) for name in LEDGER_DATABASES}),
-        contexts=ContextResolver(process_settings().auth.code_pepper),
-    )
-
-
-@functools.cache
-def primary_pool(context: str) -> ConnectionPool:
-    """Connections to a context's primary for handlers running on worker threads."""
-    settings = process_settings()
-    url = settings.databases[context].primary_url
-    pool = ConnectionPool(
-        url,
-        min_size=1,
-        max_size=10,
-        open=True,
-        name=f"{context}-primary",
-        kwargs=primary_options(url, settings.pg_prepared_statements),  # see shop.db.connections
-    )
-    return pool
-
-
-@functools.cache
-def message_broker() -> QuorumRabbitmqBroker:
+def build_broker(settings: Settings, needs: Dependencies) -> tuple[QuorumRabbitmqBroker, Actors]:
     """The process's dramatiq broker, with a Redis result backend (the gateway waits on actors'
-    answers), set as dramatiq's global broker, with every actor registered on it."""
-    import dramatiq
-    from dramatiq.results import Results
-    from dramatiq.results.backends.redis import RedisBackend
-
-    from shop.actors.broker import create_broker
-    from shop.actors.observability import add_actor_middlewares
-
-    settings = process_settings()
+    answers) and every actor declared on it. It is also set as dramatiq's global broker, which
+    `Message.get_result` reads to find the result backend."""
     broker = create_broker(settings.rabbitmq_url)
     # Its own client: waiting for an answer is a blocking pop of up to the command timeout, which a
     # socket timeout no longer than that would cut short (and the client's retry then doubled: a
@@ -193,24 +184,4 @@ def message_broker() -> QuorumRabbitmqBroker:
     broker.add_middleware(Results(backend=backend))  # type: ignore[no-untyped-call]
     add_actor_middlewares(broker)
     dramatiq.set_broker(broker)
-    import shop.actors.registry  # noqa: F401  # actors bind to the broker just set
-
-    return broker
-
-
-def auth_policy() -> AuthPolicy:
-    from shop.handlers.auth import AuthPolicy
-
-    settings = process_settings().auth
-    return AuthPolicy(settings.code_pepper, timedelta(seconds=settings.refresh_token_ttl))
-
-
-@functools.cache
-def address_cooldowns() -> AddressCooldowns:
-    from shop.security.throttle import AddressCooldowns
-
-    return AddressCooldowns(redis_client())
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+    return broker, declare_actors(broker, needs)

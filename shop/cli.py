@@ -184,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from shop import bootstrap  # after parsing, so `--help` works without any dependency up
 
     try:
-        settings = bootstrap.process_settings()
+        settings = bootstrap.load_settings()
     except SettingsError as exc:
         print(f"shop: {exc}", file=sys.stderr)
         return 2

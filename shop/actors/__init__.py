@@ -1,1 +1,1 @@
-"""Dramatiq actors, one module per context. Importing `shop.actors.registry` registers them all."""
+"""Dramatiq actors, one module per context, declared on a broker by `shop.actors.registry`."""

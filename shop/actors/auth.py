@@ -8,9 +8,12 @@ answered, without sending a second email or counting a second attempt.
 
 from __future__ import annotations
 
-from shop import bootstrap
+from dataclasses import dataclass
+
+import dramatiq
+
 from shop.actors.commands import answer_once, command_actor, this_message
-from shop.db.unit_of_work import UnitOfWork
+from shop.dependencies import Dependencies
 from shop.handlers.auth import (
     Register,
     ResendCode,
@@ -25,45 +28,50 @@ from shop.names import AUTH_QUEUE
 QUEUE = AUTH_QUEUE
 
 
-def _uow() -> UnitOfWork:
-    return UnitOfWork(bootstrap.primary_pool("auth"))
+@dataclass(frozen=True)
+class AuthActors:
+    register: dramatiq.Actor[..., None]
+    resend_code: dramatiq.Actor[..., dict[str, int]]
+    verify_email: dramatiq.Actor[..., dict[str, bool]]
 
 
-@command_actor(QUEUE, store_results=False)
-def register(email: str, password_hash: str, same_password: bool = False) -> None:
-    command = Register(email, password_hash, same_password)
-    answer_once(
-        _uow(),
-        "register",
-        this_message(),
-        lambda uow: handle_register(command, uow, bootstrap.auth_policy(), bootstrap.utc_now),
+def declare(broker: dramatiq.Broker, needs: Dependencies) -> AuthActors:
+    def register(email: str, password_hash: str, same_password: bool = False) -> None:
+        command = Register(email, password_hash, same_password)
+        answer_once(
+            needs.unit_of_work("auth"),
+            "register",
+            this_message(),
+            lambda uow: handle_register(command, uow, needs.auth_policy, needs.clock),
+        )
+
+    def resend_code(email: str) -> dict[str, int]:
+        command = ResendCode(email)
+        retry_after = answer_once(
+            needs.unit_of_work("auth"),
+            "resend_code",
+            this_message(),
+            lambda uow: handle_resend(
+                command, uow, needs.auth_policy, needs.clock, needs.address_cooldowns()
+            ),
+        )
+        return {"retry_after": int(retry_after)}
+
+    def verify_email(email: str, code: str, password_hash: str | None = None) -> dict[str, bool]:
+        command = VerifyEmail(email, code, password_hash)
+        outcome = answer_once(
+            needs.unit_of_work("auth"),
+            "verify_email",
+            this_message(),
+            lambda uow: handle_verify(command, uow, needs.auth_policy, needs.clock).value,
+        )
+        return {
+            "verified": outcome == Verification.VERIFIED.value,
+            "password_required": outcome == Verification.PASSWORD_REQUIRED.value,
+        }
+
+    return AuthActors(
+        register=command_actor(broker, QUEUE, store_results=False)(register),
+        resend_code=command_actor(broker, QUEUE)(resend_code),
+        verify_email=command_actor(broker, QUEUE)(verify_email),
     )
-
-
-@command_actor(QUEUE)
-def resend_code(email: str) -> dict[str, int]:
-    command = ResendCode(email)
-    retry_after = answer_once(
-        _uow(),
-        "resend_code",
-        this_message(),
-        lambda uow: handle_resend(
-            command, uow, bootstrap.auth_policy(), bootstrap.utc_now, bootstrap.address_cooldowns()
-        ),
-    )
-    return {"retry_after": int(retry_after)}
-
-
-@command_actor(QUEUE)
-def verify_email(email: str, code: str, password_hash: str | None = None) -> dict[str, bool]:
-    command = VerifyEmail(email, code, password_hash)
-    outcome = answer_once(
-        _uow(),
-        "verify_email",
-        this_message(),
-        lambda uow: handle_verify(command, uow, bootstrap.auth_policy(), bootstrap.utc_now).value,
-    )
-    return {
-        "verified": outcome == Verification.VERIFIED.value,
-        "password_required": outcome == Verification.PASSWORD_REQUIRED.value,
-    }

@@ -28,18 +28,20 @@ MAX_RETRIES, MIN_BACKOFF_MS, MAX_BACKOFF_MS = 3, 200, 2_000
 
 
 def command_actor(
-    queue_name: str, store_results: bool = True
+    broker: dramatiq.Broker, queue_name: str, store_results: bool = True
 ) -> Callable[[Callable[P, R]], dramatiq.Actor[P, R]]:
+    """Declares a function as a command actor on `broker`, named after the function."""
     options: dict[str, Any] = {
         "max_retries": MAX_RETRIES,
         "min_backoff": MIN_BACKOFF_MS,
         "max_backoff": MAX_BACKOFF_MS,
     }
     if store_results:
+        # Only on a broker with the Results middleware, as dramatiq refuses the option elsewhere.
         options["store_results"] = True
 
     def declare(fn: Callable[P, R]) -> dramatiq.Actor[P, R]:
-        actor: dramatiq.Actor[P, R] = dramatiq.actor(queue_name=queue_name, **options)(fn)
+        actor: dramatiq.Actor[P, R] = dramatiq.actor(broker=broker, queue_name=queue_name, **options)(fn)
         return actor
 
     return declare

@@ -8,11 +8,11 @@ dead-lettered to `mail.XQ` at once. Each failed attempt is logged (WARNING while
 retried, ERROR with the error when the message is dead-lettered), by dedupe key and template: never
 with the context, which may hold a verification code.
 
-The actor is declared on the current global broker at import (its options come from the settings,
-read then): `shop run workers` sets the broker and the environment first. Its dependencies (the SMTP
-sender, the ledger's database pools, the pepper that derives verification codes) are built on its
-first message, by `bootstrap.mail_dependencies` unless the declaration hands in another factory.
-Tests declare it on a broker of their own with `declare_send_email`.
+The actor is declared on a broker with the process's dependencies (`declare`, called by
+shop.actors.registry): its retry options come from their mail settings, and its own dependencies
+(the SMTP sender, the ledger's database pools, the pepper that derives verification codes) are made
+on its first message, so declaring it connects to nothing. Tests declare it on a broker of their
+own with `declare_send_email`.
 
 Message kwargs: template, to, context, dedupe_key, and optionally origin (shop.mail.origins).
 """
@@ -28,7 +28,7 @@ import psycopg
 from dramatiq.common import xq_name
 from prometheus_client import Counter
 
-from shop import bootstrap
+from shop.dependencies import Dependencies
 from shop.handlers.mail import DeliveryInProgress, MailDependencies, SendEmail, deliver_email
 from shop.names import MAIL_QUEUE, SEND_EMAIL
 from shop.settings import MailSettings
@@ -104,8 +104,8 @@ def _milliseconds(seconds: float) -> int:
 def declare_send_email(
     broker: dramatiq.Broker,
     mail: MailSettings,
+    dependencies: Callable[[], MailDependencies],
     queue_name: str = QUEUE,
-    dependencies: Callable[[], MailDependencies] = bootstrap.mail_dependencies,
 ) -> dramatiq.Actor[..., None]:
     """Register `send_email` on `broker` with the retry options of `mail`.
 
@@ -140,4 +140,5 @@ def declare_send_email(
     return register(send_email)
 
 
-send_email = declare_send_email(dramatiq.get_broker(), bootstrap.process_settings().mail)
+def declare(broker: dramatiq.Broker, needs: Dependencies) -> dramatiq.Actor[..., None]:
+    return declare_send_email(broker, needs.mail_settings, needs.mail)

@@ -7,12 +7,13 @@ the hours between placement and due time are spent in RabbitMQ's delay queues, n
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from uuid import UUID
 
 import dramatiq
 
-from shop import bootstrap
-from shop.db.unit_of_work import UnitOfWork
+from shop.dependencies import Dependencies
 from shop.domain.orders import EventForUnknownOrder
 from shop.domain.timers import EXPIRY, reminder_number
 from shop.handlers.timers import fire_trigger
@@ -25,36 +26,39 @@ MAX_RETRIES, MIN_BACKOFF_MS, MAX_BACKOFF_MS = 8, 1_000, 60_000
 POISON = (EventForUnknownOrder, ValueError)
 
 
-def _fire(order_id: str, kind: str) -> None:
-    pool = bootstrap.primary_pool("orders")
-    fire_trigger(UUID(order_id), kind, UnitOfWork(pool), bootstrap.utc_now)
+@dataclass(frozen=True)
+class TimerActors:
+    send_payment_reminder: dramatiq.Actor[..., None]
+    expire_order: dramatiq.Actor[..., None]
 
 
-@dramatiq.actor(
-    actor_name=REMINDER_ACTOR,
-    queue_name=TIMER_QUEUE,
-    max_retries=MAX_RETRIES,
-    min_backoff=MIN_BACKOFF_MS,
-    max_backoff=MAX_BACKOFF_MS,
-    throws=POISON,
-)
-def send_payment_reminder(order_id: str, kind: str) -> None:
-    """Emails a payment reminder if the order is still PENDING and this reminder was not sent yet."""
-    if reminder_number(kind) is None:
-        raise ValueError(f"not a reminder timer: {kind!r}")
-    _fire(order_id, kind)
+def declare(broker: dramatiq.Broker, needs: Dependencies) -> TimerActors:
+    def fire(order_id: str, kind: str) -> None:
+        fire_trigger(UUID(order_id), kind, needs.unit_of_work("orders"), needs.clock)
 
+    def send_payment_reminder(order_id: str, kind: str) -> None:
+        """Emails a payment reminder if the order is still PENDING and this reminder was not sent yet."""
+        if reminder_number(kind) is None:
+            raise ValueError(f"not a reminder timer: {kind!r}")
+        fire(order_id, kind)
 
-@dramatiq.actor(
-    actor_name=EXPIRY_ACTOR,
-    queue_name=TIMER_QUEUE,
-    max_retries=MAX_RETRIES,
-    min_backoff=MIN_BACKOFF_MS,
-    max_backoff=MAX_BACKOFF_MS,
-    throws=POISON,
-)
-def expire_order(order_id: str, kind: str = EXPIRY) -> None:
-    """PENDING → CANCELLED (payment_timeout), PAID → COMPLETED; anything else stays as it is."""
-    if kind != EXPIRY:
-        raise ValueError(f"not an expiry timer: {kind!r}")
-    _fire(order_id, kind)
+    def expire_order(order_id: str, kind: str = EXPIRY) -> None:
+        """PENDING → CANCELLED (payment_timeout), PAID → COMPLETED; anything else stays as it is."""
+        if kind != EXPIRY:
+            raise ValueError(f"not an expiry timer: {kind!r}")
+        fire(order_id, kind)
+
+    def timer_actor(name: str) -> Callable[[Callable[..., None]], dramatiq.Actor[..., None]]:
+        return dramatiq.actor(
+            broker=broker,
+            actor_name=name,
+            queue_name=TIMER_QUEUE,
+            max_retries=MAX_RETRIES,
+            min_backoff=MIN_BACKOFF_MS,
+            max_backoff=MAX_BACKOFF_MS,
+            throws=POISON,
+        )
+
+    return TimerActors(
+        timer_actor(REMINDER_ACTOR)(send_payment_reminder), timer_actor(EXPIRY_ACTOR)(expire_order)
+    )

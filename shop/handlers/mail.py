@@ -79,7 +79,7 @@ class ContextResolver(Protocol):
 
 @dataclass(frozen=True)
 class MailDependencies:
-    """What `deliver_email` needs, built once per process (shop.bootstrap.mail_dependencies)."""
+    """What `deliver_email` needs, built once per process (shop.bootstrap.build_dependencies)."""
 
     sender: EmailSender
     ledger: Ledger

@@ -11,8 +11,7 @@ import uvloop
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
-from shop import bootstrap
-from shop.bootstrap import DEPENDENCIES, build_readiness
+from shop.bootstrap import DEPENDENCIES, build_broker, build_dependencies, build_readiness
 from shop.db.connections import primary_options, replica_options
 from shop.http.app import create_gateway_app
 from shop.http.clients import ClientAddress
@@ -50,10 +49,8 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
     )
     issuer = TokenIssuer(keyring, auth.jwt_issuer, auth.jwt_audience, auth.access_token_ttl)
     verifier = TokenVerifier(keyring, auth.jwt_issuer, auth.jwt_audience)
-    bootstrap.message_broker()  # the gateway sends commands to actors
-    from shop.actors import auth as auth_actors  # bound to the broker just set up
-    from shop.actors import orders as order_actors
-    from shop.actors import products as product_actors
+    needs = build_dependencies(settings)
+    _, actors = build_broker(settings, needs)  # the gateway sends commands to actors
 
     executor = ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="gateway-blocking")
     prepared = settings.pg_prepared_statements
@@ -62,17 +59,17 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
     primary_async = _async_pool(auth_db.primary_url, "auth-primary-async", primary=True, prepared=prepared)
     freshness_redis = async_redis(settings.redis_url, settings.redis_cluster)
     routes = AuthRoutes(
-        actors=AuthActors(auth_actors.register, auth_actors.resend_code, auth_actors.verify_email),
+        actors=AuthActors(actors.auth.register, actors.auth.resend_code, actors.auth.verify_email),
         commands=CommandBus(executor, settings.command_timeout),
-        primary=bootstrap.primary_pool("auth"),
+        primary=needs.primary_pool("auth"),
         replica=replica,
         primary_async=primary_async,
         reads=WriteFreshness(freshness_redis, "auth"),
-        policy=bootstrap.auth_policy(),
-        clock=bootstrap.utc_now,
+        policy=needs.auth_policy,
+        clock=needs.clock,
         issuer=issuer,
         throttle=LoginLimiter(
-            bootstrap.redis_client(),
+            needs.redis(),
             auth.login_failures_per_account_per_hour,
             auth.login_failures_per_client_per_hour,
         ),
@@ -84,7 +81,7 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
     )
     products = ProductRoutes(
         actors=ProductActors(
-            product_actors.create_product, product_actors.patch_product, product_actors.adjust_stock
+            actors.products.create_product, actors.products.patch_product, actors.products.adjust_stock
         ),
         commands=ContextCommands(
             routes.commands, InFlightLocks(freshness_redis, "catalog"), WriteFreshness(freshness_redis)
@@ -98,7 +95,7 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
         orders_db.primary_url, "orders-primary-async", primary=True, prepared=prepared
     )
     orders = OrderRoutes(
-        actors=OrderActors(order_actors.place_order, order_actors.pay_order, order_actors.cancel_order),
+        actors=OrderActors(actors.orders.place_order, actors.orders.pay_order, actors.orders.cancel_order),
         commands=ContextCommands(
             routes.commands,
             InFlightLocks(freshness_redis, "orders"),

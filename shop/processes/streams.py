@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from shop.bootstrap import build_readiness, kafka_config
+from shop.bootstrap import build_dependencies, build_readiness, kafka_config
 from shop.http.app import create_base_app
 from shop.processes.host import run_service
 from shop.settings import Settings
-from shop.streams.agents import AGENTS, BATCH_AGENTS
+from shop.streams.agents import stream_agents
 from shop.streams.runner import StreamRunner
 
 CONSUMER_GROUP = "shop-streams"
 
 
 def run_streams(settings: Settings, port: int | None = None) -> int:
+    agents, batch_agents = stream_agents(build_dependencies(settings))
     runner = StreamRunner(
         consumer_config=kafka_config(
             settings,
@@ -23,8 +24,8 @@ def run_streams(settings: Settings, port: int | None = None) -> int:
             },
         ),
         producer_config=kafka_config(settings, acks="all"),
-        agents=AGENTS,
-        batch_agents=BATCH_AGENTS,
+        agents=agents,
+        batch_agents=batch_agents,
         lanes=settings.stream_threads,
     )
     readiness, resources = build_readiness(settings, ["postgres_primary", "kafka"])

@@ -7,9 +7,7 @@ from datetime import timedelta
 
 import dramatiq
 
-from shop import bootstrap
-from shop.bootstrap import build_readiness
-from shop.db.unit_of_work import UnitOfWork
+from shop.bootstrap import build_broker, build_dependencies, build_readiness
 from shop.http.app import create_base_app
 from shop.names import TIMER_QUEUE
 from shop.processes.host import Service, run_service
@@ -53,7 +51,8 @@ class Together:
 
 
 def run_workers(settings: Settings, queues: list[str], threads: int, port: int | None = None) -> int:
-    broker = bootstrap.message_broker()
+    needs = build_dependencies(settings)
+    broker, _ = build_broker(settings, needs)
     unknown = set(queues) - broker.get_declared_queues()
     if unknown:
         raise SystemExit(f"shop run workers: no actor consumes queue(s) {', '.join(sorted(unknown))}")
@@ -62,11 +61,10 @@ def run_workers(settings: Settings, queues: list[str], threads: int, port: int |
     services: list[Service] = [DramatiqWorkers(broker, set(queues) or None, threads)]
     if not queues or TIMER_QUEUE in queues:
         # Where timer triggers are consumed, the sweeper makes up for lost ones.
-        pool = bootstrap.primary_pool("orders")
         services.append(
             TimerSweeper(
-                lambda: UnitOfWork(pool),
-                bootstrap.utc_now,
+                lambda: needs.unit_of_work("orders"),
+                needs.clock,
                 timedelta(seconds=settings.orders.timer_grace),
                 settings.orders.sweep_interval,
             )

@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping
 
 from confluent_kafka import Message
 
-from shop import bootstrap
 from shop.db.unit_of_work import UnitOfWork
 from shop.handlers.price_feed import handle_product_event
 from shop.schemas.events import PRODUCT_CREATED, PRODUCT_UPDATED, SCHEMAS, decode_event
@@ -24,15 +23,12 @@ PRODUCT_SCHEMA_BY_TOPIC: Mapping[str, str] = {
 }
 
 
-def orders_unit_of_work() -> UnitOfWork:
-    return UnitOfWork(bootstrap.primary_pool("orders"))
-
-
 def price_feed_agent_for(
     schema_by_topic: Mapping[str, str],
-    unit_of_work: Callable[[], UnitOfWork] = orders_unit_of_work,
+    unit_of_work: Callable[[], UnitOfWork],
 ) -> Agent:
-    """The agent for the topics of `schema_by_topic` (tests map scratch topics to product schemas)."""
+    """The agent for the topics of `schema_by_topic` (tests map scratch topics to product schemas),
+    writing through units of work on the orders database."""
     unknown = sorted(set(schema_by_topic.values()) - set(SCHEMAS))
     if unknown:
         raise ValueError(f"no event schema named {', '.join(unknown)}")
@@ -48,6 +44,3 @@ def price_feed_agent_for(
         handle_product_event(event, unit_of_work())
 
     return price_feed_agent
-
-
-price_feed_agent: Agent = price_feed_agent_for(PRODUCT_SCHEMA_BY_TOPIC)

@@ -17,20 +17,16 @@ from psycopg_pool import ConnectionPool
 
 from shop import bootstrap
 from shop.db.unit_of_work import UnitOfWork
+from shop.domain.clock import utc_now
 from shop.handlers.products import CreateProduct, handle_create
 
 
 @pytest.fixture(scope="module")
-def actors() -> Iterator[Any]:
-    broker = bootstrap.message_broker()  # the process's broker, with every actor declared on it
-    from shop.actors import auth, orders, products
-
-    yield {"auth": auth, "orders": orders, "products": products, "broker": broker}
-    # The actors reach settings and pools through bootstrap's per-process caches: later tests that
-    # change SHOP_* variables must not get this module's copies.
+def actors(settings) -> Iterator[Any]:
+    # A process's broker, with every actor declared on it and its dependencies.
+    broker, declared = bootstrap.build_broker(settings, bootstrap.build_dependencies(settings))
+    yield {"auth": declared.auth, "orders": declared.orders, "products": declared.products, "broker": broker}
     broker.close()
-    for cached in (bootstrap.process_settings, bootstrap.redis_client, bootstrap.message_broker):
-        cached.cache_clear()
 
 
 def delivered(broker: dramatiq.Broker, message_id: str, actor: Any, **kwargs: Any) -> Any:
@@ -70,7 +66,7 @@ def catalog(settings) -> Iterator[ConnectionPool]:
 
 def test_a_stock_adjustment_delivered_twice_is_applied_once(actors, catalog):
     fields = product_fields(stock=5)
-    product = handle_create(CreateProduct(fields), UnitOfWork(catalog), bootstrap.utc_now)
+    product = handle_create(CreateProduct(fields), UnitOfWork(catalog), utc_now)
     message_id = str(uuid.uuid4())
     adjust = actors["products"].adjust_stock
     first = delivered(actors["broker"], message_id, adjust, product_id=str(product.id), delta=7)
@@ -103,7 +99,7 @@ def test_a_product_created_twice_by_one_message_is_one_product_not_a_duplicate_s
 
 def test_the_same_idempotency_key_answers_the_first_request_and_refuses_another(actors, catalog):
     fields = product_fields(stock=5)
-    product = handle_create(CreateProduct(fields), UnitOfWork(catalog), bootstrap.utc_now)
+    product = handle_create(CreateProduct(fields), UnitOfWork(catalog), utc_now)
     admin = str(uuid.uuid4())
     key = {"user_id": admin, "key_digest": uuid.uuid4().hex, "request_hash": "h1"}
     adjust = actors["products"].adjust_stock
@@ -227,7 +223,7 @@ def test_a_commit_position_that_cannot_be_read_is_no_failure_of_the_committed_un
     sku = f"LSN-{uuid.uuid4().hex[:8]}"
     fields = {"sku": sku, "name": "Lsn", "description": "", "price_cents": 1, "currency": "EUR", "stock": 1}
     uow = UnitOfWork(_PoolOfBrokenConnections(catalog), track_lsn=True)  # type: ignore[arg-type]
-    product = handle_create(CreateProduct(fields), uow, bootstrap.utc_now)
+    product = handle_create(CreateProduct(fields), uow, utc_now)
     assert uow.committed
     assert uow.commit_lsn is None
     with catalog.connection() as conn:

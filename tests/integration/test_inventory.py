@@ -10,6 +10,7 @@ import uuid
 from confluent_kafka import Producer
 from prometheus_client import REGISTRY
 
+from shop import bootstrap
 from shop.db.products import reservations_of_ended_orders, stock_that_does_not_add_up
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.orders import PricedLine
@@ -23,7 +24,7 @@ from shop.schemas.orders import (
     encode_order_created,
 )
 from shop.streams.runner import StreamRunner
-from shop.streams.saga import inventory_agent, inventory_batch_agent
+from shop.streams.saga import SagaAgents
 from tests.integration.db_helpers import now
 from tests.integration.kafka_helpers import scratch_topic
 
@@ -61,6 +62,8 @@ def inventory_runner(
     settings, topic: str, dead_letter: str, lanes: int = 4, batched: bool = False
 ) -> StreamRunner:
     """The inventory agent (and, `batched`, its batch form) on `topic`, in a group of its own."""
+    needs = bootstrap.build_dependencies(settings)  # the agents as `shop run streams` has them
+    saga = SagaAgents(needs.unit_of_work, needs.clock)
     return StreamRunner(
         {
             "bootstrap.servers": settings.kafka_bootstrap,
@@ -68,10 +71,10 @@ def inventory_runner(
             "auto.offset.reset": "earliest",
         },
         {"bootstrap.servers": settings.kafka_bootstrap},
-        {topic: inventory_agent},
+        {topic: saga.inventory},
         dead_letter_topic=dead_letter,
         lanes=lanes,
-        batch_agents={topic: inventory_batch_agent} if batched else None,
+        batch_agents={topic: saga.inventory_batch} if batched else None,
     )
 
 

@@ -66,15 +66,6 @@ class Attempts(dramatiq.Middleware):
             return list(self.seen[message_id])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _fresh_bootstrap_afterwards():
-    # The actor reaches settings, PostgreSQL and SMTP through bootstrap's per-process caches; later
-    # tests that change SHOP_* variables (tests/unit/test_cli.py) must not get this module's copies.
-    yield
-    for cached in (bootstrap.process_settings, bootstrap.mail_sender, bootstrap.mail_dependencies):
-        cached.cache_clear()
-
-
 @pytest.fixture(scope="module")
 def broker():
     broker = create_broker(os.environ["SHOP_RABBITMQ_URL"])
@@ -91,10 +82,10 @@ def broker():
 
 
 @pytest.fixture(scope="module")
-def send_email(broker):
+def send_email(broker, settings):
     # Enough attempts to outlast Mailpit's downtime in the retry test whatever the jitter.
-    mail = dataclasses.replace(bootstrap.process_settings().mail, max_retries=20)
-    return declare_send_email(broker, mail, queue_name=QUEUE)
+    mail = dataclasses.replace(settings.mail, max_retries=20)
+    return declare_send_email(broker, mail, bootstrap.build_dependencies(settings).mail, queue_name=QUEUE)
 
 
 @pytest.fixture(scope="module")

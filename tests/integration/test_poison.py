@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
 from confluent_kafka import Message
 
+from shop import bootstrap
 from shop.domain.orders import PricedLine
 from shop.names import PoisonMessage
 from shop.schemas.events import PRODUCT_CREATED, PRODUCT_UPDATED, encode_product_event
@@ -28,7 +30,8 @@ from shop.schemas.orders import (
     encode_order_created,
     encode_order_notice,
 )
-from shop.streams.agents import AGENTS
+from shop.streams.agents import CONSUMED_TOPICS, stream_agents
+from shop.streams.runner import Agent
 
 
 class Record:
@@ -47,9 +50,20 @@ class Record:
         return []
 
 
-def deliver(topic: str, value: bytes | None) -> None:
+@pytest.fixture(scope="module")
+def agents(settings) -> dict[str, Agent]:
+    """Every agent, as `shop run streams` declares them, on this stack's databases."""
+    return stream_agents(bootstrap.build_dependencies(settings))[0]
+
+
+@pytest.fixture
+def deliver(agents) -> Callable[[str, bytes | None], None]:
     """The topic's agent on one record, as the runner calls it."""
-    AGENTS[topic](cast(Message, Record(topic, value)))  # a Record reads like a consumed Message
+
+    def deliver(topic: str, value: bytes | None) -> None:
+        agents[topic](cast(Message, Record(topic, value)))  # a Record reads like a consumed Message
+
+    return deliver
 
 
 def _now() -> datetime:
@@ -103,15 +117,15 @@ POISON: dict[str, Any] = {
 }
 
 
-@pytest.mark.parametrize("topic", sorted(AGENTS))
+@pytest.mark.parametrize("topic", sorted(CONSUMED_TOPICS))
 @pytest.mark.parametrize("kind", sorted(POISON))
-def test_every_agent_calls_every_kind_of_poison_poison(topic, kind):
+def test_every_agent_calls_every_kind_of_poison_poison(topic, kind, deliver):
     with pytest.raises(PoisonMessage):
         deliver(topic, POISON[kind](topic))
 
 
 @pytest.mark.parametrize("topic", [STOCK_RESERVED, STOCK_REJECTED, ORDER_PAID])
-def test_an_event_about_an_order_nobody_knows_is_poison_and_leaves_no_trace(topic, settings):
+def test_an_event_about_an_order_nobody_knows_is_poison_and_leaves_no_trace(topic, settings, deliver):
     body = good_body(topic)
     with pytest.raises(PoisonMessage, match=body["order_id"]):
         deliver(topic, json.dumps(body).encode())
@@ -124,13 +138,13 @@ def test_an_event_about_an_order_nobody_knows_is_poison_and_leaves_no_trace(topi
 
 
 @pytest.mark.parametrize("topic", [PRODUCT_CREATED, PRODUCT_UPDATED, ORDER_CREATED, ORDER_CANCELLED])
-def test_a_good_record_of_the_same_topic_is_handled(topic):
+def test_a_good_record_of_the_same_topic_is_handled(topic, deliver):
     # order.created for an unknown product is a business answer (stock.rejected), not poison; an
     # order.cancelled that overtook its order is remembered; product events create the price.
     deliver(topic, json.dumps(good_body(topic)).encode())
 
 
-def test_a_deeply_nested_order_created_is_dead_lettered_and_the_next_record_handled(settings):
+def test_a_deeply_nested_order_created_is_dead_lettered_and_the_next_record_handled(settings, agents):
     """Through the real runner: json.loads raised RecursionError, which the runner took for a
     transient failure and retried forever, holding up the partition."""
     import time
@@ -155,7 +169,7 @@ def test_a_deeply_nested_order_created_is_dead_lettered_and_the_next_record_hand
                 "auto.offset.reset": "earliest",
             },
             {"bootstrap.servers": bootstrap},
-            {topic: AGENTS[ORDER_CREATED]},
+            {topic: agents[ORDER_CREATED]},
             dead_letter_topic=dead_letter,
             max_backoff=0.2,
         )

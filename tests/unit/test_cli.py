@@ -2,17 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from shop import bootstrap
 from shop.cli import build_parser, main
-
-
-@pytest.fixture(autouse=True)
-def fresh_settings():
-    # `shop` reads its settings once per process; each test here sets its own environment.
-    bootstrap.process_settings.cache_clear()
-    yield
-    bootstrap.process_settings.cache_clear()
-
 
 VERBS = [
     ["migrate"],

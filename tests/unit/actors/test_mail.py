@@ -15,16 +15,11 @@ from dramatiq.brokers.stub import StubBroker
 from jinja2 import UndefinedError
 from psycopg_pool import PoolTimeout
 
-from shop import bootstrap
 from shop.actors.mail import QUEUE, AttemptFailed, declare_send_email, retry_policy
-from shop.handlers.mail import DeliveryInProgress
+from shop.handlers.mail import DeliveryInProgress, MailDependencies
 from shop.mail.origins import UnknownOrigin
 from shop.mail.render import UnknownTemplate
 from shop.settings import MailSettings
-
-# Importing the actor module read this process's settings into bootstrap's cache; tests that set
-# SHOP_* variables and call the CLI (tests/unit/test_cli.py) must read them afresh.
-bootstrap.process_settings.cache_clear()
 
 MAIL = MailSettings(
     from_address="shop <no-reply@shop.test>",
@@ -35,9 +30,13 @@ MAIL = MailSettings(
 )
 
 
+def _never_built() -> MailDependencies:
+    raise AssertionError("declaring the actor built its dependencies")
+
+
 def test_the_actor_takes_its_queue_and_backoff_from_the_settings():
     broker = StubBroker()
-    actor = declare_send_email(broker, MAIL)
+    actor = declare_send_email(broker, MAIL, dependencies=_never_built)
     assert actor.actor_name == "send_email"
     assert actor.queue_name == QUEUE == "mail"
     assert actor.options["min_backoff"] == 5000  # dramatiq counts milliseconds
@@ -114,15 +113,19 @@ def test_a_failed_attempt_is_a_retry_so_dramatiq_does_not_log_the_arguments():
     assert "428913" not in str(failed(UndefinedError("'expires_minutes' is undefined")))
 
 
-def test_importing_the_actors_needs_no_server():
-    # Nothing answers on port 1: an import that connected anywhere would fail or hang.
+def test_declaring_every_actor_needs_no_server():
+    # Nothing answers on port 1: a declaration that connected anywhere would fail or hang.
     env = {
         **os.environ,
         "SHOP_RABBITMQ_URL": "amqp://x:y@127.0.0.1:1/none",
         "SHOP_REDIS_URL": "redis://127.0.0.1:1/0",
         "SHOP_SMTP_PORT": "1",
     }
-    code = "import shop.actors.mail as m; print(m.send_email.queue_name)"
+    code = (
+        "from shop import bootstrap; settings = bootstrap.load_settings(); "
+        "_, actors = bootstrap.build_broker(settings, bootstrap.build_dependencies(settings)); "
+        "print(actors.send_email.queue_name)"
+    )
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30, check=False
     )

@@ -25,7 +25,6 @@ import yaml  # type: ignore[import-untyped]
 from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
-from shop import bootstrap
 from tests.unit.ops.tools import METRIC_MODULES
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -324,9 +323,6 @@ def shop_series() -> dict[str, Family]:
     """Series name (as in PromQL) -> its family's type and label names, for everything the shop's
     processes expose: the metric modules' own, and prometheus_client's process_*/python_*."""
     modules = [importlib.import_module(module) for module in METRIC_MODULES]
-    # Importing the actors read this process's settings into bootstrap's cache; tests that set
-    # SHOP_* variables and call the CLI must read them afresh (as in tests/unit/actors/test_mail.py).
-    bootstrap.process_settings.cache_clear()
     suffixes = {
         "counter": ["_total"],
         "histogram": ["_bucket", "_sum", "_count"],

@@ -16,7 +16,6 @@ import yaml  # type: ignore[import-untyped]
 from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
-from shop import bootstrap
 from shop.settings import Settings
 from tests.unit.ops.tools import METRIC_MODULES
 
@@ -127,9 +126,6 @@ def shop_families() -> dict[str, str]:
     without its _total suffix, a histogram's without _bucket/_sum/_count."""
     for module in METRIC_MODULES:
         importlib.import_module(module)
-    # Importing the actors read this process's settings into bootstrap's cache; tests that set
-    # SHOP_* variables and call the CLI must read them afresh (as in tests/unit/actors/test_mail.py).
-    bootstrap.process_settings.cache_clear()
     return {family.name: family.type for family in REGISTRY.collect() if family.name.startswith("shop_")}
 
 
