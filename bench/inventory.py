@@ -50,13 +50,12 @@ from bench.processes import CpuMeter, Running, refuse_running_relays, shop_proce
 from harness import progress
 from shop import bootstrap
 from shop.bootstrap import kafka_config
-from shop.db.unit_of_work import UnitOfWork
 from shop.domain.ids import uuid7
 from shop.domain.orders import PricedLine
 from shop.handlers.products import CreateProduct, handle_create
 from shop.schemas.orders import ORDER_CREATED, encode_order_created
 from shop.settings import Settings
-from shop.streams.agents import AGENTS
+from shop.streams.agents import CONSUMED_TOPICS
 
 STOCK = 10_000_000
 PRICE_CENTS = 1000
@@ -148,10 +147,10 @@ SELECT pg_notify('outbox', '');
 # --- the products -------------------------------------------------------------------------------
 
 
-def create_products(count: int) -> list[uuid.UUID]:
+def create_products(settings: Settings, count: int) -> list[uuid.UUID]:
     """`count` products with STOCK units each, made as an admin's command would make them."""
     ids = []
-    pool = bootstrap.primary_pool("catalog")
+    needs = bootstrap.build_dependencies(settings)
     for n in range(count):
         fields = {
             "sku": f"BENCH-INV-{uuid.uuid4().hex[:10]}-{n}",
@@ -161,7 +160,7 @@ def create_products(count: int) -> list[uuid.UUID]:
             "currency": "EUR",
             "stock": STOCK,
         }
-        ids.append(handle_create(CreateProduct(fields), UnitOfWork(pool), bootstrap.utc_now).id)
+        ids.append(handle_create(CreateProduct(fields), needs.unit_of_work("catalog"), needs.clock).id)
     return ids
 
 
@@ -242,7 +241,7 @@ def wait_caught_up(settings: Settings, timeout: float = 300) -> None:
     """Until the agents have read every record of every topic they consume: a backlog would slow
     the agent down during a measurement (one consumer reads them all)."""
     deadline = time.monotonic() + timeout
-    while (lag := group_lag(settings, AGENTS)) > 0:
+    while (lag := group_lag(settings, CONSUMED_TOPICS)) > 0:
         if time.monotonic() > deadline:
             raise SystemExit(f"bench: the agents' group still has {lag} records to read")
         say(f"waiting for the agents to read {lag} records")
@@ -408,7 +407,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     with ExitStack() as stack:
         streams: Running = stack.enter_context(shop_process("streams", env, log=log))
-        products = create_products(args.products)
+        products = create_products(settings, args.products)
         orders: list[str] = []
         stack.callback(delete_unsent, db_url, [str(p) for p in products], orders)
         wait_caught_up(settings)

@@ -40,7 +40,7 @@ from harness import progress
 from harness.http import call
 from harness.stack import ShopStack
 from shop.settings import Settings
-from shop.streams.agents import AGENTS
+from shop.streams.agents import CONSUMED_TOPICS
 
 MAILPIT = os.environ.get("SHOP_MAILPIT_URL", "http://127.0.0.1:8025")
 say = partial(progress.say, "chaos")
@@ -161,7 +161,7 @@ def settle(
         for queue, depth in queue_depths().items():
             if depth and not queue.endswith(".XQ") and not _foreign_delay_queue(queue):
                 waiting[f"queue {queue}"] = depth
-        if lag := group_lag(settings, AGENTS):
+        if lag := group_lag(settings, CONSUMED_TOPICS):
             waiting["kafka lag"] = lag
         if time.monotonic() >= quiet_from and not waiting:
             return time.monotonic() - started, {}
