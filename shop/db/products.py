@@ -15,10 +15,20 @@ from psycopg.rows import class_row
 from shop.db.connections import Conn
 from shop.domain.products import DuplicateSku, Product
 
-_COLUMNS = (
-    "id, sku, name, description, price_cents, currency, stock_available, stock_reserved, version, "
-    "created_at, updated_at"
+# A product's columns but its id, in the order of `Product`'s fields.
+FIELDS = (
+    "sku",
+    "name",
+    "description",
+    "price_cents",
+    "currency",
+    "stock_available",
+    "stock_reserved",
+    "version",
+    "created_at",
+    "updated_at",
 )
+_COLUMNS = ", ".join(("id", *FIELDS))
 
 AsyncConn = psycopg.AsyncConnection[Any]
 

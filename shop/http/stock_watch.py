@@ -20,7 +20,7 @@ from uuid import UUID
 import psycopg
 
 from shop.db.connections import primary_options
-from shop.db.orders import STOCK_SETTLED_CHANNEL
+from shop.db.orders import listen_for_stock_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class StockWatch:
                 async with await psycopg.AsyncConnection.connect(
                     self._url, autocommit=True, **primary_options(self._url)
                 ) as conn:
-                    await conn.execute(f"LISTEN {STOCK_SETTLED_CHANNEL}")
+                    await listen_for_stock_outcomes(conn)
                     async for notify in conn.notifies():
                         self._settled(notify.payload)
             except asyncio.CancelledError:

@@ -20,6 +20,7 @@ from confluent_kafka.admin import AdminClient
 
 from shop.actors.broker import connection_parameters
 from shop.db.connections import primary_options, replica_options
+from shop.db.server import in_recovery
 from shop.redis_clients import AsyncRedis
 from shop.settings import redact
 
@@ -95,9 +96,7 @@ def postgres_check(urls: Sequence[str], timeout: float, expect_replica: bool | N
             except psycopg.OperationalError as exc:
                 raise ConnectionError(f"{_database_name(url)}: {str(exc).strip().splitlines()[0]}") from None
             async with conn:
-                cursor = await conn.execute("SELECT pg_is_in_recovery()")
-                row = await cursor.fetchone()
-                if expect_replica is not None and (row is None or bool(row[0]) != expect_replica):
+                if expect_replica is not None and await in_recovery(conn) != expect_replica:
                     role = "a replica" if expect_replica else "the primary"
                     raise RuntimeError(f"{_database_name(url)} is not {role}")
 
