@@ -86,7 +86,8 @@ class MailSettings:
 
 @dataclass(frozen=True)
 class OrderSettings:
-    # An unpaid order is cancelled this long after it was placed, a paid one completed (API.md: 24 h).
+    # An unpaid order is cancelled this long after it was placed, a paid one completed (24 h by
+    # default: docs/api.md#orders).
     ttl: float
     # Payment reminders, as delays after placement, strictly increasing and shorter than `ttl`.
     reminders: tuple[float, ...]

@@ -26,7 +26,7 @@ class IdempotencyKeyReused(IdempotencyError):
 
 
 def check_idempotency_key(key: str | None) -> str:
-    """1–255 visible ASCII characters (0x21–0x7E), per API.md."""
+    """1–255 visible ASCII characters (0x21–0x7E): the Idempotency-Key of docs/contract.md#request-headers."""
     if (
         key is None
         or not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX

@@ -196,12 +196,12 @@ REGISTER = body(
 )
 VERIFY = body(
     {
-        # A malformed address is as wrong as a wrong code (API.md: 400 invalid_code).
+        # A malformed address is as wrong as a wrong code: 400 invalid_code (docs/api.md, request checks).
         "email": {**_EMAIL_RULE, ERROR_CODE: "invalid_code", ERROR_STATUS: 400},
         "code": {
             "type": "string",
             "pattern": f"^[0-9]{{{auth_rules.CODE_DIGITS}}}$",
-            # A code of the wrong shape is as wrong as a wrong code (API.md: 400 invalid_code).
+            # A code of the wrong shape is as wrong as a wrong code: 400 invalid_code (docs/api.md).
             ERROR_CODE: "invalid_code",
             ERROR_STATUS: 400,
         },

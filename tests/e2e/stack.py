@@ -6,10 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from harness.processes import free_port
 from harness.stack import LIMITS_LIFTED, ShopStack
-
-__all__ = ["LOGS", "e2e_stack", "free_port"]  # free_port: the integration tests take it from here
 
 ENV = {
     # Mail retries sized for a test run: 8 attempts still span more than 45 s.

@@ -18,9 +18,9 @@ from shop.http.openapi import DOCUMENT
 from shop.http.routing import ROUTES, Access
 from tests.e2e.test_auth import login, new_address, register_and_verify
 
-# A schema-valid request may still break a rule that depends on what is stored, and API.md answers
-# those with documented 4xx codes besides the ones schemathesis expects (2xx, 3xx, 401, 403, 404,
-# 409, 429, 5xx). Everything else that is schema-valid must be accepted.
+# A schema-valid request may still break a rule that depends on what is stored, and the contract
+# (docs/contract.md) answers those with documented 4xx codes besides the ones schemathesis expects
+# (2xx, 3xx, 401, 403, 404, 409, 429, 5xx). Everything else that is schema-valid must be accepted.
 _ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 _BUSINESS_REFUSALS = {
     "verify": ["400"],  # invalid_code: the code is wrong (or expired, or burnt)

@@ -18,6 +18,7 @@ import dramatiq
 import pytest
 from dramatiq.results.backends.redis import RedisBackend
 
+from harness.processes import free_port
 from shop.actors.broker import create_broker
 from shop.actors.publisher import OutgoingMessage, TransactionalPublisher
 from shop.http.freshness import WriteFreshness
@@ -25,7 +26,6 @@ from shop.http.ratelimit import Policy, RedisRateLimiter
 from shop.observability.readiness import postgres_check, rabbitmq_check, redis_check
 from shop.redis_clients import async_redis, sync_redis
 from shop.security.throttle import AddressCooldowns, LoginLimiter
-from tests.e2e.stack import free_port
 
 PASSWORD = "cluster-secret"
 

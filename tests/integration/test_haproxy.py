@@ -22,8 +22,8 @@ from typing import ClassVar
 
 import pytest
 
+from harness.processes import free_port
 from shop.http.routing import ROUTES
-from tests.e2e.stack import free_port
 from tests.unit.ops.tools import ensure_deb
 
 ROOT = Path(__file__).resolve().parents[2]

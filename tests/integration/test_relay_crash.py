@@ -12,7 +12,7 @@ import uuid
 
 import psycopg
 
-from tests.e2e.stack import free_port
+from harness.processes import free_port
 from tests.integration.kafka_helpers import consume, headers_of, scratch_topic, value_of
 
 ROWS = 3000

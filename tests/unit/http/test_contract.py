@@ -16,15 +16,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from shop.http.app import create_gateway_app
 from shop.http.auth import optional_principal
 from shop.http.openapi import DOCUMENT
 from shop.http.pagination import encode_cursor
 from shop.http.routing import ROUTES, Access
 from shop.http.validation import CONTRACTS, params, valid_body
-from shop.observability.readiness import Readiness
 from shop.security.tokens import TokenIssuer
-from tests.unit.http.test_gateway_app import KEYRING, VERIFIER, _up
+from tests.unit.http.stand_in import stand_in_gateway
+from tests.unit.http.test_gateway_app import KEYRING
 
 ISSUER = TokenIssuer(KEYRING, "shop", "shop-api", 900)
 CUSTOMER = {"Authorization": f"Bearer {ISSUER.issue(uuid.uuid4(), ['customer'])[0]}"}
@@ -48,18 +47,9 @@ async def _echo(request: web.Request) -> web.Response:
     )
 
 
-class _EchoContext:
-    def __getattr__(self, name: str) -> Any:
-        return _echo
-
-
 @pytest.fixture
 async def client(aiohttp_client: Any) -> TestClient:
-    echo: Any = _EchoContext()
-    app = create_gateway_app(
-        Readiness({"redis": _up}, timeout=1, cache_seconds=0), 1 << 20, KEYRING, VERIFIER, echo, echo, echo
-    )
-    return await aiohttp_client(app)
+    return await aiohttp_client(stand_in_gateway(_echo))
 
 
 async def _error(response: Any) -> tuple[int, str, str]:
@@ -170,7 +160,7 @@ async def test_an_id_that_is_not_a_uuid_is_a_404_like_an_unknown_one(client):
             "invalid_password",
             "at most 128",
         ),
-        # API.md: a wrong code is a 400 invalid_code, and a code of the wrong shape is a wrong code.
+        # docs/api.md: a wrong code is a 400 invalid_code, and a code of the wrong shape is a wrong code.
         ("/api/v1/auth/verify", {"email": "a@b.test", "code": "12345"}, 400, "invalid_code", "code"),
         (
             "/api/v1/auth/verify",

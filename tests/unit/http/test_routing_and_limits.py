@@ -33,7 +33,7 @@ def test_rate_limits_come_from_the_environment_with_defaults_for_the_rest():
     limits = Settings.from_env({"SHOP_RATE_LIMITS": "orders=10/1m"}).rate_limits
     assert limits["orders"] == (10, 60.0)
     assert set(limits) == set(LIMIT_GROUPS)
-    assert Settings.from_env({}).rate_limits == {  # docs/api.md; orders: API.md's example policy
+    assert Settings.from_env({}).rate_limits == {  # docs/api.md; orders: the upstream example policy
         "auth": (600, 60.0),
         "products": (1200, 60.0),
         "orders": (60, 60.0),
