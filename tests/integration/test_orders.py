@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
+from datetime import datetime
 
 import psycopg
 import pytest
 
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.idempotency import IdempotencyKeyReused, request_fingerprint
-from shop.domain.orders import OrderLine, UnknownProduct
+from shop.domain.orders import ALLOWED, OrderLine, Status, UnknownProduct
 from shop.domain.timers import TimerPolicy
 from shop.handlers.orders import (
     CancelOrder,
@@ -109,6 +111,44 @@ def test_the_database_refuses_an_illegal_transition(pool, product):
         conn.execute(
             "UPDATE orders SET status = 'PENDING', cancel_reason = NULL WHERE id = %s", (placed.order_id,)
         )
+
+
+def _columns_of(status: Status) -> tuple[str, str | None, datetime | None]:
+    """(status, cancel_reason, paid_at) that the table's checks accept for `status`."""
+    reason = "customer_request" if status is Status.CANCELLED else None
+    paid_at = now() if status in (Status.PAID, Status.COMPLETED) else None
+    return status.value, reason, paid_at
+
+
+def test_the_trigger_allows_exactly_the_domains_transitions(pool):
+    """The trigger is the last line of defence of shop.domain.orders.ALLOWED: every pair of
+    statuses is tried against the real table, in a transaction rolled back at the end."""
+    allowed_by_trigger, refusals = set(), []
+    with pool.connection() as conn, conn.transaction(force_rollback=True):
+        for current, target in itertools.product(Status, Status):
+            if current is target:
+                continue
+            order_id = uuid.uuid4()
+            status, reason, paid_at = _columns_of(current)
+            conn.execute(
+                "INSERT INTO orders (id, user_id, status, cancel_reason, paid_at, total_cents, currency,"
+                " created_at, updated_at, expires_at)"
+                " VALUES (%s, %s, %s, %s, %s, 0, 'EUR', now(), now(), now())",
+                (order_id, uuid.uuid4(), status, reason, paid_at),
+            )
+            status, reason, paid_at = _columns_of(target)
+            try:
+                with conn.transaction():
+                    conn.execute(
+                        "UPDATE orders SET status = %s, cancel_reason = %s, paid_at = %s WHERE id = %s",
+                        (status, reason, paid_at, order_id),
+                    )
+            except psycopg.errors.CheckViolation as exc:
+                refusals.append(str(exc))
+            else:
+                allowed_by_trigger.add((current, target))
+    assert all("cannot go from" in refusal for refusal in refusals)
+    assert allowed_by_trigger == {(current, target) for current in Status for target in ALLOWED[current]}
 
 
 def test_a_stock_outcome_for_an_order_that_already_ended_is_recorded_without_a_transition(pool, product):
