@@ -20,15 +20,13 @@ from shop.domain import text
 from shop.domain.auth import EMAIL_MAX, InvalidEmail, normalize_email
 from shop.domain.products import InvalidProduct, create_product
 from shop.http import schemas
-from shop.http.app import create_gateway_app
 from shop.http.openapi import DOCUMENT
 from shop.http.pagination import CURSOR_PATTERN, decode_cursor, encode_cursor
 from shop.http.routes.products import _IF_MATCH
 from shop.http.routing import ROUTES, Access
 from shop.http.validation import CONTRACTS, _body_error, params, valid_body
-from shop.observability.readiness import Readiness
+from tests.unit.http.stand_in import stand_in_gateway
 from tests.unit.http.test_contract import ADMIN, CUSTOMER
-from tests.unit.http.test_gateway_app import KEYRING, VERIFIER, _up
 
 # Every character but the surrogates (no JSON text carries one: the body reader refuses them).
 EVERY_CHARACTER = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
@@ -174,16 +172,9 @@ async def _echo(request: web.Request) -> web.Response:
     )
 
 
-class _Echo:
-    def __getattr__(self, name: str) -> Any:
-        return _echo
-
-
 @pytest.fixture
 async def echo_gateway(aiohttp_client: Any) -> TestClient:
-    echo: Any = _Echo()
-    readiness = Readiness({"redis": _up}, timeout=1, cache_seconds=0)
-    return await aiohttp_client(create_gateway_app(readiness, 1 << 20, KEYRING, VERIFIER, echo, echo, echo))
+    return await aiohttp_client(stand_in_gateway(_echo))
 
 
 FUZZED = schemathesis.openapi.from_dict(DOCUMENT)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -151,6 +154,9 @@ async def test_metrics_count_requests_by_route_template(client):
 
 
 async def test_openapi_documents_every_route_the_gateway_serves(client):
+    from shop.http.routes.orders import OrderRoutes
+    from shop.http.routes.products import ProductRoutes
+
     response = await client.get("/api/v1/openapi.json")
     assert response.status == 200
     document = await response.json()
@@ -160,8 +166,8 @@ async def test_openapi_documents_every_route_the_gateway_serves(client):
         for r in gateway(
             Readiness({}, timeout=1),
             auth=_unconnected_auth_routes(),
-            products=_unconnected_product_routes(),
-            orders=_unconnected_order_routes(),
+            products=_unconnected_context_routes(ProductRoutes),
+            orders=_unconnected_context_routes(OrderRoutes, stock_watch=None),
         ).router.routes()
         if r.resource is not None and r.method != "HEAD"
     }
@@ -195,28 +201,15 @@ def _unconnected_auth_routes(throttle=None):
     )
 
 
-def _unconnected_product_routes():
+def _unconnected_context_routes(routes: Callable[..., Any], **more: Any) -> Any:
+    """Product or order routes (`routes`, their class) whose pools never connect: enough to list the
+    routes."""
     from psycopg_pool import AsyncConnectionPool
 
-    from shop.http.routes.products import ProductRoutes
-
-    return ProductRoutes(
-        actors=None,  # type: ignore[arg-type]
-        commands=None,  # type: ignore[arg-type]
+    return routes(
+        actors=None,
+        commands=None,
         replica=AsyncConnectionPool("postgresql://nowhere/none", open=False),
         primary=AsyncConnectionPool("postgresql://nowhere/none", open=False),
-    )
-
-
-def _unconnected_order_routes():
-    from psycopg_pool import AsyncConnectionPool
-
-    from shop.http.routes.orders import OrderRoutes
-
-    return OrderRoutes(
-        actors=None,  # type: ignore[arg-type]
-        commands=None,  # type: ignore[arg-type]
-        replica=AsyncConnectionPool("postgresql://nowhere/none", open=False),
-        primary=AsyncConnectionPool("postgresql://nowhere/none", open=False),
-        stock_watch=None,  # type: ignore[arg-type]
+        **more,
     )

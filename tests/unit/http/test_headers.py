@@ -11,27 +11,17 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from shop.http.app import create_gateway_app
-from shop.observability.readiness import Readiness
-from tests.unit.http.test_gateway_app import KEYRING, VERIFIER, _up
+from tests.unit.http.stand_in import stand_in_gateway
 
 
 async def _echo_headers(request: web.Request) -> web.Response:
     return web.json_response({"headers": {name.lower(): value for name, value in request.headers.items()}})
 
 
-class _Stand:
-    """Every route of a context answers with the headers its handler saw."""
-
-    def __getattr__(self, name: str) -> Any:
-        return _echo_headers
-
-
 @pytest.fixture
 async def client(aiohttp_client: Any) -> TestClient:
-    stand: Any = _Stand()
-    readiness = Readiness({"redis": _up}, timeout=1, cache_seconds=0)
-    return await aiohttp_client(create_gateway_app(readiness, 1 << 20, KEYRING, VERIFIER, None, stand))
+    """Every product route answers with the headers its handler saw."""
+    return await aiohttp_client(stand_in_gateway(_echo_headers, ["products"]))
 
 
 async def _raw(client: TestClient, head: bytes) -> tuple[int, dict[str, str], bytes]:
