@@ -2,21 +2,36 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from shop.domain.orders import (
     ALLOWED,
+    CancelReason,
     InvalidOrder,
     InvalidTransition,
+    Order,
+    OrderCancelled,
+    OrderCompleted,
+    OrderEvent,
     OrderLine,
+    OrderPaid,
     Price,
     Status,
+    Stock,
+    StockNotReserved,
+    StockSettled,
     UnknownProduct,
+    apply,
     can_transition,
+    cancel,
     check_transition,
+    complete,
     parse_lines,
+    pay,
     price_lines,
+    settle_stock,
 )
 
 LEGAL = {
@@ -86,3 +101,104 @@ def test_lines_of_one_product_are_merged():
 def test_bad_order_bodies_are_refused(body):
     with pytest.raises(InvalidOrder):
         parse_lines(body)
+
+
+# --- decisions and their fold ----------------------------------------------------------------------
+
+T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
+EXPIRES = T0 + timedelta(hours=24)
+
+
+def order(status: Status = Status.PENDING, stock: Stock = Stock.RESERVED, **fields) -> Order:
+    return Order(uuid.uuid4(), uuid.uuid4(), status, stock, EXPIRES, **fields)
+
+
+def test_paying_a_pending_order_with_its_stock_reserved_makes_it_paid():
+    pending = order()
+    paid = pay(pending, "psp-1", T0)
+    assert paid == OrderPaid("psp-1")
+    after = apply(pending, paid, T0)
+    assert (after.status, after.payment_reference, after.paid_at) == (Status.PAID, "psp-1", T0)
+
+
+def test_the_same_payment_again_changes_nothing_and_another_is_refused():
+    paid = apply(order(), OrderPaid("psp-1"), T0)
+    assert pay(paid, "psp-1", T0) is None
+    with pytest.raises(InvalidTransition):
+        pay(paid, "psp-2", T0)
+
+
+def test_an_order_cannot_be_paid_once_expired_or_before_its_stock_is_reserved():
+    with pytest.raises(InvalidTransition, match="expired"):
+        pay(order(), "psp-1", EXPIRES)
+    with pytest.raises(StockNotReserved):
+        pay(order(stock=Stock.RESERVING), "psp-1", T0)
+    with pytest.raises(InvalidTransition):
+        pay(order(Status.CANCELLED, cancel_reason=CancelReason.CUSTOMER_REQUEST), "psp-1", T0)
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_only_a_pending_order_is_cancelled_and_only_a_paid_one_completed(status):
+    current = order(status)
+    if status is Status.PENDING:
+        cancelled = apply(current, cancel(current, CancelReason.PAYMENT_TIMEOUT), T0)
+        assert (cancelled.status, cancelled.cancel_reason) == (Status.CANCELLED, "payment_timeout")
+    else:
+        with pytest.raises(InvalidTransition):
+            cancel(current, CancelReason.CUSTOMER_REQUEST)
+    if status is Status.PAID:
+        assert apply(current, complete(current), T0).status is Status.COMPLETED
+    else:
+        with pytest.raises(InvalidTransition):
+            complete(current)
+
+
+@pytest.mark.parametrize(("current", "target"), list(itertools.product(Status, Status)))
+def test_apply_checks_every_change_of_status_against_the_table(current, target):
+    events: dict[Status, OrderEvent] = {
+        Status.PAID: OrderPaid("psp"),
+        Status.CANCELLED: OrderCancelled(CancelReason.CUSTOMER_REQUEST),
+        Status.COMPLETED: OrderCompleted(),
+    }
+    if target not in events:
+        return  # no event makes an order PENDING
+    if (current, target) in LEGAL:
+        assert apply(order(current), events[target], T0).status is target
+    else:
+        with pytest.raises(InvalidTransition):
+            apply(order(current), events[target], T0)
+
+
+def test_stock_reserved_is_recorded_whatever_the_status():
+    for status in (Status.PENDING, Status.CANCELLED):
+        assert settle_stock(order(status, Stock.RESERVING), Stock.RESERVED) == [StockSettled(Stock.RESERVED)]
+
+
+def test_stock_rejected_cancels_a_pending_order_out_of_stock():
+    reserving = order(stock=Stock.RESERVING)
+    events = settle_stock(reserving, Stock.REJECTED)
+    assert events == [StockSettled(Stock.REJECTED), OrderCancelled(CancelReason.OUT_OF_STOCK)]
+    after = reserving
+    for event in events:
+        after = apply(after, event, T0)
+    assert (after.status, after.stock, after.cancel_reason) == (
+        Status.CANCELLED,
+        Stock.REJECTED,
+        "out_of_stock",
+    )
+
+
+def test_stock_rejected_for_an_order_that_ended_first_keeps_its_status():
+    ended = order(Status.CANCELLED, Stock.RESERVING, cancel_reason=CancelReason.CUSTOMER_REQUEST)
+    assert settle_stock(ended, Stock.REJECTED) == [StockSettled(Stock.REJECTED)]
+
+
+@pytest.mark.parametrize("outcome", [Stock.RESERVED, Stock.REJECTED])
+def test_a_late_answer_for_an_order_settled_already_changes_nothing(outcome):
+    assert settle_stock(order(stock=Stock.RESERVED), outcome) == []
+    assert settle_stock(order(stock=Stock.REJECTED), outcome) == []
+
+
+def test_the_inventory_answers_reserved_or_rejected():
+    with pytest.raises(ValueError, match="reserved or rejected"):
+        settle_stock(order(stock=Stock.RESERVING), Stock.RESERVING)
