@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import json
@@ -28,6 +27,7 @@ from shop.http.headers import strip_headers_middleware
 from shop.http.middlewares import error_middleware, request_id_middleware
 from shop.security.keys import KeyRing
 from shop.security.tokens import TokenIssuer, TokenVerifier
+from tests.unit.security.forging import FakeClock, b64, segment
 
 ISS, AUD, KID = "shop", "shop-api", "k1"
 KEY = Ed25519PrivateKey.generate()
@@ -35,17 +35,9 @@ RING = KeyRing.of({KID: KEY}, KID)
 USER = uuid.uuid4()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(time.time())
 
 
 @pytest.fixture
@@ -117,14 +109,6 @@ async def assert_401(response, code: str = "invalid_token", *, error: bool = Tru
     return body
 
 
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def segment(obj) -> str:
-    return b64(json.dumps(obj).encode())
-
-
 def forged_claims(**overrides) -> dict:
     now = int(time.time())
     return {
@@ -161,7 +145,7 @@ def _promoted(issuer: TokenIssuer) -> str:
     return f"{head}.{segment(forged_claims())}.{signature}"
 
 
-def _other_audience(clock: Clock) -> str:
+def _other_audience(clock: FakeClock) -> str:
     return TokenIssuer(RING, ISS, "someone-else", 900, clock=clock).issue(USER, ["admin"])[0]
 
 

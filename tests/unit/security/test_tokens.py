@@ -28,6 +28,7 @@ from shop.security.tokens import (
     TokenIssuer,
     TokenVerifier,
 )
+from tests.unit.security.forging import FakeClock, b64, segment
 
 ISS, AUD, KID, TTL, LEEWAY = "shop", "shop-api", "2026-11-25", 900, 30
 NOW = 1_790_000_000.0  # 2026-09: far from the real clock, so nothing here leans on it
@@ -37,17 +38,9 @@ OLD_KEY = Ed25519PrivateKey.generate()
 RING = KeyRing.of({KID: RING_KEY, "2026-01-10": OLD_KEY}, KID)
 
 
-class FakeClock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(NOW)
 
 
 @pytest.fixture
@@ -58,14 +51,6 @@ def issuer(clock) -> TokenIssuer:
 @pytest.fixture
 def verifier(clock) -> TokenVerifier:
     return TokenVerifier(RING, ISS, AUD, leeway_seconds=LEEWAY, clock=clock)
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def segment(obj: Any) -> str:
-    return b64(json.dumps(obj).encode())
 
 
 def unb64(text: str) -> Any:
