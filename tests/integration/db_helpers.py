@@ -1,5 +1,5 @@
 """Small helpers for tests on the real databases: a pool on a context's primary, the wall clock, a
-product the orders context can price."""
+product the orders context can price, what the relay left unpublished."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from shop.settings import Settings
@@ -34,3 +35,13 @@ def priced_product(pool: ConnectionPool, name: str, sku_prefix: str) -> uuid.UUI
             (product_id, f"{sku_prefix}-{product_id.hex[:8]}", name),
         )
     return product_id
+
+
+def unpublished(url: str, topic: str) -> int:
+    """How many outbox rows of `topic` (a scratch topic of the test's) the relay has not published."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM outbox WHERE topic = %s AND published_at IS NULL", (topic,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])

@@ -3,14 +3,13 @@ their own, with no consumer, and are dead-lettered into their actor's queue when
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
-import os
 import time
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Iterator
 
 import dramatiq
 import pika
@@ -18,8 +17,11 @@ import pika.exceptions
 import pytest
 from dramatiq.common import dq_name, xq_name
 
+from harness.rabbitmq import management
 from shop.actors.broker import delay_queue_arguments, delay_queue_name
 from shop.actors.publisher import AmqpPublishFailed, OutgoingMessage, TransactionalPublisher
+
+DELAYS_MS = (1000, 1500, 2000)  # every delay the tests publish with: their queues are deleted after
 
 
 def _target() -> str:
@@ -51,15 +53,6 @@ def _delete_queues(url: str, names: list[str]) -> None:
                 channel.close()
     finally:
         connection.close()
-
-
-def _management(url: str, path: str) -> dict:
-    base = os.environ.get("SHOP_RABBITMQ_MANAGEMENT_URL", "http://shop:shop@127.0.0.1:15672")
-    credentials, host = base.split("://", 1)[1].rsplit("@", 1)
-    request = urllib.request.Request(f"http://{host}{path}")
-    request.add_header("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode())
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.load(response)
 
 
 def _vhost(url: str) -> str:
@@ -113,74 +106,77 @@ def reader(settings):
     reader.close()
 
 
-def test_a_delayed_message_waits_then_lands_in_its_queue(settings, reader):
+@pytest.fixture
+def target(settings) -> Iterator[str]:
+    """A queue of the test's own, deleted afterwards with its dramatiq and delay queues."""
     target = _target()
+    yield target
+    _delete_queues(settings.rabbitmq_url, _queues_of(target, *DELAYS_MS))
+
+
+@pytest.fixture
+def publisher(settings, target) -> Iterator[TransactionalPublisher]:
+    """A publisher, closed before its target's queues are deleted."""
     publisher = TransactionalPublisher(settings.rabbitmq_url)
-    try:
-        message = _message(target)
-        published = time.monotonic()
-        publisher.publish([OutgoingMessage(message, delay_ms=1500)])
-
-        wait = delay_queue_name(target, 1500)
-        assert wait == f"{target}.wait.1s500ms"
-        assert reader.exists(wait)
-        info = _management(settings.rabbitmq_url, f"/api/queues/{_vhost(settings.rabbitmq_url)}/{wait}")
-        assert info["arguments"] == delay_queue_arguments(target, 1500)
-        assert info["durable"] is True
-        assert reader.exists(target)
-
-        time.sleep(max(0.0, published + 0.5 - time.monotonic()))
-        assert reader.get(target) is None  # still waiting
-        assert reader.count(wait) == 1
-
-        received = reader.drain(target, 1, timeout=6)
-        arrived = time.monotonic() - published
-        assert len(received) == 1, "the delayed message never reached its queue"
-        assert arrived >= 1.4
-        body = received[0]
-        assert body["message_id"] == message.message_id
-        assert body["actor_name"] == "fire_timer"
-        assert body["queue_name"] == target
-        assert body["kwargs"] == message.kwargs
-        assert dramatiq.Message.decode(json.dumps(body).encode()) == message
-        assert reader.count(wait) == 0
-    finally:
-        publisher.close()
-        _delete_queues(settings.rabbitmq_url, _queues_of(target, 1500))
+    yield publisher
+    publisher.close()
 
 
-def test_a_mixed_batch_arrives_whole_and_once(settings, reader):
-    target = _target()
-    publisher = TransactionalPublisher(settings.rabbitmq_url)
-    try:
-        direct = [_message(target, n) for n in range(100)]
-        delayed = [_message(target, 100 + n) for n in range(100)]
-        batch = [
-            OutgoingMessage(m, delay_ms=None if i % 2 == 0 else 1000)
-            for i, m in enumerate(m for pair in zip(direct, delayed, strict=True) for m in pair)
-        ]
-        started = time.monotonic()
-        publisher.publish(batch)
-        if time.monotonic() - started < 0.7:  # not so slow that the delayed ones are already due
-            assert reader.count(target) == 100
-            assert reader.count(delay_queue_name(target, 1000)) == 100
+def test_a_delayed_message_waits_then_lands_in_its_queue(settings, reader, target, publisher):
+    message = _message(target)
+    published = time.monotonic()
+    publisher.publish([OutgoingMessage(message, delay_ms=1500)])
 
-        received = reader.drain(target, 200, timeout=8)
-        time.sleep(0.3)
-        assert reader.get(target) is None  # nothing beyond the 200
-        ids = [body["message_id"] for body in received]
-        assert len(ids) == 200
-        assert len(set(ids)) == 200, "a message arrived twice"
-        assert set(ids) == {m.message_id for m in direct + delayed}
-        assert reader.count(delay_queue_name(target, 1000)) == 0
-    finally:
-        publisher.close()
-        _delete_queues(settings.rabbitmq_url, _queues_of(target, 1000))
+    wait = delay_queue_name(target, 1500)
+    assert wait == f"{target}.wait.1s500ms"
+    assert reader.exists(wait)
+    info = management("GET", f"/api/queues/{_vhost(settings.rabbitmq_url)}/{wait}")
+    assert info["arguments"] == delay_queue_arguments(target, 1500)
+    assert info["durable"] is True
+    assert reader.exists(target)
+
+    time.sleep(max(0.0, published + 0.5 - time.monotonic()))
+    assert reader.get(target) is None  # still waiting
+    assert reader.count(wait) == 1
+
+    received = reader.drain(target, 1, timeout=6)
+    arrived = time.monotonic() - published
+    assert len(received) == 1, "the delayed message never reached its queue"
+    assert arrived >= 1.4
+    body = received[0]
+    assert body["message_id"] == message.message_id
+    assert body["actor_name"] == "fire_timer"
+    assert body["queue_name"] == target
+    assert body["kwargs"] == message.kwargs
+    assert dramatiq.Message.decode(json.dumps(body).encode()) == message
+    assert reader.count(wait) == 0
 
 
-def test_each_delay_has_a_queue_of_its_own(settings, reader):
-    target = _target()
-    first = TransactionalPublisher(settings.rabbitmq_url)
+def test_a_mixed_batch_arrives_whole_and_once(reader, target, publisher):
+    direct = [_message(target, n) for n in range(100)]
+    delayed = [_message(target, 100 + n) for n in range(100)]
+    batch = [
+        OutgoingMessage(m, delay_ms=None if i % 2 == 0 else 1000)
+        for i, m in enumerate(m for pair in zip(direct, delayed, strict=True) for m in pair)
+    ]
+    started = time.monotonic()
+    publisher.publish(batch)
+    if time.monotonic() - started < 0.7:  # not so slow that the delayed ones are already due
+        assert reader.count(target) == 100
+        assert reader.count(delay_queue_name(target, 1000)) == 100
+
+    received = reader.drain(target, 200, timeout=8)
+    time.sleep(0.3)
+    assert reader.get(target) is None  # nothing beyond the 200
+    ids = [body["message_id"] for body in received]
+    assert len(ids) == 200
+    assert len(set(ids)) == 200, "a message arrived twice"
+    assert set(ids) == {m.message_id for m in direct + delayed}
+    assert reader.count(delay_queue_name(target, 1000)) == 0
+
+
+def test_each_delay_has_a_queue_of_its_own(settings, reader, target, publisher):
+    first = publisher
     second = TransactionalPublisher(settings.rabbitmq_url)
     try:
         one, two, again = _message(target, 1), _message(target, 2), _message(target, 3)
@@ -199,50 +195,38 @@ def test_each_delay_has_a_queue_of_its_own(settings, reader):
         }
         assert received[-1]["message_id"] == two.message_id  # the longest delay comes last
     finally:
-        first.close()
         second.close()
-        _delete_queues(settings.rabbitmq_url, _queues_of(target, 1000, 2000))
 
 
-def test_a_queue_deleted_behind_the_publishers_back_fails_the_batch_then_is_declared_again(settings, reader):
-    target = _target()
-    publisher = TransactionalPublisher(settings.rabbitmq_url)
-    try:
-        publisher.publish([OutgoingMessage(_message(target, 1))])
-        assert reader.count(target) == 1
-        reader.channel.queue_delete(target)
-        assert not reader.exists(target)
+def test_a_queue_deleted_behind_the_publishers_back_fails_the_batch_then_is_declared_again(
+    reader, target, publisher
+):
+    publisher.publish([OutgoingMessage(_message(target, 1))])
+    assert reader.count(target) == 1
+    reader.channel.queue_delete(target)
+    assert not reader.exists(target)
 
-        with pytest.raises(AmqpPublishFailed, match="no queue took 1 message"):
-            publisher.publish([OutgoingMessage(_message(target, 2))])
-        assert not reader.exists(target)  # the failed batch did not bring it back
+    with pytest.raises(AmqpPublishFailed, match="no queue took 1 message"):
+        publisher.publish([OutgoingMessage(_message(target, 2))])
+    assert not reader.exists(target)  # the failed batch did not bring it back
 
-        retried = _message(target, 3)
-        publisher.publish([OutgoingMessage(retried)])
-        assert reader.exists(target)
-        received = reader.drain(target, 1, timeout=5)
-        assert [body["message_id"] for body in received] == [retried.message_id]
-        assert reader.get(target) is None
-    finally:
-        publisher.close()
-        _delete_queues(settings.rabbitmq_url, _queues_of(target))
+    retried = _message(target, 3)
+    publisher.publish([OutgoingMessage(retried)])
+    assert reader.exists(target)
+    received = reader.drain(target, 1, timeout=5)
+    assert [body["message_id"] for body in received] == [retried.message_id]
+    assert reader.get(target) is None
 
 
-def test_delayed_messages_wait_without_a_consumer_and_keep_their_order(settings, reader):
-    target = _target()
-    publisher = TransactionalPublisher(settings.rabbitmq_url)
-    try:
-        messages = [_message(target, n) for n in range(50)]
-        for start in range(0, 50, 10):
-            publisher.publish([OutgoingMessage(m, delay_ms=1000) for m in messages[start : start + 10]])
-        time.sleep(1.5)  # nobody consumes the delay queue or the target meanwhile
+def test_delayed_messages_wait_without_a_consumer_and_keep_their_order(reader, target, publisher):
+    messages = [_message(target, n) for n in range(50)]
+    for start in range(0, 50, 10):
+        publisher.publish([OutgoingMessage(m, delay_ms=1000) for m in messages[start : start + 10]])
+    time.sleep(1.5)  # nobody consumes the delay queue or the target meanwhile
 
-        received = reader.drain(target, 50, timeout=6)
-        ids = [body["message_id"] for body in received]
-        assert set(ids) == {m.message_id for m in messages}
-        assert len(ids) == 50
-        # One delay, one queue: they expire, and are dead-lettered, in the order they were published.
-        assert ids == [m.message_id for m in messages]
-    finally:
-        publisher.close()
-        _delete_queues(settings.rabbitmq_url, _queues_of(target, 1000))
+    received = reader.drain(target, 50, timeout=6)
+    ids = [body["message_id"] for body in received]
+    assert set(ids) == {m.message_id for m in messages}
+    assert len(ids) == 50
+    # One delay, one queue: they expire, and are dead-lettered, in the order they were published.
+    assert ids == [m.message_id for m in messages]

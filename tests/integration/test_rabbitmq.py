@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import json
-import os
 import threading
 import time
-import urllib.request
 import uuid
 
 import dramatiq
 import pika
 import pytest
 
+from harness.rabbitmq import management
 from shop.actors.broker import create_broker
-
-
-def _management(path: str) -> dict:
-    base = os.environ.get("SHOP_RABBITMQ_MANAGEMENT_URL", "http://shop:shop@127.0.0.1:15672")
-    credentials, host = base.split("://", 1)[1].rsplit("@", 1)
-    request = urllib.request.Request(f"http://{host}{path}")
-    request.add_header("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode())
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.load(response)
 
 
 @pytest.fixture
@@ -55,7 +43,7 @@ def test_publish_with_confirms_to_a_quorum_queue_and_consume_with_manual_ack(cha
         channel.cancel()
         assert received == [b"0", b"1", b"2"]
         assert channel.queue_declare(queue, passive=True).method.message_count == 0
-        assert _management(f"/api/queues/shop/{queue}")["type"] == "quorum"
+        assert management("GET", f"/api/queues/shop/{queue}")["type"] == "quorum"
     finally:
         channel.queue_delete(queue)
 
@@ -137,7 +125,7 @@ def test_dramatiq_actors_run_on_quorum_queues_with_confirms(settings):
         assert done.wait(15)
         assert sorted(seen) == [0, 1, 2]
         for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
-            assert _management(f"/api/queues/shop/{name}")["type"] == "quorum"
+            assert management("GET", f"/api/queues/shop/{name}")["type"] == "quorum"
     finally:
         worker.stop()
         channel = pika.BlockingConnection(pika.URLParameters(settings.rabbitmq_url)).channel()

@@ -10,6 +10,7 @@ import psycopg
 
 from shop.db.outbox import insert_event
 from shop.relay import OutboxRelay
+from tests.integration.db_helpers import unpublished
 from tests.integration.kafka_helpers import consume, headers_of, scratch_topic
 
 
@@ -21,15 +22,6 @@ def _write_events(url: str, topic: str, count: int, key: str) -> list[uuid.UUID]
                 conn, event_id, topic, key, {"n": n}, {"traceparent": f"00-{'a' * 32}-{'b' * 16}-01"}
             )
     return ids
-
-
-def _unsent(url: str, ids: list[uuid.UUID]) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM outbox WHERE event_id = ANY(%s) AND published_at IS NULL", (ids,)
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def test_two_relays_publish_every_committed_row_once_in_order(settings):
@@ -65,9 +57,9 @@ def test_two_relays_publish_every_committed_row_once_in_order(settings):
         assert headers["event_id"] == str(ids[0]).encode()
         assert headers["traceparent"].startswith(b"00-")
         deadline = time.monotonic() + 5
-        while _unsent(url, ids) and time.monotonic() < deadline:
+        while unpublished(url, topic) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _unsent(url, ids) == 0
+        assert unpublished(url, topic) == 0
 
 
 def test_rows_of_an_uncommitted_transaction_are_not_published(settings):

@@ -13,18 +13,10 @@ import uuid
 import psycopg
 
 from harness.processes import free_port
+from tests.integration.db_helpers import unpublished
 from tests.integration.kafka_helpers import consume, headers_of, scratch_topic, value_of
 
 ROWS = 3000
-
-
-def _unsent(url: str, topic: str) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM outbox WHERE topic = %s AND published_at IS NULL", (topic,)
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def _start_relay() -> subprocess.Popen[bytes]:
@@ -48,20 +40,20 @@ def test_a_killed_relay_loses_nothing(settings):
             )
         relay = _start_relay()
         deadline = time.monotonic() + 60
-        while _unsent(url, topic) == ROWS and time.monotonic() < deadline:
+        while unpublished(url, topic) == ROWS and time.monotonic() < deadline:
             time.sleep(0.005)
         relay.send_signal(signal.SIGKILL)  # no goodbye: mid-batch, between produce and commit, wherever
         relay.wait()
-        left = _unsent(url, topic)
+        left = unpublished(url, topic)
         print(f"relay killed with {left} of {ROWS} rows unsent")
         assert 0 < left < ROWS
 
         relay = _start_relay()
         try:
             deadline = time.monotonic() + 60
-            while _unsent(url, topic) and time.monotonic() < deadline:
+            while unpublished(url, topic) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            assert _unsent(url, topic) == 0
+            assert unpublished(url, topic) == 0
         finally:
             relay.send_signal(signal.SIGTERM)
             relay.wait(30)
