@@ -2,10 +2,10 @@
 
 `order.created` reserves every line at once or none: the products are locked in id order (so two
 orders never deadlock), each line is checked against what is available (shop.domain.inventory
-decides), and only if all fit are the `StockReserved` events appended. Stock changes are product events like any other, so a
-product's history shows each reservation. The answer (`stock.reserved` / `stock.rejected`) goes
-out through the catalog's outbox in the same transaction. The inbox and the reservations' primary
-key make a redelivered `order.created` a no-op.
+decides), and only if all fit are the `StockReserved` events appended. Stock changes are product
+events like any other, so a product's history shows each reservation. The answer (`stock.reserved`
+/ `stock.rejected`) goes out through the catalog's outbox in the same transaction. The inbox and the
+reservations' primary key make a redelivered `order.created` a no-op.
 """
 
 from __future__ import annotations
