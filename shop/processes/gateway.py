@@ -20,9 +20,9 @@ from shop.http.freshness import WriteFreshness
 from shop.http.idempotency import InFlightLocks
 from shop.http.middlewares import HTTP_LINE_LIMIT, AccessLogger
 from shop.http.ratelimit import Policy, RedisRateLimiter, rate_limit_middleware
-from shop.http.routes.auth import AuthActors, AuthRoutes
-from shop.http.routes.orders import OrderActors, OrderRoutes
-from shop.http.routes.products import ProductActors, ProductRoutes
+from shop.http.routes.auth import AuthRoutes
+from shop.http.routes.orders import OrderRoutes
+from shop.http.routes.products import ProductRoutes
 from shop.http.stock_watch import StockWatch
 from shop.redis_clients import async_redis
 from shop.security.keys import load_keyring
@@ -59,7 +59,7 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
     primary_async = _async_pool(auth_db.primary_url, "auth-primary-async", primary=True, prepared=prepared)
     freshness_redis = async_redis(settings.redis_url, settings.redis_cluster)
     routes = AuthRoutes(
-        actors=AuthActors(actors.auth.register, actors.auth.resend_code, actors.auth.verify_email),
+        actors=actors.auth,
         commands=CommandBus(executor, settings.command_timeout),
         primary=needs.primary_pool("auth"),
         replica=replica,
@@ -80,9 +80,7 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
         catalog_db.primary_url, "catalog-primary-async", primary=True, prepared=prepared
     )
     products = ProductRoutes(
-        actors=ProductActors(
-            actors.products.create_product, actors.products.patch_product, actors.products.adjust_stock
-        ),
+        actors=actors.products,
         commands=ContextCommands(
             routes.commands, InFlightLocks(freshness_redis, "catalog"), WriteFreshness(freshness_redis)
         ),
@@ -95,7 +93,7 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
         orders_db.primary_url, "orders-primary-async", primary=True, prepared=prepared
     )
     orders = OrderRoutes(
-        actors=OrderActors(actors.orders.place_order, actors.orders.pay_order, actors.orders.cancel_order),
+        actors=actors.orders,
         commands=ContextCommands(
             routes.commands,
             InFlightLocks(freshness_redis, "orders"),

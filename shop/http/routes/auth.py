@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import dramatiq
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from shop.actors.auth import AuthActors
 from shop.db import auth as db
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.auth import InvalidEmail, check_password_policy, looks_like_code, normalize_email
@@ -36,15 +36,6 @@ from shop.http.validation import valid_body
 from shop.security.passwords import hash_password
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class AuthActors:
-    """The actors the routes send commands to (bound to the process's broker by the caller)."""
-
-    register: dramatiq.Actor[..., None]
-    resend_code: dramatiq.Actor[..., dict[str, int]]
-    verify_email: dramatiq.Actor[..., dict[str, bool]]
 
 
 @dataclass

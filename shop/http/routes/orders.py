@@ -15,6 +15,7 @@ import psycopg
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
+from shop.actors.orders import OrderActors
 from shop.db import orders as db
 from shop.domain import orders as rules
 from shop.domain.idempotency import check_idempotency_key, request_fingerprint
@@ -27,13 +28,6 @@ from shop.http.pagination import decode_cursor, encode_cursor
 from shop.http.stock_watch import StockWatch, preferred_wait, wait_for
 from shop.http.validation import params, valid_body
 from shop.schemas.views import order_view
-
-
-@dataclass(frozen=True)
-class OrderActors:
-    place: dramatiq.Actor[..., dict[str, Any]]
-    pay: dramatiq.Actor[..., dict[str, Any]]
-    cancel: dramatiq.Actor[..., dict[str, Any]]
 
 
 @dataclass
@@ -62,7 +56,7 @@ class OrderRoutes:
         async with self.stock_watch.watching(order_id) as settled:
             answer = await self.commands.ask(
                 principal.user_id,
-                self.actors.place,
+                self.actors.place_order,
                 keyed,
                 order_id=str(order_id),
                 user_id=str(principal.user_id),
@@ -150,10 +144,10 @@ class OrderRoutes:
 
     async def pay(self, request: web.Request) -> web.Response:
         reference = (await valid_body(request))["payment_reference"]
-        return await self._transition(request, self.actors.pay, payment_reference=reference)
+        return await self._transition(request, self.actors.pay_order, payment_reference=reference)
 
     async def cancel(self, request: web.Request) -> web.Response:
-        return await self._transition(request, self.actors.cancel)
+        return await self._transition(request, self.actors.cancel_order)
 
     async def get(self, request: web.Request) -> web.Response:
         principal = require_principal(request)

@@ -17,6 +17,7 @@ import psycopg
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
+from shop.actors.products import ProductActors
 from shop.db import products as db
 from shop.domain import products as rules
 from shop.domain.idempotency import check_idempotency_key
@@ -30,13 +31,6 @@ from shop.http.validation import params, valid_body
 from shop.schemas.views import product_view
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
-
-
-@dataclass(frozen=True)
-class ProductActors:
-    create: dramatiq.Actor[..., dict[str, Any]]
-    patch: dramatiq.Actor[..., dict[str, Any]]
-    adjust_stock: dramatiq.Actor[..., dict[str, Any]]
 
 
 @dataclass
@@ -75,7 +69,7 @@ class ProductRoutes:
     async def create(self, request: web.Request) -> web.Response:
         body = await valid_body(request)
         keyed = self._keyed(request, {"body": body}, required=False)
-        product = await self._command(request, self.actors.create, keyed, fields=body)
+        product = await self._command(request, self.actors.create_product, keyed, fields=body)
         return _product_response(product, status=201, location=f"/api/v1/products/{product['id']}")
 
     async def patch(self, request: web.Request) -> web.Response:
@@ -93,7 +87,7 @@ class ProductRoutes:
         )
         product = await self._command(
             request,
-            self.actors.patch,
+            self.actors.patch_product,
             keyed,
             product_id=str(product_id),
             changes=changes,
