@@ -64,14 +64,15 @@ SCRATCH_EVENTS = "pgbench_product_events"
 say = partial(progress.say, "bench.inventory")
 
 # One reservation as handle_order_created runs it for a one-line order (a lone record:
-# shop/streams/saga.py inventory_agent; under bursts the agent takes several records in one
+# shop/streams/saga.py SagaAgents.inventory; under bursts the agent takes several records in one
 # transaction, which this per-order baseline does not), sent as psycopg's pipeline mode sends it,
 # round trip for round trip (shop/db/unit_of_work.py; bench/lifecycle.py explains the pattern):
 # BEGIN on its own; the order's advisory lock (shop/db/products.py lock_order) with the inbox record
-# (read); reserved before or cancelled (one read of two EXISTS); the product locked; its
-# StockReserved event (seq read); then, in one round trip, the projection's new row (every column
-# written, as update_product does), the reservation, and the outbox rows, product.updated and the
-# stock.reserved answer, in one INSERT ... SELECT FROM unnest (shop/db/outbox.py insert_messages);
+# (read); reserved before or cancelled (shop/db/products.py reserved_or_cancelled: one read of two
+# EXISTS); the product locked; its StockReserved event (seq read); then, in one round trip, the
+# projection's new row (every column written, as update_product does), the reservation
+# (insert_reservation), and the outbox rows, product.updated and the stock.reserved answer, in one
+# INSERT ... SELECT FROM unnest (shop/db/outbox.py insert_messages);
 # COMMIT on its own; the unit's pipeline closing with nothing queued (a bare Sync); then the relay's
 # wake-up, in autocommit. 11 statements, 9 round trips. The outbox rows are inserted already
 # published so that no relay sends them (same heap and unique-index writes), tagged in their headers

@@ -36,8 +36,8 @@ all in one SELECT. The relay's claim (`claim_unsent`: the oldest unsent rows FOR
 connection, no pipeline), run once per transaction that wrote outbox rows, as a relay woken by
 each wake-up does; the claim is wrapped so that pgbench learns the claimed ids (count and array_agg
 over the same rows, nothing else read), and an empty claim marks nothing, as in the relay. The
-tables' triggers (orders' orders_status_transition on the payment's UPDATE) run inside PostgreSQL,
-for pgbench as for the shop.
+tables' triggers (orders' orders_status_transition on the stock outcome's and the payment's UPDATEs:
+update_order writes the status every time) run inside PostgreSQL, for pgbench as for the shop.
 
 One order at a time: each record is handled in a transaction of its own, as the stream agents handle
 a lone record. Under bursts they take the records piled up in a lane several at a time, in one
@@ -72,7 +72,7 @@ import psycopg
 
 from bench.pgbench import SCRATCH_OUTBOX, Run, run_together, scratch_customers, scratch_outbox
 from bench.placement import PGBENCH_SCRIPT, REQUEST_HASH
-from shop.db.orders import STOCK_SETTLED_CHANNEL
+from shop.db.orders import LOCKED_COLUMNS, STOCK_SETTLED_CHANNEL
 from shop.db.outbox import NOTIFY_CHANNEL
 
 ORDER_ID = "(lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid"
@@ -123,32 +123,47 @@ _ORDER_COLUMNS = (
     " expires_at"
 )
 
+# shop/db/orders.py lock_order: the columns of LockedOrder (the order's state for the rules of
+# shop/domain/orders.py, and what its emails say), the row locked until the commit.
+LOCK_ORDER = f"SELECT {LOCKED_COLUMNS} FROM orders o WHERE o.id = {ORDER_ID} FOR UPDATE;"
+
+
+def _update_order(status: str, payment_reference: str, paid_at: str) -> str:
+    """shop/db/orders.py update_order: every column an order's events change, written from the fold
+    of the locked order (shop/domain/orders.py apply); for this lifecycle's order the stock is
+    `reserved` and no cancel reason is set by then."""
+    return f"""UPDATE orders SET status = '{status}', stock = 'reserved', cancel_reason = NULL,
+       payment_reference = {payment_reference}, paid_at = {paid_at}, updated_at = now()
+ WHERE id = {ORDER_ID};
+"""
+
+
 # 5. shop/handlers/orders.py handle_stock_outcome, stock.reserved (shop/streams/saga.py
-# stock_outcome_agent): the inbox (read); reserving -> reserved (shop/db/orders.py
-# record_stock_outcome, UPDATE ... RETURNING, read; it settled the order, so no look-up of it);
-# nothing left queued at the block's end; then the `order_stock` notification it asked for (no
-# outbox rows, no commit position). 5 statements, 7 round trips.
+# SagaAgents.stock_outcome): the inbox (read); the order locked (LOCK_ORDER, read: settle_stock
+# decides from it); reserving -> reserved, written by update_order (the status, PENDING, written
+# back unchanged), the only statement left queued, sent at the block's end; then the `order_stock`
+# notification it asked for (no outbox rows, no commit position). 6 statements, 7 round trips.
 STOCK_OUTCOME = f"""
 BEGIN;
 INSERT INTO inbox (consumer, event_id) VALUES ('{ORDER_STOCK_CONSUMER}', gen_random_uuid())
 ON CONFLICT DO NOTHING RETURNING 1;
-UPDATE orders SET stock = 'reserved', updated_at = now()
- WHERE id = {ORDER_ID} AND stock = 'reserving' RETURNING 1;
-{BARE_SYNC}{_unit_end(STOCK_SETTLED)}"""
+{LOCK_ORDER}
+\\startpipeline
+{_update_order("PENDING", "NULL", "NULL")}\\endpipeline
+{_unit_end(STOCK_SETTLED)}"""
 
-# 6. shop/actors/orders.py pay_order -> _transition -> shop/actors/commands.py answer_once ->
-# shop/handlers/orders.py handle_pay: the ledger look-up (read); the order locked (read); PAID, and
-# the order read back in the same transaction (shop/db/orders.py order(): the order, then its
-# lines, each read); the answer recorded and order.paid in the outbox (one row: VALUES), sent at the
-# block's end; then the relay's wake-up and the commit's position. 10 statements, 9 round trips.
+# 6. shop/actors/orders.py pay_order -> transition -> shop/actors/commands.py answer_once ->
+# shop/handlers/orders.py handle_pay: the ledger look-up (read); the order locked (LOCK_ORDER, read:
+# pay decides from it); PAID, written by update_order, and the order read back in the same
+# transaction (shop/db/orders.py order(): the order, then its lines, each read); the answer recorded
+# and order.paid in the outbox (one row: VALUES), sent at the block's end; then the relay's wake-up
+# and the commit's position. 10 statements, 9 round trips.
 PAYMENT = f"""
 BEGIN;
 SELECT request_hash, answer FROM command_answers WHERE command_id = 'message:' || {ORDER_ID}::text;
-SELECT status, stock, payment_reference, expires_at, user_id FROM orders WHERE id = {ORDER_ID} FOR UPDATE;
+{LOCK_ORDER}
 \\startpipeline
-UPDATE orders SET status = 'PAID', paid_at = now(), payment_reference = 'psp-' || :a, updated_at = now()
- WHERE id = {ORDER_ID};
-SELECT {_ORDER_COLUMNS} FROM orders WHERE id = {ORDER_ID};
+{_update_order("PAID", "'psp-' || :a", "now()")}SELECT {_ORDER_COLUMNS} FROM orders WHERE id = {ORDER_ID};
 \\endpipeline
 SELECT order_id, product_id, quantity, unit_price_cents FROM order_lines WHERE order_id = {ORDER_ID}
  ORDER BY product_id;
@@ -223,11 +238,12 @@ ON CONFLICT DO NOTHING RETURNING 1;
 _RESERVED = ("(:p_stock_available::int - 1)", "(:p_stock_reserved::int + 1)")
 _SOLD = ("(:p_stock_available::int)", "(:p_stock_reserved::int - 1)")
 
-# 3. shop/handlers/inventory.py handle_order_created (shop/streams/saga.py inventory_agent), one line
-# of quantity 1: the order's lock and the inbox; reserved before or cancelled (one read); the
-# product locked; StockReserved recorded; the reservation; the outbox rows, product.updated and the
-# stock.reserved answer, in one INSERT ... SELECT FROM unnest; then the relay's wake-up.
-# 11 statements, 9 round trips.
+# 3. shop/handlers/inventory.py handle_order_created (shop/streams/saga.py SagaAgents.inventory), one
+# line of quantity 1: the order's lock and the inbox; reserved before or cancelled (shop/db/products.py
+# reserved_or_cancelled, one read; shop/domain/inventory.py before_reserving decides); the product
+# locked; StockReserved recorded (reserve_lines decides); the reservation (insert_reservation); the
+# outbox rows, product.updated and the stock.reserved answer, in one INSERT ... SELECT FROM unnest;
+# then the relay's wake-up. 11 statements, 9 round trips.
 RESERVATION = f"""
 \\set a random(1, 9223372036854775806)
 \\set b random(1, 9223372036854775806)
@@ -255,9 +271,10 @@ SELECT event_id, destination, topic, message_key, payload, headers
 {_unit_end(WAKE_RELAY)}"""
 
 # 8. shop/handlers/inventory.py handle_order_paid -> _settle (shop/streams/saga.py
-# inventory_settlement_agent): the order's lock and the inbox; its held reservations locked (read);
-# each product locked; StockSold recorded; the reservation sold; its one outbox row, product.updated
-# (VALUES); then the relay's wake-up. 11 statements, 9 round trips.
+# SagaAgents.settlement): the order's lock and the inbox; its held reservations locked
+# (shop/db/products.py held_reservations, read); each product locked; StockSold recorded
+# (shop/domain/inventory.py settle); the reservation sold (set_reservation_state); its one outbox row,
+# product.updated (VALUES); then the relay's wake-up. 11 statements, 9 round trips.
 SALE = f"""
 {_LOCK_AND_INBOX}SELECT product_id, quantity FROM stock_reservations
  WHERE order_id = {ORDER_ID} AND state = 'reserved' ORDER BY product_id FOR UPDATE \\gset r_

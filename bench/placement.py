@@ -16,10 +16,11 @@ from __future__ import annotations
 # for the relay's wake-up and the commit's WAL position (the unit tracks it). The placement answers
 # from what it wrote: no read after the commit. The orders tables' only trigger (orders_status_transition,
 # BEFORE UPDATE OF status) does not fire on these INSERTs (PostgreSQL runs it where it does, for pgbench
-# as for the shop: the payment in bench/lifecycle.py). The outbox rows go unsent, as the
-# shop writes them, into a scratch copy of `outbox` that no relay reads (bench/pgbench.py
-# SCRATCH_OUTBOX). Each placement is a new customer's (:users prefix + :u): the shop's customers hold
-# a few unpaid orders at most, not the run's thousands. Ids are random (the app uses UUIDv7).
+# as for the shop: the stock outcome and the payment in bench/lifecycle.py). The outbox rows go
+# unsent, as the shop writes them, into a scratch copy of `outbox` that no relay reads
+# (bench/pgbench.py SCRATCH_OUTBOX). Each placement is a new customer's (:users prefix + :u): the
+# shop's customers hold a few unpaid orders at most, not the run's thousands. Ids are random (the app
+# uses UUIDv7).
 # 12 statements, 8 round trips.
 PGBENCH_SCRIPT = r"""
 \set a random(1, 9223372036854775806)

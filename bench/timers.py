@@ -41,9 +41,10 @@ TRIGGERS_PER_ORDER = 2  # the first reminder's and the expiry's (shop/handlers/o
 
 # One statement per chunk: orders, their timers and their triggers (of the kinds in %(triggers)s: the
 # first reminder and the expiry), as handle_place_order writes them.
-# The orders are PAID, so their expiries complete them: the same work as a cancellation (lock, update,
-# an event and the timer marked in one transaction), but the event is order.completed, which no agent
-# consumes, so the benchmark leaves no backlog of order.cancelled for the inventory agent.
+# The orders are PAID, so their expiries complete them: the same work as a cancellation (the timer and
+# its order locked by one join, shop/db/timers.py lock_timer_and_order or claim_due; the order written
+# by update_order; an event; the timer marked; one transaction), but the event is order.completed,
+# which no agent consumes, so the benchmark leaves no backlog of order.cancelled for the inventory agent.
 _INSERT_ORDERS = """
 WITH new_orders AS (
     INSERT INTO orders (id, user_id, status, stock, paid_at, payment_reference, total_cents, currency,

@@ -62,9 +62,11 @@ def test_the_orders_side_starts_with_the_placement_baseline_and_runs_in_the_shop
         "INSERT INTO orders",  # placement
         "SELECT pg_notify('outbox', ''), pg_current_wal_lsn()::text;",  # its wake-up and position
         "WITH claimed_rows",  # the relay
-        "UPDATE orders SET stock = 'reserved'",  # the stock outcome
+        "FROM orders o WHERE o.id = ",  # the stock outcome locks the order (lock_order),
+        "UPDATE orders SET status = 'PENDING', stock = 'reserved'",  # then writes its fold
         "SELECT pg_notify('order_stock', ",  # its notification, for a waiting gateway
-        "UPDATE orders SET status = 'PAID'",  # the payment
+        "FROM orders o WHERE o.id = ",  # the payment locks it too,
+        "UPDATE orders SET status = 'PAID'",  # then writes its fold
         "INSERT INTO command_answers",
         "SELECT pg_notify('outbox', ''), pg_current_wal_lsn()::text;",
         "WITH claimed_rows",
@@ -100,8 +102,8 @@ def test_the_catalog_side_reserves_then_sells_and_the_relay_marks_after_each():
         # rows (one unnest); COMMIT; bare Sync; wake-up + position.
         (PGBENCH_SCRIPT, 12, 8),
         (lifecycle.RELAY_CLAIM, 4, 4),
-        # BEGIN; inbox; UPDATE ... RETURNING; bare Sync; COMMIT; bare Sync; order_stock.
-        (lifecycle.STOCK_OUTCOME, 5, 7),
+        # BEGIN; inbox; lock; UPDATE (sent at the block's end); COMMIT; bare Sync; order_stock.
+        (lifecycle.STOCK_OUTCOME, 6, 7),
         # BEGIN; ledger; lock; PAID + order; lines; answer + outbox row; COMMIT; bare Sync; wake-up.
         (lifecycle.PAYMENT, 10, 9),
         # BEGIN; lock + inbox; EXISTS; product; event; projection, reservation, outbox rows (one
