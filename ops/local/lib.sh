@@ -57,8 +57,23 @@ JMX_EXPORTER_VERSION=1.0.1
 
 mkdir -p "$LOG_DIR" "$RUN_DIR" "$BIN_DIR"
 
+# host_port PORT: "SHOP_HOST:PORT" for a listen flag or URL; IPv6 literals need brackets.
+host_port() { if [[ $SHOP_HOST == *:* ]]; then printf '[%s]:%s' "$SHOP_HOST" "$1"; else printf '%s:%s' "$SHOP_HOST" "$1"; fi; }
+
 # port_open PORT: true when something accepts TCP connections on SHOP_HOST:PORT.
 port_open() { (exec 3<>"/dev/tcp/$SHOP_HOST/$1") 2>/dev/null; }
+
+# ports_free NAME PORT...: true when nothing listens on any PORT of SHOP_HOST; else NAME's error
+# naming the first one taken.
+ports_free() {
+  local name=$1 p; shift
+  for p in "$@"; do
+    if port_open "$p"; then
+      printf '%s: port %s:%s is already in use by another process\n' "$name" "$SHOP_HOST" "$p" >&2
+      return 1
+    fi
+  done
+}
 
 # pid_alive NAME: true when var/run/NAME.pid names a live process.
 pid_alive() {
@@ -141,4 +156,35 @@ ensure_debs() {
     [ $had_policy = 0 ] && rm -f "$policy"
     exit $rc
   ) 9>"$RUN_DIR/apt.lock"
+}
+
+# build_once NAME: unless `_NAME_version_ok` holds, `_NAME_build`, serialised so that two concurrent
+# `make up`s do not build into the same scratch file or directory (var/run/NAME-install.lock).
+build_once() {
+  local name=$1
+  "_${name}_version_ok" && return 0
+  (
+    flock 8 || { printf '%s: could not take %s\n' "$name" "$RUN_DIR/$name-install.lock" >&2; exit 1; }
+    "_${name}_version_ok" && exit 0
+    "_${name}_build"
+  ) 8>"$RUN_DIR/$name-install.lock"
+}
+
+# go_toolchain NAME: the path of the go binary (SHOP_GO, else /usr/local/go/bin/go, else go on PATH);
+# NAME's error otherwise.
+go_toolchain() {
+  local go=${SHOP_GO:-/usr/local/go/bin/go}
+  [ -x "$go" ] || go=$(command -v go) || { printf '%s: no Go toolchain (looked for /usr/local/go/bin/go and go on PATH)\n' "$1" >&2; return 1; }
+  printf '%s' "$go"
+}
+
+# go_module_source NAME GO MODULE VERSION: fetch MODULE@VERSION through the Go module proxy and print
+# its directory in the (read-only) module cache; NAME's error when a step fails.
+go_module_source() {
+  local name=$1 go=$2 module=$3 version=$4 modcache src
+  "$go" mod download "$module@$version" >&2 || { printf '%s: go mod download %s failed\n' "$name" "$module@$version" >&2; return 1; }
+  modcache=$("$go" env GOMODCACHE) || { printf '%s: go env GOMODCACHE failed\n' "$name" >&2; return 1; }
+  src=$modcache/$module@$version
+  [ -f "$src/go.mod" ] || { printf '%s: module source not found at %s\n' "$name" "$src" >&2; return 1; }
+  printf '%s' "$src"
 }

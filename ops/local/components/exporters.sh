@@ -23,16 +23,13 @@
 # behind; 0 on the primary and on a replica that has replayed all it received).
 #
 # Defines functions only; sourced by ops/local/stack.sh after lib.sh. The `:-` defaults below repeat
-# lib.sh's, so that the file also works with a lib.sh that predates the exporters.
+# lib.sh's.
 
 PG_EXPORTER_BIN=/usr/bin/prometheus-postgres-exporter
 REDIS_EXPORTER_BIN=/usr/bin/prometheus-redis-exporter
 PG_MONITOR_ROLE=shop_monitor
 
 _exporter_err() { printf '%s: %s\n' "$1" "${*:2}" >&2; }
-
-# "host:port" for a listen flag or URL; IPv6 literals need brackets.
-_exporter_addr() { if [[ $SHOP_HOST == *:* ]]; then printf '[%s]:%s' "$SHOP_HOST" "$1"; else printf '%s:%s' "$SHOP_HOST" "$1"; fi; }
 
 _pg_primary_exporter_port() { printf '%s' "${SHOP_PG_PRIMARY_EXPORTER_PORT:-9187}"; }
 _pg_replica_exporter_port() { printf '%s' "${SHOP_PG_REPLICA_EXPORTER_PORT:-9188}"; }
@@ -92,7 +89,7 @@ _pg_exporter_start() {
   spawn "$name" env \
     "DATA_SOURCE_NAME=postgresql://$PG_MONITOR_ROLE:$pw@$host:$pg_port/postgres?sslmode=disable" \
     "$PG_EXPORTER_BIN" \
-    "--web.listen-address=$(_exporter_addr "$port")" \
+    "--web.listen-address=$(host_port "$port")" \
     "--extend.query-path=$VAR/pg_exporter/queries.yaml" \
     --log.level=warn
 }
@@ -106,10 +103,10 @@ pg_replica_exporter_start() {
 
 # The landing page: answers without querying PostgreSQL, so it is fine to poll.
 pg_primary_exporter_ready() {
-  pid_alive pg_primary_exporter && _exporter_http_ok "http://$(_exporter_addr "$(_pg_primary_exporter_port)")/"
+  pid_alive pg_primary_exporter && _exporter_http_ok "http://$(host_port "$(_pg_primary_exporter_port)")/"
 }
 pg_replica_exporter_ready() {
-  pid_alive pg_replica_exporter && _exporter_http_ok "http://$(_exporter_addr "$(_pg_replica_exporter_port)")/"
+  pid_alive pg_replica_exporter && _exporter_http_ok "http://$(host_port "$(_pg_replica_exporter_port)")/"
 }
 
 # The monitoring role, made on the primary (the replica gets it by streaming). Safe to rerun.
@@ -130,10 +127,10 @@ pg_primary_exporter_stop() { stop_pid pg_primary_exporter 10; }
 pg_replica_exporter_stop() { stop_pid pg_replica_exporter 10; }
 
 pg_primary_exporter_env() {
-  say "SHOP_PG_PRIMARY_EXPORTER_URL=http://$(_exporter_addr "$(_pg_primary_exporter_port)")/metrics"
+  say "SHOP_PG_PRIMARY_EXPORTER_URL=http://$(host_port "$(_pg_primary_exporter_port)")/metrics"
 }
 pg_replica_exporter_env() {
-  say "SHOP_PG_REPLICA_EXPORTER_URL=http://$(_exporter_addr "$(_pg_replica_exporter_port)")/metrics"
+  say "SHOP_PG_REPLICA_EXPORTER_URL=http://$(host_port "$(_pg_replica_exporter_port)")/metrics"
 }
 
 # --- redis_exporter ----------------------------------------------------------------------------
@@ -160,17 +157,17 @@ redis_exporter_start() {
   # -connection-timeout: a scrape while Redis is down answers redis_up 0 quickly instead of after 15 s.
   spawn redis_exporter "$REDIS_EXPORTER_BIN" \
     -redis.addr "redis://$host:$SHOP_REDIS_PORT" \
-    -web.listen-address "$(_exporter_addr "$port")" \
+    -web.listen-address "$(host_port "$port")" \
     -connection-timeout 3s
 }
 
 redis_exporter_ready() {
   pid_alive redis_exporter || return 1
-  _exporter_http_ok "http://$(_exporter_addr "$(_redis_exporter_port)")/health"
+  _exporter_http_ok "http://$(host_port "$(_redis_exporter_port)")/health"
 }
 
 redis_exporter_stop() { stop_pid redis_exporter 10; }
 
 redis_exporter_env() {
-  say "SHOP_REDIS_EXPORTER_URL=http://$(_exporter_addr "$(_redis_exporter_port)")/metrics"
+  say "SHOP_REDIS_EXPORTER_URL=http://$(host_port "$(_redis_exporter_port)")/metrics"
 }

@@ -31,9 +31,6 @@ JAEGER_MODULE=github.com/jaegertracing/jaeger
 
 _jaeger_err() { printf 'jaeger: %s\n' "$*" >&2; }
 
-# "host:port" for a listen address or URL; IPv6 literals need brackets.
-_jaeger_addr() { if [[ $SHOP_HOST == *:* ]]; then printf '[%s]:%s' "$SHOP_HOST" "$1"; else printf '%s:%s' "$SHOP_HOST" "$1"; fi; }
-
 # True when BIN (default var/bin/jaeger) runs and reports the pinned version. `jaeger version`
 # prints {"gitCommit":"","gitVersion":"v1.76.0","buildDate":""}; the build stamps gitVersion.
 _jaeger_version_ok() {
@@ -43,23 +40,13 @@ _jaeger_version_ok() {
   [[ $v == *"\"gitVersion\":\"$JAEGER_VERSION\""* ]]
 }
 
-jaeger_install() {
-  _jaeger_version_ok && return 0
-  # Serialised: two concurrent `make up`s must not build into the same temporary file.
-  (
-    flock 8 || { _jaeger_err "could not take $RUN_DIR/jaeger-install.lock"; exit 1; }
-    _jaeger_version_ok && exit 0
-    _jaeger_build
-  ) 8>"$RUN_DIR/jaeger-install.lock"
-}
+jaeger_install() { build_once jaeger; }
 
 # Written so that it also fails correctly when errexit is off (callers like `jaeger_install && ...`
 # disable set -e inside the function): every step checks its own status.
 _jaeger_build() {
-  local go=${SHOP_GO:-/usr/local/go/bin/go} t0=$SECONDS src tmp modcache
-  if [ ! -x "$go" ]; then
-    go=$(command -v go) || { _jaeger_err "no Go toolchain (looked for /usr/local/go/bin/go and go on PATH)"; return 1; }
-  fi
+  local go t0=$SECONDS src tmp
+  go=$(go_toolchain jaeger) || return 1
 
   # GOWORK=off: no go.work may capture the build. -buildvcs=false: there is no VCS in the module
   # cache, and none is wanted. -mod=readonly: build exactly Jaeger's go.mod/go.sum, never edit them.
@@ -67,10 +54,8 @@ _jaeger_build() {
   export GOTOOLCHAIN=${SHOP_GOTOOLCHAIN:-local} GOWORK=off GOFLAGS="-buildvcs=false -mod=readonly" CGO_ENABLED=0
 
   say "jaeger: $("$go" version) (GOTOOLCHAIN=$GOTOOLCHAIN); fetching $JAEGER_MODULE@$JAEGER_VERSION"
-  "$go" mod download "$JAEGER_MODULE@$JAEGER_VERSION" || { _jaeger_err "go mod download $JAEGER_MODULE@$JAEGER_VERSION failed"; return 1; }
-  modcache=$("$go" env GOMODCACHE) || { _jaeger_err "go env GOMODCACHE failed"; return 1; }
-  src=$modcache/$JAEGER_MODULE@$JAEGER_VERSION
-  [ -f "$src/go.mod" ] && [ -d "$src/cmd/jaeger" ] || { _jaeger_err "module source not found at $src"; return 1; }
+  src=$(go_module_source jaeger "$go" "$JAEGER_MODULE" "$JAEGER_VERSION") || return 1
+  [ -d "$src/cmd/jaeger" ] || { _jaeger_err "module source not found at $src"; return 1; }
 
   tmp=$BIN_DIR/.jaeger.tmp.$$
   say "jaeger: go build ./cmd/jaeger (the first build compiles ~2,300 packages: about 5 minutes on 2 cores)"
@@ -117,17 +102,17 @@ extensions:
     # Jaeger would otherwise trace its own query requests.
     enable_tracing: false
     http:
-      endpoint: "$(_jaeger_addr "$SHOP_JAEGER_QUERY_PORT")"
+      endpoint: "$(host_port "$SHOP_JAEGER_QUERY_PORT")"
     grpc:
-      endpoint: "$(_jaeger_addr "$SHOP_JAEGER_QUERY_GRPC_PORT")"
+      endpoint: "$(host_port "$SHOP_JAEGER_QUERY_GRPC_PORT")"
 
 receivers:
   otlp:
     protocols:
       grpc:
-        endpoint: "$(_jaeger_addr "$SHOP_JAEGER_OTLP_GRPC_PORT")"
+        endpoint: "$(host_port "$SHOP_JAEGER_OTLP_GRPC_PORT")"
       http:
-        endpoint: "$(_jaeger_addr "$SHOP_JAEGER_OTLP_HTTP_PORT")"
+        endpoint: "$(host_port "$SHOP_JAEGER_OTLP_HTTP_PORT")"
 
 exporters:
   jaeger_storage_exporter:
@@ -141,13 +126,7 @@ jaeger_start() {
     say "jaeger: already running (pid $(cat "$RUN_DIR/jaeger.pid"))"
     return 0
   fi
-  local p
-  for p in "$SHOP_JAEGER_OTLP_HTTP_PORT" "$SHOP_JAEGER_OTLP_GRPC_PORT" "$SHOP_JAEGER_QUERY_PORT" "$SHOP_JAEGER_QUERY_GRPC_PORT"; do
-    if port_open "$p"; then
-      _jaeger_err "port $SHOP_HOST:$p is already in use by another process"
-      return 1
-    fi
-  done
+  ports_free jaeger "$SHOP_JAEGER_OTLP_HTTP_PORT" "$SHOP_JAEGER_OTLP_GRPC_PORT" "$SHOP_JAEGER_QUERY_PORT" "$SHOP_JAEGER_QUERY_GRPC_PORT" || return 1
   mkdir -p "$VAR/jaeger" || return 1
   _jaeger_config >"$VAR/jaeger/config.yaml" || return 1
   spawn jaeger "$BIN_DIR/jaeger" --config "$VAR/jaeger/config.yaml"
@@ -158,13 +137,13 @@ jaeger_ready() {
   pid_alive jaeger || return 1
   port_open "$SHOP_JAEGER_OTLP_HTTP_PORT" || return 1
   port_open "$SHOP_JAEGER_OTLP_GRPC_PORT" || return 1
-  curl -fs -o /dev/null --max-time 2 "http://$(_jaeger_addr "$SHOP_JAEGER_QUERY_PORT")/api/services"
+  curl -fs -o /dev/null --max-time 2 "http://$(host_port "$SHOP_JAEGER_QUERY_PORT")/api/services"
 }
 
 jaeger_stop() { stop_pid jaeger; }
 
 jaeger_env() {
-  say "OTEL_EXPORTER_OTLP_ENDPOINT=http://$(_jaeger_addr "$SHOP_JAEGER_OTLP_HTTP_PORT")"
+  say "OTEL_EXPORTER_OTLP_ENDPOINT=http://$(host_port "$SHOP_JAEGER_OTLP_HTTP_PORT")"
   say "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
-  say "SHOP_TRACE_QUERY_URL=http://$(_jaeger_addr "$SHOP_JAEGER_QUERY_PORT")"
+  say "SHOP_TRACE_QUERY_URL=http://$(host_port "$SHOP_JAEGER_QUERY_PORT")"
 }

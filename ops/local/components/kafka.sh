@@ -47,9 +47,7 @@ _kafka_java() {
 _kafka_agent_jar() { printf '%s/jmx_prometheus_javaagent-%s.jar' "$KAFKA_AGENT_DIR" "${JMX_EXPORTER_VERSION:-1.0.1}"; }
 _kafka_metrics_port() { printf '%s' "${SHOP_KAFKA_METRICS_PORT:-9404}"; }
 # host:port of the agent's listener (IPv6 literals in brackets, which the agent's argument accepts).
-_kafka_metrics_addr() {
-  if [[ $SHOP_HOST == *:* ]]; then printf '[%s]:%s' "$SHOP_HOST" "$(_kafka_metrics_port)"; else printf '%s:%s' "$SHOP_HOST" "$(_kafka_metrics_port)"; fi
-}
+_kafka_metrics_addr() { host_port "$(_kafka_metrics_port)"; }
 
 kafka_install() {
   if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then

@@ -16,9 +16,6 @@ MAILPIT_MODULE=github.com/axllent/mailpit
 
 _mailpit_err() { printf 'mailpit: %s\n' "$*" >&2; }
 
-# "host:port" for a listen flag or URL; IPv6 literals need brackets.
-_mailpit_addr() { if [[ $SHOP_HOST == *:* ]]; then printf '[%s]:%s' "$SHOP_HOST" "$1"; else printf '%s:%s' "$SHOP_HOST" "$1"; fi; }
-
 # True when BIN (default var/bin/mailpit) runs and reports the pinned version. Offline: the
 # release check is switched off.
 _mailpit_version_ok() {
@@ -28,23 +25,13 @@ _mailpit_version_ok() {
   [ "$v" = "$MAILPIT_VERSION" ]
 }
 
-mailpit_install() {
-  _mailpit_version_ok && return 0
-  # Serialised: two concurrent `make up`s must not build into the same scratch directory.
-  (
-    flock 8 || { _mailpit_err "could not take $RUN_DIR/mailpit-install.lock"; exit 1; }
-    _mailpit_version_ok && exit 0
-    _mailpit_build
-  ) 8>"$RUN_DIR/mailpit-install.lock"
-}
+mailpit_install() { build_once mailpit; }
 
 # Written so that it also fails correctly when errexit is off (callers like `mailpit_install && ...`
 # disable set -e inside the function): every step checks its own status.
 _mailpit_build() {
-  local go=${SHOP_GO:-/usr/local/go/bin/go} t0=$SECONDS src build=$VAR/build/mailpit tmp modcache
-  if [ ! -x "$go" ]; then
-    go=$(command -v go) || { _mailpit_err "no Go toolchain (looked for /usr/local/go/bin/go and go on PATH)"; return 1; }
-  fi
+  local go t0=$SECONDS src build=$VAR/build/mailpit tmp
+  go=$(go_toolchain mailpit) || return 1
   command -v npm >/dev/null || { _mailpit_err "npm is required to build the Mailpit web UI"; return 1; }
 
   # GOTOOLCHAIN=local: never download a toolchain. GOWORK=off: var/ lives inside the shop checkout,
@@ -54,10 +41,7 @@ _mailpit_build() {
   export GOTOOLCHAIN=local GOWORK=off GOFLAGS="-buildvcs=false -mod=readonly" CGO_ENABLED=0
 
   say "mailpit: $("$go" version); fetching $MAILPIT_MODULE@$MAILPIT_VERSION"
-  "$go" mod download "$MAILPIT_MODULE@$MAILPIT_VERSION" || { _mailpit_err "go mod download $MAILPIT_MODULE@$MAILPIT_VERSION failed"; return 1; }
-  modcache=$("$go" env GOMODCACHE) || { _mailpit_err "go env GOMODCACHE failed"; return 1; }
-  src=$modcache/$MAILPIT_MODULE@$MAILPIT_VERSION
-  [ -f "$src/go.mod" ] || { _mailpit_err "module source not found at $src"; return 1; }
+  src=$(go_module_source mailpit "$go" "$MAILPIT_MODULE" "$MAILPIT_VERSION") || return 1
 
   # Scratch copy: the module cache is read-only and the UI build writes into the tree.
   rm -rf "$build" && mkdir -p "$VAR/build" && cp -R "$src" "$build" && chmod -R u+w "$build" \
@@ -94,19 +78,13 @@ mailpit_start() {
     say "mailpit: already running (pid $(cat "$RUN_DIR/mailpit.pid"))"
     return 0
   fi
-  local p
-  for p in "$SHOP_MAILPIT_SMTP_PORT" "$SHOP_MAILPIT_HTTP_PORT"; do
-    if port_open "$p"; then
-      _mailpit_err "port $SHOP_HOST:$p is already in use by another process"
-      return 1
-    fi
-  done
+  ports_free mailpit "$SHOP_MAILPIT_SMTP_PORT" "$SHOP_MAILPIT_HTTP_PORT" || return 1
   mkdir -p "$VAR/mailpit" || return 1
   # Dev sink: any SMTP credentials (or none) are accepted, also without TLS; reverse DNS and the
   # GitHub release check are off so nothing leaves the machine; the oldest mail is pruned beyond --max.
   spawn mailpit "$BIN_DIR/mailpit" \
-    --smtp "$(_mailpit_addr "$SHOP_MAILPIT_SMTP_PORT")" \
-    --listen "$(_mailpit_addr "$SHOP_MAILPIT_HTTP_PORT")" \
+    --smtp "$(host_port "$SHOP_MAILPIT_SMTP_PORT")" \
+    --listen "$(host_port "$SHOP_MAILPIT_HTTP_PORT")" \
     --database "$VAR/mailpit/mailpit.db" \
     --max "${SHOP_MAILPIT_MAX_MESSAGES:-100000}" \
     --smtp-auth-accept-any \
@@ -119,7 +97,7 @@ mailpit_start() {
 mailpit_ready() {
   pid_alive mailpit || return 1
   port_open "$SHOP_MAILPIT_SMTP_PORT" || return 1
-  curl -fs -o /dev/null --max-time 2 "http://$(_mailpit_addr "$SHOP_MAILPIT_HTTP_PORT")/readyz"
+  curl -fs -o /dev/null --max-time 2 "http://$(host_port "$SHOP_MAILPIT_HTTP_PORT")/readyz"
 }
 
 mailpit_stop() { stop_pid mailpit; }
@@ -127,5 +105,5 @@ mailpit_stop() { stop_pid mailpit; }
 mailpit_env() {
   say "SHOP_SMTP_HOST=$SHOP_HOST"
   say "SHOP_SMTP_PORT=$SHOP_MAILPIT_SMTP_PORT"
-  say "SHOP_MAILPIT_URL=http://$(_mailpit_addr "$SHOP_MAILPIT_HTTP_PORT")"
+  say "SHOP_MAILPIT_URL=http://$(host_port "$SHOP_MAILPIT_HTTP_PORT")"
 }

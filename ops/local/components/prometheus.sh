@@ -22,9 +22,6 @@ _prometheus_err() { printf 'prometheus: %s\n' "$*" >&2; }
 
 _prometheus_port() { printf '%s' "${SHOP_PROMETHEUS_PORT:-9090}"; }
 
-# "host:port" for a listen flag or URL; IPv6 literals need brackets.
-_prometheus_addr() { if [[ $SHOP_HOST == *:* ]]; then printf '[%s]:%s' "$SHOP_HOST" "$1"; else printf '%s:%s' "$SHOP_HOST" "$1"; fi; }
-
 prometheus_install() {
   local fresh=0
   command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || fresh=1
@@ -57,7 +54,7 @@ _prometheus_render() {
     "9090:$(_prometheus_port)"
   )
   for pair in "${pairs[@]}"; do
-    args+=(-e "s|\"127\\.0\\.0\\.1:${pair%%:*}\"|\"$(_prometheus_addr "${pair#*:}")\"|")
+    args+=(-e "s|\"127\\.0\\.0\\.1:${pair%%:*}\"|\"$(host_port "${pair#*:}")\"|")
   done
   mkdir -p "$dir/data" || return 1
   ln -sfn "$SHOP_ROOT/ops/prometheus/rules" "$dir/rules" || return 1
@@ -80,27 +77,24 @@ prometheus_start() {
     say "prometheus: already running (pid $(cat "$RUN_DIR/prometheus.pid"))"
     return 0
   fi
-  if port_open "$(_prometheus_port)"; then
-    _prometheus_err "port $SHOP_HOST:$(_prometheus_port) is already in use by another process"
-    return 1
-  fi
+  ports_free prometheus "$(_prometheus_port)" || return 1
   _prometheus_render || return 1
   spawn prometheus prometheus \
     --config.file="$VAR/prometheus/prometheus.yml" \
     --storage.tsdb.path="$VAR/prometheus/data" \
     --storage.tsdb.retention.time="${SHOP_PROMETHEUS_RETENTION:-2d}" \
-    --web.listen-address="$(_prometheus_addr "$(_prometheus_port)")"
+    --web.listen-address="$(host_port "$(_prometheus_port)")"
 }
 
 # Polled: cheap checks first, one HTTP request with a short timeout last. /-/ready answers 200 once
 # the TSDB is open and the configuration loaded.
 prometheus_ready() {
   pid_alive prometheus || return 1
-  curl -fs -o /dev/null --max-time 2 "http://$(_prometheus_addr "$(_prometheus_port)")/-/ready"
+  curl -fs -o /dev/null --max-time 2 "http://$(host_port "$(_prometheus_port)")/-/ready"
 }
 
 prometheus_stop() { stop_pid prometheus 30; }
 
 prometheus_env() {
-  say "SHOP_PROMETHEUS_URL=http://$(_prometheus_addr "$(_prometheus_port)")"
+  say "SHOP_PROMETHEUS_URL=http://$(host_port "$(_prometheus_port)")"
 }
