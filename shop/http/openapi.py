@@ -45,16 +45,23 @@ _SENT = _json({"type": "object", "properties": {"status": {"const": "verificatio
 _TOKENS = _json(schemas.TOKENS, "a new token pair (Cache-Control: no-store)")
 _ONE_PRODUCT = _json(schemas.PRODUCT, "the product (header ETag: its version)")
 _ONE_ORDER = _json(schemas.ORDER, "the order")
-_PROCESSING = {
-    "type": "object",
-    "required": ["status", "placement_id"],
-    "properties": {"status": {"const": "processing"}, "placement_id": schemas.UUID},
-}
+_PROCESSING = schemas.answer({"status": {"const": "processing"}, "placement_id": schemas.UUID})
 _COMMAND_TIMEOUT = {"503": _error("command_timeout: the command did not answer in time; retry")}
-_PAGE = {
-    "400": _error("invalid_cursor: not a next_cursor of this API"),
-    "422": _error("invalid_limit: limit out of 1..100"),
-}
+
+
+def _pages(summary: str, operation_id: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A list read a page at a time: `limit` and `cursor`, and a page of `item`s with its next cursor."""
+    return {
+        "summary": summary,
+        "operationId": operation_id,
+        "parameters": schemas.PAGE_PARAMETERS,
+        "responses": {
+            "200": _json(schemas.page_of(item), "a page"),
+            "400": _error("invalid_cursor: not a next_cursor of this API"),
+            "422": _error("invalid_limit: limit out of 1..100"),
+        },
+    }
+
 
 # {(METHOD, path template): the operation, less what the routing table implies}
 _OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
@@ -152,12 +159,9 @@ _OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "responses": {"200": _json(schemas.ACCOUNT, "the account")},
     },
     # --- products ---
-    ("GET", "/api/v1/products"): {
-        "summary": "List products in creation order, a page at a time",
-        "operationId": "listProducts",
-        "parameters": schemas.PAGE_PARAMETERS,
-        "responses": {"200": _json(schemas.page_of(schemas.PRODUCT), "a page"), **_PAGE},
-    },
+    ("GET", "/api/v1/products"): _pages(
+        "List products in creation order, a page at a time", "listProducts", schemas.PRODUCT
+    ),
     ("POST", "/api/v1/products"): {
         "summary": "Create a product (admin)",
         "operationId": "createProduct",
@@ -254,12 +258,7 @@ _OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             "422": _error("unknown_product or invalid_order: the placement was refused"),
         },
     },
-    ("GET", "/api/v1/orders"): {
-        "summary": "The caller's orders, newest first",
-        "operationId": "listOrders",
-        "parameters": schemas.PAGE_PARAMETERS,
-        "responses": {"200": _json(schemas.page_of(schemas.ORDER), "a page"), **_PAGE},
-    },
+    ("GET", "/api/v1/orders"): _pages("The caller's orders, newest first", "listOrders", schemas.ORDER),
     ("GET", "/api/v1/orders/{order_id}"): {
         "summary": "One of the caller's orders",
         "operationId": "getOrder",

@@ -49,21 +49,23 @@ JSON_WITHOUT_NUL: Schema = {
     "additionalProperties": {"$ref": JSON_WITHOUT_NUL_REF},
 }
 
-ERROR: Schema = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "request_id"],
-            "properties": {
+
+def answer(properties: Schema) -> Schema:
+    """An object the API answers with: every property is always there (null where it has no value)."""
+    return {"type": "object", "required": list(properties), "properties": properties}
+
+
+ERROR = answer(
+    {
+        "error": answer(
+            {
                 "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
                 "message": {"type": "string"},
                 "request_id": {"type": "string"},
-            },
-        }
-    },
-}
+            }
+        )
+    }
+)
 
 # --- parameters ----------------------------------------------------------------------------------
 
@@ -297,44 +299,27 @@ PAY_ORDER = body(
 
 EMAIL: Schema = {"type": "string", "pattern": f"^{auth_rules.EMAIL_PATTERN}$"}
 
-TOKENS: Schema = {
-    "type": "object",
-    "required": ["access_token", "refresh_token", "token_type", "expires_in"],
-    "properties": {
+TOKENS = answer(
+    {
         "access_token": {"type": "string", "description": "JWT (EdDSA), typ at+jwt"},
         "refresh_token": {"type": "string"},
         "token_type": {"const": "Bearer"},
         "expires_in": {"type": "integer"},
-    },
-}
+    }
+)
 
-ACCOUNT: Schema = {
-    "type": "object",
-    "required": ["id", "email", "roles", "verified", "created_at"],
-    "properties": {
+ACCOUNT = answer(
+    {
         "id": UUID,
         "email": EMAIL,
         "roles": {"type": "array", "items": {"type": "string"}},
         "verified": {"type": "boolean"},
         "created_at": TIMESTAMP,
-    },
-}
+    }
+)
 
-PRODUCT: Schema = {
-    "type": "object",
-    "required": [
-        "id",
-        "sku",
-        "name",
-        "description",
-        "price_cents",
-        "currency",
-        "stock_available",
-        "version",
-        "created_at",
-        "updated_at",
-    ],
-    "properties": {
+PRODUCT = answer(
+    {
         "id": UUID,
         "sku": _SKU,
         **_PRODUCT_FIELDS,
@@ -342,8 +327,8 @@ PRODUCT: Schema = {
         "version": {"type": "integer", "minimum": 1},
         "created_at": TIMESTAMP,
         "updated_at": TIMESTAMP,
-    },
-}
+    }
+)
 
 PRODUCT_EVENTS: Schema = {
     "type": "object",
@@ -368,22 +353,8 @@ PRODUCT_EVENTS: Schema = {
     },
 }
 
-ORDER: Schema = {
-    "type": "object",
-    "required": [
-        "id",
-        "status",
-        "stock",
-        "cancel_reason",
-        "items",
-        "total_cents",
-        "currency",
-        "created_at",
-        "paid_at",
-        "expires_at",
-        "updated_at",
-    ],
-    "properties": {
+ORDER = answer(
+    {
         "id": UUID,
         "status": {"enum": ["PENDING", "PAID", "COMPLETED", "CANCELLED"]},
         "stock": {"enum": [stock.value for stock in order_rules.Stock]},
@@ -405,19 +376,12 @@ ORDER: Schema = {
         "paid_at": {"type": ["string", "null"], "format": "date-time"},
         "expires_at": TIMESTAMP,
         "updated_at": TIMESTAMP,
-    },
-}
+    }
+)
 
 
 def page_of(item: Schema) -> Schema:
-    return {
-        "type": "object",
-        "required": ["items", "next_cursor"],
-        "properties": {
-            "items": {"type": "array", "items": item},
-            "next_cursor": {"type": ["string", "null"]},
-        },
-    }
+    return answer({"items": {"type": "array", "items": item}, "next_cursor": {"type": ["string", "null"]}})
 
 
 CHECKS: Schema = {
