@@ -33,7 +33,7 @@ from shop.domain.auth import (
 )
 from shop.domain.clock import Clock
 from shop.domain.ids import uuid7
-from shop.names import MAIL_QUEUE, SEND_EMAIL
+from shop.schemas.mail import encode_send_email
 from shop.security.passwords import burn_equal_time, hash_password, needs_rehash, verify_password
 
 
@@ -117,28 +117,20 @@ def _email_code(uow: UnitOfWork, user_id: UUID, email: str, policy: AuthPolicy, 
         uow.conn, code_id, user_id, hash_code(policy.code_pepper, user_id, code), now, now + CODE_TTL
     )
     db.set_last_mail_sent(uow.conn, user_id, now)
-    uow.enqueue_actor(
-        code_id,
-        MAIL_QUEUE,
-        SEND_EMAIL,
-        {
-            "template": "verification_code",
-            "to": email,
-            "context": {"code_id": str(code_id), "expires_minutes": int(CODE_TTL.total_seconds() // 60)},
-            "dedupe_key": f"verification-code:{code_id}",
-        },
+    mail = encode_send_email(
+        "verification_code",
+        email,
+        {"code_id": str(code_id), "expires_minutes": int(CODE_TTL.total_seconds() // 60)},
+        f"verification-code:{code_id}",
     )
+    uow.enqueue_actor(code_id, mail.queue, mail.actor_name, mail.kwargs)
 
 
 def _email_notice(uow: UnitOfWork, user_id: UUID, email: str, now: datetime) -> None:
     notice_id = uuid7()
     db.set_last_mail_sent(uow.conn, user_id, now)
-    uow.enqueue_actor(
-        notice_id,
-        MAIL_QUEUE,
-        SEND_EMAIL,
-        {"template": "already_registered", "to": email, "context": {}, "dedupe_key": f"notice:{notice_id}"},
-    )
+    mail = encode_send_email("already_registered", email, {}, f"notice:{notice_id}")
+    uow.enqueue_actor(notice_id, mail.queue, mail.actor_name, mail.kwargs)
 
 
 def handle_register(cmd: Register, uow: UnitOfWork, policy: AuthPolicy, clock: Clock) -> None:

@@ -40,7 +40,8 @@ from shop.domain.orders import (
     settle_stock,
 )
 from shop.domain.timers import EXPIRY, TimerPolicy, schedule
-from shop.names import EXPIRY_ACTOR, MAIL_QUEUE, REMINDER_ACTOR, SEND_EMAIL, TIMER_QUEUE
+from shop.names import EXPIRY_ACTOR, REMINDER_ACTOR, TIMER_QUEUE
+from shop.schemas.mail import encode_send_email
 from shop.schemas.orders import (
     ORDER_CANCELLED,
     ORDER_CREATED,
@@ -237,12 +238,8 @@ def change(uow: UnitOfWork, order: Order, events: Sequence[OrderEvent], now: dat
 def email_customer(uow: UnitOfWork, template: str, to: str, context: dict[str, Any], dedupe_key: str) -> None:
     """Through the outbox: the email goes out if and only if the change that caused it commits.
     `dedupe_key` names that change, so a redelivered message never sends it twice."""
-    uow.enqueue_actor(
-        uuid7(),
-        MAIL_QUEUE,
-        SEND_EMAIL,
-        {"template": template, "to": to, "context": context, "dedupe_key": dedupe_key},
-    )
+    mail = encode_send_email(template, to, context, dedupe_key)
+    uow.enqueue_actor(uuid7(), mail.queue, mail.actor_name, mail.kwargs)
 
 
 def email_cancellation(uow: UnitOfWork, order_id: UUID, email: str, reason: CancelReason) -> None:
