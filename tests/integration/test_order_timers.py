@@ -34,6 +34,13 @@ def at(moment: datetime):
     return lambda: moment
 
 
+def long_ago() -> datetime:
+    """A placement time a year back. A sweep whose clock is set a few seconds after it sees this
+    test's timers alone, however many timers other tests (or a stack on the same database) left due
+    since: a sweep takes the oldest first, up to its limit."""
+    return datetime.now(UTC) - timedelta(days=365)
+
+
 def place(pool, product, placed_at: datetime, policy: TimerPolicy = POLICY) -> uuid.UUID:
     lines = [OrderLine(product, 2)]
     body = {"items": [{"product_id": str(product), "quantity": 2}]}
@@ -118,7 +125,7 @@ def test_placing_an_order_records_its_timers_and_triggers_the_first_each_timer_t
 
 
 def test_the_sweeper_carries_the_chain_on_when_a_trigger_was_lost(pool, product):
-    t0 = datetime.now(UTC) - timedelta(seconds=15)
+    t0 = long_ago()
     order_id = place(pool, product, t0)
     swept = sweep(lambda: UnitOfWork(pool), at(t0 + timedelta(seconds=15)), timedelta(seconds=2), 100)
     assert swept >= 1
@@ -230,13 +237,15 @@ def test_an_order_past_its_expiry_cannot_be_paid(pool, product):
 def test_two_sweepers_fire_every_overdue_timer_exactly_once(pool, product):
     # Reminders overdue (placed 15 s ago, reminders at 1 s and 2 s), expiry an hour away.
     policy = TimerPolicy.from_seconds([1, 2], 3600)
-    placed_at = datetime.now(UTC) - timedelta(seconds=15)
+    placed_at = long_ago()
     orders = [place(pool, product, placed_at, policy) for _ in range(30)]
     counts: list[int] = []
 
     def sweeper() -> None:
         counts.append(
-            sweep(lambda: UnitOfWork(pool), lambda: datetime.now(UTC), timedelta(seconds=1), 10_000)
+            sweep(
+                lambda: UnitOfWork(pool), at(placed_at + timedelta(seconds=15)), timedelta(seconds=1), 10_000
+            )
         )
 
     threads = [threading.Thread(target=sweeper) for _ in range(2)]
@@ -258,7 +267,7 @@ def test_two_sweepers_fire_every_overdue_timer_exactly_once(pool, product):
 
 def test_a_timer_that_keeps_failing_is_counted_and_does_not_block_the_others(pool, product, monkeypatch):
     policy = TimerPolicy.from_seconds([], 1)
-    placed_at = datetime.now(UTC) - timedelta(seconds=10)
+    placed_at = long_ago()
     poison, healthy = place(pool, product, placed_at, policy), place(pool, product, placed_at, policy)
     real_fire = timer_handlers._fire_locked
 
@@ -269,7 +278,7 @@ def test_a_timer_that_keeps_failing_is_counted_and_does_not_block_the_others(poo
 
     monkeypatch.setattr(timer_handlers, "_fire_locked", fire_unless_poison)
     for _ in range(MAX_SWEEP_FAILURES + 2):
-        sweep(lambda: UnitOfWork(pool), lambda: datetime.now(UTC), timedelta(seconds=1), 10_000)
+        sweep(lambda: UnitOfWork(pool), at(placed_at + timedelta(seconds=10)), timedelta(seconds=1), 10_000)
     assert order_state(pool, healthy) == ("CANCELLED", "payment_timeout")
     assert order_state(pool, poison) == ("PENDING", None)
     with pool.connection() as conn:
