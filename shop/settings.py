@@ -100,38 +100,26 @@ class OrderSettings:
     max_unpaid_orders: int = 50
     max_unpaid_units: int = 50_000
 
-
-def _order_settings(
-    ttl: float,
-    reminders: tuple[float, ...],
-    grace: float,
-    sweep: float,
-    max_unpaid_orders: int = 50,
-    max_unpaid_units: int = 50_000,
-) -> OrderSettings:
-    if ttl <= 0:
-        raise SettingsError(f"SHOP_ORDER_TTL must be longer than zero, got {ttl:g}s")
-    if any(r <= 0 for r in reminders):
-        raise SettingsError("SHOP_ORDER_REMINDERS: every reminder must come after the order is placed")
-    if any(later <= earlier for earlier, later in itertools.pairwise(reminders)):
-        raise SettingsError("SHOP_ORDER_REMINDERS must be strictly increasing, e.g. 4h,12h,22h")
-    if reminders and reminders[-1] >= ttl:
-        raise SettingsError(
-            f"SHOP_ORDER_REMINDERS: the last reminder ({reminders[-1]:g}s) must come before"
-            f" SHOP_ORDER_TTL ({ttl:g}s)"
-        )
-    if grace <= 0 or sweep <= 0:
-        raise SettingsError("SHOP_TIMER_GRACE and SHOP_TIMER_SWEEP_INTERVAL must be longer than zero")
-    if max_unpaid_orders < 1 or max_unpaid_units < 1:
-        raise SettingsError("SHOP_ORDER_MAX_UNPAID_ORDERS and SHOP_ORDER_MAX_UNPAID_UNITS must be at least 1")
-    return OrderSettings(
-        ttl=ttl,
-        reminders=reminders,
-        timer_grace=grace,
-        sweep_interval=sweep,
-        max_unpaid_orders=max_unpaid_orders,
-        max_unpaid_units=max_unpaid_units,
-    )
+    def __post_init__(self) -> None:
+        """What the order timers rely on; each message names the variable that sets the field."""
+        ttl, reminders = self.ttl, self.reminders
+        if ttl <= 0:
+            raise SettingsError(f"SHOP_ORDER_TTL must be longer than zero, got {ttl:g}s")
+        if any(r <= 0 for r in reminders):
+            raise SettingsError("SHOP_ORDER_REMINDERS: every reminder must come after the order is placed")
+        if any(later <= earlier for earlier, later in itertools.pairwise(reminders)):
+            raise SettingsError("SHOP_ORDER_REMINDERS must be strictly increasing, e.g. 4h,12h,22h")
+        if reminders and reminders[-1] >= ttl:
+            raise SettingsError(
+                f"SHOP_ORDER_REMINDERS: the last reminder ({reminders[-1]:g}s) must come before"
+                f" SHOP_ORDER_TTL ({ttl:g}s)"
+            )
+        if self.timer_grace <= 0 or self.sweep_interval <= 0:
+            raise SettingsError("SHOP_TIMER_GRACE and SHOP_TIMER_SWEEP_INTERVAL must be longer than zero")
+        if self.max_unpaid_orders < 1 or self.max_unpaid_units < 1:
+            raise SettingsError(
+                "SHOP_ORDER_MAX_UNPAID_ORDERS and SHOP_ORDER_MAX_UNPAID_UNITS must be at least 1"
+            )
 
 
 def _rate_limits(raw: str) -> dict[str, tuple[int, float]]:
@@ -360,11 +348,11 @@ class Settings:
             command_timeout=duration("SHOP_COMMAND_TIMEOUT", "5s"),
             rate_limits=_rate_limits(env.get("SHOP_RATE_LIMITS", "")),
             trusted_proxies=_networks(env.get("SHOP_TRUSTED_PROXIES", "")),
-            orders=_order_settings(
+            orders=OrderSettings(
                 ttl=duration("SHOP_ORDER_TTL", "24h"),
                 reminders=durations("SHOP_ORDER_REMINDERS", "4h,12h,22h"),
-                grace=duration("SHOP_TIMER_GRACE", "60s"),
-                sweep=duration("SHOP_TIMER_SWEEP_INTERVAL", "10s"),
+                timer_grace=duration("SHOP_TIMER_GRACE", "60s"),
+                sweep_interval=duration("SHOP_TIMER_SWEEP_INTERVAL", "10s"),
                 max_unpaid_orders=integer("SHOP_ORDER_MAX_UNPAID_ORDERS", 50),
                 max_unpaid_units=integer("SHOP_ORDER_MAX_UNPAID_UNITS", 50_000),
             ),
