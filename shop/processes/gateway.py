@@ -41,6 +41,16 @@ def _async_pool(url: str, name: str, primary: bool, prepared: bool) -> AsyncConn
     return AsyncConnectionPool(url, min_size=1, max_size=10, open=False, name=name, kwargs=options)
 
 
+def _async_pools(settings: Settings, context: str) -> tuple[AsyncConnectionPool, AsyncConnectionPool]:
+    """A context's pools on the event loop: its replica (queries) and its primary (the reads that
+    must see the caller's own writes)."""
+    db, prepared = settings.databases[context], settings.pg_prepared_statements
+    return (
+        _async_pool(db.replica_url, f"{context}-replica", primary=False, prepared=prepared),
+        _async_pool(db.primary_url, f"{context}-primary-async", primary=True, prepared=prepared),
+    )
+
+
 def run_gateway(settings: Settings, port: int | None = None) -> int:
     readiness, resources = build_readiness(settings, DEPENDENCIES)
     auth = settings.auth
@@ -53,10 +63,7 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
     _, actors = build_broker(settings, needs)  # the gateway sends commands to actors
 
     executor = ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="gateway-blocking")
-    prepared = settings.pg_prepared_statements
-    auth_db = settings.databases["auth"]
-    replica = _async_pool(auth_db.replica_url, "auth-replica", primary=False, prepared=prepared)
-    primary_async = _async_pool(auth_db.primary_url, "auth-primary-async", primary=True, prepared=prepared)
+    replica, primary_async = _async_pools(settings, "auth")
     freshness_redis = async_redis(settings.redis_url, settings.redis_cluster)
     routes = AuthRoutes(
         actors=actors.auth,
@@ -74,34 +81,26 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
             auth.login_failures_per_client_per_hour,
         ),
     )
-    catalog_db = settings.databases["catalog"]
-    catalog_replica = _async_pool(catalog_db.replica_url, "catalog-replica", primary=False, prepared=prepared)
-    catalog_primary = _async_pool(
-        catalog_db.primary_url, "catalog-primary-async", primary=True, prepared=prepared
-    )
+
+    def context_commands(context: str) -> ContextCommands:
+        return ContextCommands(
+            routes.commands, InFlightLocks(freshness_redis, context), WriteFreshness(freshness_redis, context)
+        )
+
+    catalog_replica, catalog_primary = _async_pools(settings, "catalog")
     products = ProductRoutes(
         actors=actors.products,
-        commands=ContextCommands(
-            routes.commands, InFlightLocks(freshness_redis, "catalog"), WriteFreshness(freshness_redis)
-        ),
+        commands=context_commands("catalog"),
         replica=catalog_replica,
         primary=catalog_primary,
     )
-    orders_db = settings.databases["orders"]
-    orders_replica = _async_pool(orders_db.replica_url, "orders-replica", primary=False, prepared=prepared)
-    orders_primary = _async_pool(
-        orders_db.primary_url, "orders-primary-async", primary=True, prepared=prepared
-    )
+    orders_replica, orders_primary = _async_pools(settings, "orders")
     orders = OrderRoutes(
         actors=actors.orders,
-        commands=ContextCommands(
-            routes.commands,
-            InFlightLocks(freshness_redis, "orders"),
-            WriteFreshness(freshness_redis, "orders"),
-        ),
+        commands=context_commands("orders"),
         replica=orders_replica,
         primary=orders_primary,
-        stock_watch=StockWatch(orders_db.primary_url),
+        stock_watch=StockWatch(settings.databases["orders"].primary_url),
     )
     pools = [replica, primary_async, catalog_replica, catalog_primary, orders_replica, orders_primary]
     # Its own client with short timeouts: a Redis that hangs must not hang requests (see ratelimit.py).
