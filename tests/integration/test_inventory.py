@@ -6,6 +6,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 from confluent_kafka import Producer
 from prometheus_client import REGISTRY
@@ -58,9 +59,7 @@ def new_product(pool, quantity: int):
     return handle_create(CreateProduct(fields), UnitOfWork(pool), now)
 
 
-def inventory_runner(
-    settings, topic: str, dead_letter: str, lanes: int = 4, batched: bool = False
-) -> StreamRunner:
+def inventory_runner(settings, topic: str, dead_letter: str, batched: bool = False) -> StreamRunner:
     """The inventory agent (and, `batched`, its batch form) on `topic`, in a group of its own."""
     needs = bootstrap.build_dependencies(settings)  # the agents as `shop run streams` has them
     saga = SagaAgents(needs.unit_of_work, needs.clock)
@@ -73,9 +72,37 @@ def inventory_runner(
         {"bootstrap.servers": settings.kafka_bootstrap},
         {topic: saga.inventory},
         dead_letter_topic=dead_letter,
-        lanes=lanes,
+        lanes=4,
         batch_agents={topic: saga.inventory_batch} if batched else None,
     )
+
+
+def agent_run(
+    settings,
+    values: list[bytes],
+    done: Callable[[], bool],
+    timeout: float,
+    partitions: int = 1,
+    batched: bool = False,
+) -> str:
+    """`values` produced onto a scratch topic of `partitions` partitions (value n on partition
+    n % partitions), and the inventory agent (4 lanes) run on it until `done()` or `timeout` seconds;
+    the topic's name."""
+    with (
+        scratch_topic(settings.kafka_bootstrap, partitions=partitions) as topic,
+        scratch_topic(settings.kafka_bootstrap, 1, "dlt") as dead_letter,
+    ):
+        producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+        for n, value in enumerate(values):
+            producer.produce(topic, value=value, key=b"k", partition=n % partitions)
+        assert producer.flush(10) == 0
+        runner = inventory_runner(settings, topic, dead_letter, batched=batched)
+        runner.start()
+        deadline = time.monotonic() + timeout
+        while not done() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        runner.stop()
+    return topic
 
 
 def test_all_lines_or_none(pool):
@@ -108,21 +135,8 @@ def test_redelivery_after_the_commit_but_before_the_offset_commit_does_not_reser
     assert handle_order_created(decode_order_created(value), UnitOfWork(pool), now) == "reserved"
     assert stock(pool, product.id) == (6, 4)
     # ...so the same record is delivered again, to a fresh consumer of the group.
-    with (
-        scratch_topic(settings.kafka_bootstrap, partitions=1) as topic,
-        scratch_topic(settings.kafka_bootstrap, 1, "dlt") as dead_letter,
-    ):
-        producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
-        producer.produce(topic, value=value, key=b"k")
-        producer.produce(topic, value=b"not json", key=b"k")
-        producer.produce(topic, value=order_created([(product.id, 1)]), key=b"k")
-        assert producer.flush(10) == 0
-        runner = inventory_runner(settings, topic, dead_letter)
-        runner.start()
-        deadline = time.monotonic() + 20
-        while stock(pool, product.id) != (5, 5) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        runner.stop()
+    values = [value, b"not json", order_created([(product.id, 1)])]
+    agent_run(settings, values, lambda: stock(pool, product.id) == (5, 5), timeout=20)
     # The redelivered order changed nothing; the poison record was skipped; the next order reserved.
     assert stock(pool, product.id) == (5, 5)
 
@@ -180,20 +194,7 @@ def test_a_burst_is_reserved_in_batches_each_order_once(settings, pool):
     assert handle_order_created(decode_order_created(handled_before), UnitOfWork(pool), now) == "reserved"
     burst = [order_created([(product.id, 1)]) for _ in range(40)]
     values = [handled_before, *burst[:20], burst[5], b"not json", *burst[20:]]
-    with (
-        scratch_topic(settings.kafka_bootstrap, partitions=1) as topic,
-        scratch_topic(settings.kafka_bootstrap, 1, "dlt") as dead_letter,
-    ):
-        producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
-        for value in values:
-            producer.produce(topic, value=value, key=b"k")
-        assert producer.flush(10) == 0
-        runner = inventory_runner(settings, topic, dead_letter, batched=True)
-        runner.start()
-        deadline = time.monotonic() + 30
-        while stock(pool, product.id) != (953, 47) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        runner.stop()
+    agent_run(settings, values, lambda: stock(pool, product.id) == (953, 47), timeout=30, batched=True)
     assert stock(pool, product.id) == (953, 47)
     with pool.connection() as conn:
         (rows, transactions) = conn.execute(
@@ -215,20 +216,14 @@ def test_batches_in_several_lanes_on_the_same_products_do_not_deadlock(settings,
         else order_created([(products[n % 5].id, 3)])
         for n in range(400)
     ]
-    with (
-        scratch_topic(settings.kafka_bootstrap, partitions=4) as topic,
-        scratch_topic(settings.kafka_bootstrap, 1, "dlt") as dead_letter,
-    ):
-        producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
-        for n, value in enumerate(orders):
-            producer.produce(topic, value=value, partition=n % 4)
-        assert producer.flush(10) == 0
-        runner = inventory_runner(settings, topic, dead_letter, lanes=4, batched=True)
-        runner.start()
-        deadline = time.monotonic() + 60
-        while sum(stock(pool, p.id)[1] for p in products) != 1200 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        runner.stop()
+    topic = agent_run(
+        settings,
+        orders,
+        lambda: sum(stock(pool, p.id)[1] for p in products) == 1200,
+        timeout=60,
+        partitions=4,
+        batched=True,
+    )
     assert sum(stock(pool, p.id)[1] for p in products) == 1200
     assert all(sum(stock(pool, p.id)) == 10_000 for p in products)
     assert not REGISTRY.get_sample_value("shop_stream_batch_fallbacks_total", {"topic": topic})
