@@ -1,14 +1,16 @@
-"""A fake unit of work and in-memory stand-ins for the SQL of the orders and catalog databases, for
-the handlers' unit tests (as cosmicpython's FakeUnitOfWork and FakeRepository)."""
+"""A fake unit of work, a fixed clock and in-memory stand-ins for the SQL of the orders and catalog
+databases, for the handlers' unit tests (as cosmicpython's FakeUnitOfWork and FakeRepository)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from types import TracebackType
-from typing import Any
+from datetime import UTC, datetime
+from types import ModuleType, TracebackType
+from typing import Any, TypeVar
 from uuid import UUID
+
+import pytest
 
 from shop.db import orders as orders_db
 from shop.db.orders import LockedOrder
@@ -16,6 +18,27 @@ from shop.db.unit_of_work import UnitOfWork
 from shop.domain.orders import Order, Price, PricedLine, Status, Stock
 from shop.domain.products import Product
 from shop.domain.timers import Timer
+
+T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+
+def clock() -> datetime:
+    """The handlers' clock in these tests: always T0."""
+    return T0
+
+
+FakeDb = TypeVar("FakeDb", "FakeOrdersDb", "FakeCatalogDb")
+
+
+def in_place_of_the_database(
+    monkeypatch: pytest.MonkeyPatch, fake: FakeDb, handlers: ModuleType, *also: tuple[ModuleType, str]
+) -> FakeDb:
+    """`fake` as the database of the handler module `handlers` (its `db` and the inbox's
+    `record_handled`) and as each (module, name) of `also`."""
+    for module, name in ((handlers, "db"), *also):
+        monkeypatch.setattr(module, name, fake)
+    monkeypatch.setattr(handlers, "record_handled", fake.record_handled)
+    return fake
 
 
 class FakeUnitOfWork(UnitOfWork):

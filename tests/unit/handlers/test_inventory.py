@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 
@@ -13,22 +12,13 @@ from shop.domain.products import Product
 from shop.handlers import inventory as handlers
 from shop.handlers import products as product_handlers
 from shop.schemas.orders import ORDER_CANCELLED, ORDER_PAID, OrderCreatedV1, OrderNoticeV1
-from tests.unit.handlers.fakes import FakeCatalogDb, FakeUnitOfWork
-
-T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
-
-
-def clock() -> datetime:
-    return T0
+from tests.unit.handlers.fakes import T0, FakeCatalogDb, FakeUnitOfWork, clock, in_place_of_the_database
 
 
 @pytest.fixture
 def db(monkeypatch) -> FakeCatalogDb:
-    fake = FakeCatalogDb()
-    monkeypatch.setattr(handlers, "db", fake)
-    monkeypatch.setattr(product_handlers, "db", fake)  # record_event appends the stock events
-    monkeypatch.setattr(handlers, "record_handled", fake.record_handled)
-    return fake
+    # record_event (shop/handlers/products.py) appends the stock events
+    return in_place_of_the_database(monkeypatch, FakeCatalogDb(), handlers, (product_handlers, "db"))
 
 
 def product(db: FakeCatalogDb, available: int) -> uuid.UUID:

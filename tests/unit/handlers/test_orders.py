@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -22,23 +22,14 @@ from shop.domain.orders import (
 from shop.domain.timers import TimerPolicy
 from shop.handlers import orders as handlers
 from shop.schemas.orders import STOCK_REJECTED, STOCK_RESERVED, OrderNoticeV1
-from tests.unit.handlers.fakes import FakeOrdersDb, FakeUnitOfWork
+from tests.unit.handlers.fakes import T0, FakeOrdersDb, FakeUnitOfWork, clock, in_place_of_the_database
 
-T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
 POLICY = TimerPolicy.from_seconds([3600], 24 * 3600)
-
-
-def clock() -> datetime:
-    return T0
 
 
 @pytest.fixture
 def db(monkeypatch) -> FakeOrdersDb:
-    fake = FakeOrdersDb()
-    monkeypatch.setattr(handlers, "db", fake)
-    monkeypatch.setattr(handlers, "timers_db", fake)
-    monkeypatch.setattr(handlers, "record_handled", fake.record_handled)
-    return fake
+    return in_place_of_the_database(monkeypatch, FakeOrdersDb(), handlers, (handlers, "timers_db"))
 
 
 def pending(
