@@ -20,6 +20,7 @@ VERBS = [
     ["run", "streams"],
     ["run", "relay"],
     ["run", "all"],
+    ["health"],
 ]
 
 
@@ -28,7 +29,7 @@ def test_every_verb_has_help(verb, capsys):
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args([*verb, "--help"])
     assert exit_info.value.code == 0
-    assert "usage: shop" in capsys.readouterr().out
+    assert f"usage: shop {' '.join(verb)} " in capsys.readouterr().out
 
 
 def test_an_unknown_process_is_refused_with_usage(capsys):

@@ -131,10 +131,3 @@ def test_bad_settings_exit_1_not_docker_s_reserved_2(monkeypatch, capsys):
     monkeypatch.setenv("SHOP_GATEWAY_PORT", "eighty")
     assert main(["health", "gateway"]) == 1
     assert "SHOP_GATEWAY_PORT" in capsys.readouterr().err
-
-
-def test_health_has_help(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        build_parser().parse_args(["health", "--help"])
-    assert exit_info.value.code == 0
-    assert "usage: shop health" in capsys.readouterr().out
