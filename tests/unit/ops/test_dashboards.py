@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib
 import json
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import yaml  # type: ignore[import-untyped]
 from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
-from tests.unit.ops.tools import METRIC_MODULES
+from tests.unit.ops.tools import METRIC_MODULES, run_promtool
 
 ROOT = Path(__file__).resolve().parents[3]
 GRAFANA = ROOT / "ops" / "grafana"
@@ -485,11 +484,7 @@ def test_promtool_parses_every_expression(promtool, tmp_path):
     rules = [{"record": f"dashboard:check_{n}", "expr": substitute(e.expr)} for n, e in enumerate(exprs)]
     path = tmp_path / "dashboards.rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
-    done = subprocess.run(
-        [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert f"{len(rules)} rules found" in done.stdout
+    assert f"{len(rules)} rules found" in run_promtool(promtool, "check", "rules", str(path))
 
 
 def test_every_series_comes_from_the_shop_or_a_known_exporter():

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
 from shop.settings import Settings
-from tests.unit.ops.tools import METRIC_MODULES
+from tests.unit.ops.tools import METRIC_MODULES, run_promtool
 
 ROOT = Path(__file__).resolve().parents[3]
 PROMETHEUS = ROOT / "ops" / "prometheus"
@@ -39,15 +38,6 @@ TARGET_LABELS = {"job", "instance"}
 
 # The first run may install Debian's prometheus package (apt-get update included).
 pytestmark = pytest.mark.timeout(900)
-
-
-def run_promtool(promtool: str, *args: str) -> str:
-    done = subprocess.run(
-        [promtool, *args], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
-    )
-    output = f"$ promtool {' '.join(args)}\n{done.stdout}{done.stderr}"
-    assert done.returncode == 0, output
-    return output
 
 
 def load(path: Path) -> Any:

@@ -31,7 +31,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from shop.cli import build_parser
-from tests.unit.ops.tools import ensure_deb
+from tests.unit.ops.tools import ensure_deb, run_from_root, run_promtool
 from tests.unit.settings_reads import variables
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -91,12 +91,8 @@ def docker() -> str:
     """A Docker CLI that has `docker stack config` (Docker 23 and later; Debian 12's docker.io, 20.10,
     has not: then this fails, saying so)."""
     found = ensure_deb("docker.io", "docker")
-    help_text = subprocess.run(
-        [found, "stack", "--help"], capture_output=True, text=True, timeout=30, check=False
-    ).stdout
-    version = subprocess.run(
-        [found, "--version"], capture_output=True, text=True, timeout=30, check=False
-    ).stdout.strip()
+    help_text = run_from_root([found, "stack", "--help"], timeout=30).stdout
+    version = run_from_root([found, "--version"], timeout=30).stdout.strip()
     assert re.search(r"^\s+config\s", help_text, re.MULTILINE), (
         f"{found} ({version}) has no `docker stack config` (Debian 12's docker.io 20.10 lacks it); "
         "a Docker CLI of version 23 or later is needed to render the stack"
@@ -114,7 +110,7 @@ def render(docker: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     for path in FILES:
         args += ["-c", str(path.relative_to(ROOT))]
     clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"), **env}
-    return subprocess.run(args, cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60, check=False)
+    return run_from_root(args, env=clean)
 
 
 @pytest.fixture(scope="module")
@@ -419,9 +415,7 @@ def test_the_mail_workers_hold_the_pepper_that_derives_a_verification_code(rende
 
 
 def test_haproxy_accepts_its_configuration(haproxy):
-    done = subprocess.run(
-        [haproxy, "-c", "-f", str(HAPROXY_CFG)], capture_output=True, text=True, timeout=60, check=False
-    )
+    done = run_from_root([haproxy, "-c", "-f", str(HAPROXY_CFG)])
     assert done.returncode == 0, f"$ haproxy -c -f {HAPROXY_CFG}\n{done.stdout}{done.stderr}"
 
 
@@ -520,15 +514,7 @@ def networks_of(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_promtool_accepts_the_swarm_configuration(promtool):
-    done = subprocess.run(
-        [promtool, "check", "config", str(PROMETHEUS_SWARM.relative_to(ROOT))],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, f"{done.stdout}{done.stderr}"
+    run_promtool(promtool, "check", "config", str(PROMETHEUS_SWARM.relative_to(ROOT)))
 
 
 def test_every_name_prometheus_looks_up_is_a_service_it_can_reach(rendered):
