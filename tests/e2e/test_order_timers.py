@@ -15,7 +15,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,14 @@ import psycopg
 import pytest
 
 from harness import mailpit
+from harness.http import call
 from harness.rabbitmq import create_vhost, management, vhost_url
 from harness.stack import ShopStack
 from shop.actors.broker import declare_delay_queue
 from shop.names import TIMER_QUEUE
 from tests.e2e.stack import e2e_stack
 from tests.e2e.test_auth import admin_token, get, new_customer
-from tests.e2e.test_products import call, create
+from tests.e2e.test_products import create
 
 REMINDERS, TTL, GRACE = (3.0, 6.0, 9.0), 12.0, 3.0
 RABBITMQ_URL = os.environ.get("SHOP_RABBITMQ_URL", "amqp://shop:shop@127.0.0.1:5672/shop")
@@ -84,7 +85,9 @@ def place(stack, token: str, product: dict, quantity: int = 2) -> dict:
     body = {"items": [{"product_id": product["id"], "quantity": quantity}]}
     deadline = time.monotonic() + 20
     while True:
-        response = call(stack, "POST", "/api/v1/orders", body, token, {"Idempotency-Key": str(uuid.uuid4())})
+        response = call(
+            stack.base, "POST", "/api/v1/orders", body, token, {"Idempotency-Key": str(uuid.uuid4())}
+        )
         if response.status == 201:
             return dict(response.json())
         assert response.json()["error"]["code"] == "unknown_product", response.body
@@ -121,21 +124,40 @@ def timers(settings, order_id: str) -> dict[str, tuple[str | None, str | None]]:
     return {row[0]: (row[1], row[2]) for row in rows}
 
 
-def wait_until_triggers_published(settings, order_id: str, timeout: float = 10) -> None:
+def polled(
+    settings,
+    query: str,
+    params: tuple[Any, ...],
+    done: Callable[[tuple[Any, ...]], bool],
+    timeout: float,
+    failure: str,
+    every: float,
+) -> tuple[Any, ...]:
+    """The row `query` reads on the orders database once `done(row)`, read again every `every`
+    seconds; after `timeout` seconds, fails saying `failure` and the last row."""
     deadline = time.monotonic() + timeout
     with psycopg.connect(settings.databases["orders"].primary_url, autocommit=True) as conn:
         while True:
-            row = conn.execute(
-                "SELECT count(*) FILTER (WHERE published_at IS NOT NULL), count(*) FROM outbox"
-                " WHERE destination = 'rabbitmq' AND topic = 'timers'"
-                " AND payload->'kwargs'->>'order_id' = %s",
-                (order_id,),
-            ).fetchone()
+            row = conn.execute(query, params).fetchone()
             assert row is not None
-            if row[1] and row[0] == row[1]:
-                return
-            assert time.monotonic() < deadline, f"timer triggers of {order_id} never left the outbox: {row}"
-            time.sleep(0.1)
+            if done(row):
+                return row
+            assert time.monotonic() < deadline, f"{failure}: {row}"
+            time.sleep(every)
+
+
+def wait_until_triggers_published(settings, order_id: str, timeout: float = 10) -> None:
+    polled(
+        settings,
+        "SELECT count(*) FILTER (WHERE published_at IS NOT NULL), count(*) FROM outbox"
+        " WHERE destination = 'rabbitmq' AND topic = 'timers'"
+        " AND payload->'kwargs'->>'order_id' = %s",
+        (order_id,),
+        lambda row: bool(row[1]) and row[0] == row[1],
+        timeout,
+        f"timer triggers of {order_id} never left the outbox",
+        every=0.1,
+    )
 
 
 def order_mail(address: str) -> list[dict[str, Any]]:
@@ -198,7 +220,9 @@ def test_an_order_paid_after_the_first_reminder_gets_no_more_reminders_and_compl
     email, token = new_customer(timers_stack)
     order_id = place(timers_stack, token, product)["id"]
     assert subjects(email, 1, timeout=REMINDERS[0] + 10) == [reminder(order_id)]
-    paid = call(timers_stack, "POST", f"/api/v1/orders/{order_id}/pay", {"payment_reference": "ref-1"}, token)
+    paid = call(
+        timers_stack.base, "POST", f"/api/v1/orders/{order_id}/pay", {"payment_reference": "ref-1"}, token
+    )
     assert paid.status == 200, paid.body
     assert paid.json()["status"] == "PAID"
 
@@ -290,17 +314,15 @@ def sent_reminders(settings, order_id: str, kinds: list[str], timeout: float) ->
     """Of the order's reminders `kinds`, how many the mail worker sent, once it has dealt with each
     (sent it, or dropped it because the order was no longer PENDING)."""
     keys = [f"order-reminder:{order_id}:{kind}" for kind in kinds]
-    deadline = time.monotonic() + timeout
-    with psycopg.connect(settings.databases["orders"].primary_url, autocommit=True) as conn:
-        while True:
-            row = conn.execute(
-                "SELECT count(*) FILTER (WHERE sent_at IS NOT NULL),"
-                " count(*) FILTER (WHERE sent_at IS NOT NULL OR obsolete_at IS NOT NULL)"
-                " FROM mail_deliveries WHERE dedupe_key = ANY(%s)",
-                (keys,),
-            ).fetchone()
-            assert row is not None
-            if row[1] == len(keys):
-                return int(row[0])
-            assert time.monotonic() < deadline, f"reminders of {order_id} never dealt with: {row}"
-            time.sleep(0.2)
+    sent, _ = polled(
+        settings,
+        "SELECT count(*) FILTER (WHERE sent_at IS NOT NULL),"
+        " count(*) FILTER (WHERE sent_at IS NOT NULL OR obsolete_at IS NOT NULL)"
+        " FROM mail_deliveries WHERE dedupe_key = ANY(%s)",
+        (keys,),
+        lambda row: row[1] == len(keys),
+        timeout,
+        f"reminders of {order_id} never dealt with",
+        every=0.2,
+    )
+    return int(sent)

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 import pytest
 
 from harness import mailpit
-from harness.http import request
+from harness.http import call, request
 from tests.e2e.test_auth import assert_error, customer_token, get, new_customer
-from tests.e2e.test_products import admin, call, create  # noqa: F401  # the admin fixture
+from tests.e2e.test_products import admin, create  # noqa: F401  # the admin fixture
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def product(stack, admin) -> dict:  # noqa: F811
 
 def place(stack, token: str, key: str | None, body: object):
     headers = {"Idempotency-Key": key} if key is not None else {}
-    return call(stack, "POST", "/api/v1/orders", body, token, headers)
+    return call(stack.base, "POST", "/api/v1/orders", body, token, headers)
 
 
 def body_for(product: dict, quantity: int = 2) -> dict:
@@ -146,25 +146,33 @@ def test_place_reserved_pay_and_the_reservation_becomes_a_sale(stack, settings, 
     order = _place_when_priced(stack, token, product, 4)
     assert wait_for_stock(stack, token, order["id"])["stock"] == "reserved"
     wait_for_catalog(settings, product["id"], (6, 4))
-    paid = call(stack, "POST", f"/api/v1/orders/{order['id']}/pay", {"payment_reference": "psp-123"}, token)
+    paid = call(
+        stack.base, "POST", f"/api/v1/orders/{order['id']}/pay", {"payment_reference": "psp-123"}, token
+    )
     assert paid.status == 200, paid.body
     assert paid.json()["status"] == "PAID"
     assert paid.json()["paid_at"]
-    again = call(stack, "POST", f"/api/v1/orders/{order['id']}/pay", {"payment_reference": "psp-123"}, token)
+    again = call(
+        stack.base, "POST", f"/api/v1/orders/{order['id']}/pay", {"payment_reference": "psp-123"}, token
+    )
     assert again.status == 200
     assert again.json()["paid_at"] == paid.json()["paid_at"]
     assert_error(
-        call(stack, "POST", f"/api/v1/orders/{order['id']}/pay", {"payment_reference": "other"}, token),
+        call(stack.base, "POST", f"/api/v1/orders/{order['id']}/pay", {"payment_reference": "other"}, token),
         409,
         "invalid_transition",
     )
     assert_error(
-        call(stack, "POST", f"/api/v1/orders/{order['id']}/cancel", None, token), 409, "invalid_transition"
+        call(stack.base, "POST", f"/api/v1/orders/{order['id']}/cancel", None, token),
+        409,
+        "invalid_transition",
     )
     wait_for_catalog(settings, product["id"], (6, 0))  # sold: out of the stock for good
     history = [
         e["type"]
-        for e in call(stack, "GET", f"/api/v1/products/{product['id']}/events", token=admin).json()["items"]
+        for e in call(stack.base, "GET", f"/api/v1/products/{product['id']}/events", token=admin).json()[
+            "items"
+        ]
     ]
     assert history == ["ProductCreated", "StockReserved", "StockSold"]
 
@@ -174,7 +182,7 @@ def test_cancel_gives_the_stock_back(stack, settings, admin):  # noqa: F811
     product = create(stack, admin, stock=10)
     order = _place_when_priced(stack, token, product, 5)
     assert wait_for_stock(stack, token, order["id"])["stock"] == "reserved"
-    cancelled = call(stack, "POST", f"/api/v1/orders/{order['id']}/cancel", None, token)
+    cancelled = call(stack.base, "POST", f"/api/v1/orders/{order['id']}/cancel", None, token)
     assert cancelled.status == 200
     assert (cancelled.json()["status"], cancelled.json()["cancel_reason"]) == (
         "CANCELLED",
@@ -182,7 +190,7 @@ def test_cancel_gives_the_stock_back(stack, settings, admin):  # noqa: F811
     )
     wait_for_catalog(settings, product["id"], (10, 0))
     assert_error(
-        call(stack, "POST", f"/api/v1/orders/{order['id']}/pay", {"payment_reference": "late"}, token),
+        call(stack.base, "POST", f"/api/v1/orders/{order['id']}/pay", {"payment_reference": "late"}, token),
         409,
         "invalid_transition",
     )
@@ -306,7 +314,7 @@ def test_a_customer_cannot_hold_unpaid_more_than_the_limit(stack, admin):  # noq
     assert [p.status for p in placed] == [201] * 49
     refused = place(stack, buyer, str(uuid.uuid4()), body_for(stocked, 1))
     assert_error(refused, 409, "too_many_unpaid_orders")
-    cancelled = call(stack, "POST", f"/api/v1/orders/{first.json()['id']}/cancel", None, buyer)
+    cancelled = call(stack.base, "POST", f"/api/v1/orders/{first.json()['id']}/cancel", None, buyer)
     assert cancelled.status == 200
     assert place(stack, buyer, str(uuid.uuid4()), body_for(stocked, 1)).status == 201
 
@@ -315,7 +323,7 @@ def test_a_client_that_prefers_to_wait_gets_the_order_with_its_stock_settled(sta
     """`Prefer: wait=N`: the answer comes once the inventory answered (announced by the order side
     on commit), so a client need not poll for the stock outcome."""
     prefer = {"Idempotency-Key": str(uuid.uuid4()), "Prefer": "wait=5"}
-    placed = call(stack, "POST", "/api/v1/orders", body_for(product, 1), alice, prefer)
+    placed = call(stack.base, "POST", "/api/v1/orders", body_for(product, 1), alice, prefer)
     assert placed.status == 201, placed.body
     assert placed.headers["Preference-Applied"] == "wait=5"
     assert placed.json()["stock"] == "reserved"
@@ -331,7 +339,7 @@ def test_a_client_that_prefers_to_wait_gets_the_order_with_its_stock_settled(sta
     deadline = time.monotonic() + 20
     while (
         rejected := call(
-            stack,
+            stack.base,
             "POST",
             "/api/v1/orders",
             body_for(empty, 1),

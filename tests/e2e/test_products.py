@@ -11,23 +11,10 @@ import uuid
 
 import pytest
 
-from harness import http
-from harness.http import Response
-from harness.stack import ShopStack
+from harness.http import call
 from tests.e2e.test_auth import admin_token, assert_error, customer_token, get
 from tests.e2e.test_replica_lag import replica_paused
 from tests.integration.kafka_helpers import consume, value_of
-
-
-def call(
-    stack: ShopStack,
-    method: str,
-    path: str,
-    body: object = None,
-    token: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    return http.call(stack.base, method, path, body, token, headers)
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +45,13 @@ def new_product(**override) -> dict:
 
 
 def create(stack, admin, **override) -> dict:
-    response = call(stack, "POST", "/api/v1/products", new_product(**override), admin)
+    response = call(stack.base, "POST", "/api/v1/products", new_product(**override), admin)
     assert response.status == 201, response.body
     return dict(response.json())
 
 
 def test_create_patch_stock_history_and_public_reads(stack, admin):
-    created = call(stack, "POST", "/api/v1/products", new_product(), admin)
+    created = call(stack.base, "POST", "/api/v1/products", new_product(), admin)
     assert created.status == 201
     product = created.json()
     assert created.headers["Location"] == f"/api/v1/products/{product['id']}"
@@ -79,24 +66,30 @@ def test_create_patch_stock_history_and_public_reads(stack, admin):
     path = f"/api/v1/products/{product['id']}"
 
     assert_error(
-        call(stack, "POST", "/api/v1/products", new_product(sku=product["sku"]), admin), 409, "duplicate_sku"
+        call(stack.base, "POST", "/api/v1/products", new_product(sku=product["sku"]), admin),
+        409,
+        "duplicate_sku",
     )
     patched = call(
-        stack, "PATCH", path, {"price_cents": 1400, "name": "Tea cup XL"}, admin, {"If-Match": '"1"'}
+        stack.base, "PATCH", path, {"price_cents": 1400, "name": "Tea cup XL"}, admin, {"If-Match": '"1"'}
     )
     assert patched.status == 200
     assert patched.json()["version"] == 2
     assert_error(
-        call(stack, "PATCH", path, {"price_cents": 1}, admin, {"If-Match": '"1"'}), 412, "version_conflict"
+        call(stack.base, "PATCH", path, {"price_cents": 1}, admin, {"If-Match": '"1"'}),
+        412,
+        "version_conflict",
     )
-    assert_error(call(stack, "PATCH", path, {"price_cents": 1}, admin), 428, "if_match_required")
+    assert_error(call(stack.base, "PATCH", path, {"price_cents": 1}, admin), 428, "if_match_required")
     assert_error(
-        call(stack, "POST", f"{path}/stock", {"delta": -21}, admin, fresh_key()), 409, "stock_below_reserved"
+        call(stack.base, "POST", f"{path}/stock", {"delta": -21}, admin, fresh_key()),
+        409,
+        "stock_below_reserved",
     )
-    restocked = call(stack, "POST", f"{path}/stock", {"delta": -5}, admin, fresh_key())
+    restocked = call(stack.base, "POST", f"{path}/stock", {"delta": -5}, admin, fresh_key())
     assert restocked.json()["stock_available"] == 15
 
-    history = call(stack, "GET", f"{path}/events", token=admin).json()["items"]
+    history = call(stack.base, "GET", f"{path}/events", token=admin).json()["items"]
     assert [(e["type"], e["data"]) for e in history] == [
         ("ProductCreated", {**{k: v for k, v in new_product().items() if k != "sku"}, "sku": product["sku"]}),
         ("ProductUpdated", {"price_cents": 1400, "name": "Tea cup XL"}),
@@ -116,19 +109,27 @@ def test_create_patch_stock_history_and_public_reads(stack, admin):
 def test_customers_and_anonymous_callers_cannot_use_admin_routes(stack, admin, customer):
     product = create(stack, admin)
     path = f"/api/v1/products/{product['id']}"
-    assert_error(call(stack, "POST", "/api/v1/products", new_product(), customer), 403, "forbidden")
-    assert_error(call(stack, "PATCH", path, {"name": "x"}, customer, {"If-Match": '"1"'}), 403, "forbidden")
-    assert_error(call(stack, "POST", f"{path}/stock", {"delta": 1}, customer, fresh_key()), 403, "forbidden")
-    assert_error(call(stack, "GET", f"{path}/events", token=customer), 403, "forbidden")
-    assert_error(call(stack, "POST", "/api/v1/products", new_product()), 401, "unauthorized")
+    assert_error(call(stack.base, "POST", "/api/v1/products", new_product(), customer), 403, "forbidden")
+    assert_error(
+        call(stack.base, "PATCH", path, {"name": "x"}, customer, {"If-Match": '"1"'}), 403, "forbidden"
+    )
+    assert_error(
+        call(stack.base, "POST", f"{path}/stock", {"delta": 1}, customer, fresh_key()), 403, "forbidden"
+    )
+    assert_error(call(stack.base, "GET", f"{path}/events", token=customer), 403, "forbidden")
+    assert_error(call(stack.base, "POST", "/api/v1/products", new_product()), 401, "unauthorized")
 
 
 def test_bad_input_and_unknown_products(stack, admin):
     assert_error(
-        call(stack, "POST", "/api/v1/products", new_product(price_cents=-1), admin), 422, "invalid_product"
+        call(stack.base, "POST", "/api/v1/products", new_product(price_cents=-1), admin),
+        422,
+        "invalid_product",
     )
     assert_error(
-        call(stack, "POST", "/api/v1/products", new_product(currency="euro"), admin), 422, "invalid_product"
+        call(stack.base, "POST", "/api/v1/products", new_product(currency="euro"), admin),
+        422,
+        "invalid_product",
     )
     assert_error(get(stack, f"/api/v1/products/{uuid.uuid4()}"), 404, "not_found")
     assert_error(get(stack, "/api/v1/products/not-a-uuid"), 404, "not_found")
@@ -192,47 +193,49 @@ def test_admin_writes_are_done_once_per_idempotency_key(stack, admin, settings):
     product = create(stack, admin, stock=10)
     path = f"/api/v1/products/{product['id']}"
     # A stock adjustment without a key could be applied twice by a retry: refused.
-    assert_error(call(stack, "POST", f"{path}/stock", {"delta": 5}, admin), 400, "invalid_idempotency_key")
+    assert_error(
+        call(stack.base, "POST", f"{path}/stock", {"delta": 5}, admin), 400, "invalid_idempotency_key"
+    )
     key = fresh_key()
-    first = call(stack, "POST", f"{path}/stock", {"delta": 5}, admin, key)
-    again = call(stack, "POST", f"{path}/stock", {"delta": 5}, admin, key)  # the client's retry
+    first = call(stack.base, "POST", f"{path}/stock", {"delta": 5}, admin, key)
+    again = call(stack.base, "POST", f"{path}/stock", {"delta": 5}, admin, key)  # the client's retry
     assert first.status == again.status == 200
     assert again.json() == first.json()
     assert first.json()["stock_available"] == 15
-    history = call(stack, "GET", f"{path}/events", token=admin).json()["items"]
+    history = call(stack.base, "GET", f"{path}/events", token=admin).json()["items"]
     assert [e["data"] for e in history if e["type"] == "StockAdjusted"] == [{"delta": 5}]  # applied once
     assert_error(
-        call(stack, "POST", f"{path}/stock", {"delta": 6}, admin, key), 422, "idempotency_key_reused"
+        call(stack.base, "POST", f"{path}/stock", {"delta": 6}, admin, key), 422, "idempotency_key_reused"
     )
     # The same key on another route is another request too.
     other = create(stack, admin)
     assert_error(
-        call(stack, "POST", f"/api/v1/products/{other['id']}/stock", {"delta": 5}, admin, key),
+        call(stack.base, "POST", f"/api/v1/products/{other['id']}/stock", {"delta": 5}, admin, key),
         422,
         "idempotency_key_reused",
     )
 
     # Creating: the retry answers the product the first request made, not 409 duplicate_sku.
     fields, key = new_product(), fresh_key()
-    made = call(stack, "POST", "/api/v1/products", fields, admin, key)
-    remade = call(stack, "POST", "/api/v1/products", fields, admin, key)
+    made = call(stack.base, "POST", "/api/v1/products", fields, admin, key)
+    remade = call(stack.base, "POST", "/api/v1/products", fields, admin, key)
     assert made.status == remade.status == 201
     assert remade.json()["id"] == made.json()["id"]
-    assert_error(call(stack, "POST", "/api/v1/products", fields, admin), 409, "duplicate_sku")  # no key
+    assert_error(call(stack.base, "POST", "/api/v1/products", fields, admin), 409, "duplicate_sku")  # no key
 
     # Patching: the retry answers the new version, not 412 for the version it replaced.
     key, version = fresh_key(), {"If-Match": '"1"'}
     patched = call(
-        stack, "PATCH", f"/api/v1/products/{made.json()['id']}", {"name": "Once"}, admin, key | version
+        stack.base, "PATCH", f"/api/v1/products/{made.json()['id']}", {"name": "Once"}, admin, key | version
     )
     repatched = call(
-        stack, "PATCH", f"/api/v1/products/{made.json()['id']}", {"name": "Once"}, admin, key | version
+        stack.base, "PATCH", f"/api/v1/products/{made.json()['id']}", {"name": "Once"}, admin, key | version
     )
     assert patched.status == repatched.status == 200
     assert repatched.json()["version"] == patched.json()["version"] == 2
 
     assert_error(
-        call(stack, "POST", f"{path}/stock", {"delta": 1}, admin, {"Idempotency-Key": "has space"}),
+        call(stack.base, "POST", f"{path}/stock", {"delta": 1}, admin, {"Idempotency-Key": "has space"}),
         400,
         "invalid_idempotency_key",
     )
@@ -254,7 +257,7 @@ def test_a_key_in_flight_is_409(stack, admin):
     client.set(lock, "another request", px=10_000)  # as the first request's lock would be
     try:
         response = call(
-            stack,
+            stack.base,
             "POST",
             f"/api/v1/products/{product['id']}/stock",
             {"delta": 1},
