@@ -16,7 +16,7 @@ from shop.domain.orders import EventForUnknownOrder, InvalidTransition, OrderLin
 from shop.domain.timers import Outcome, TimerPolicy
 from shop.handlers import timers as timer_handlers
 from shop.handlers.orders import PayOrder, PlaceOrder, handle_pay, handle_place_order
-from shop.handlers.timers import fire_trigger, sweep
+from shop.handlers.timers import Fired, fire_trigger, sweep
 from tests.integration.db_helpers import priced_product
 
 DATABASE = "orders"
@@ -89,6 +89,14 @@ def fire(pool, order_id, kind: str, moment: datetime):
     return fire_trigger(order_id, kind, UnitOfWork(pool), at(moment))
 
 
+def fired_with(pool, order_id, kind: str, moment: datetime, outcome: Outcome) -> Fired:
+    """The trigger of the order's `kind` timer at `moment`, which must fire it with `outcome`."""
+    fired = fire(pool, order_id, kind, moment)
+    assert fired is not None
+    assert fired.outcome is outcome
+    return fired
+
+
 def _triggers(pool, order_id) -> list[tuple[str, str, str, int]]:
     with pool.connection() as conn:
         rows = conn.execute(
@@ -136,9 +144,9 @@ def test_the_sweeper_carries_the_chain_on_when_a_trigger_was_lost(pool, product)
 def test_a_reminder_is_emailed_once_with_the_lines_and_the_time_left(pool, product):
     t0 = datetime.now(UTC) - timedelta(seconds=11)
     order_id = place(pool, product, t0)
-    fired = fire(pool, order_id, "reminder_1", t0 + timedelta(seconds=10, milliseconds=400))
-    assert fired is not None
-    assert fired.outcome is Outcome.REMINDED
+    fired = fired_with(
+        pool, order_id, "reminder_1", t0 + timedelta(seconds=10, milliseconds=400), Outcome.REMINDED
+    )
     assert fired.lateness == timedelta(milliseconds=400)
     assert fire(pool, order_id, "reminder_1", t0 + timedelta(seconds=11)) is None  # a duplicate trigger
     (email,) = emails_of(pool, order_id)
@@ -175,9 +183,7 @@ def test_a_trigger_for_a_timer_that_does_not_exist_is_poison(pool, product):
 def test_expiry_cancels_an_unpaid_order_with_its_event_and_email(pool, product):
     t0 = datetime.now(UTC) - timedelta(seconds=31)
     order_id = place(pool, product, t0)
-    fired = fire(pool, order_id, "expiry", t0 + timedelta(seconds=30))
-    assert fired is not None
-    assert fired.outcome is Outcome.CANCELLED
+    fired_with(pool, order_id, "expiry", t0 + timedelta(seconds=30), Outcome.CANCELLED)
     assert order_state(pool, order_id) == ("CANCELLED", "payment_timeout")
     topic, payload = events_of(pool, order_id)[-1]
     assert (topic, payload["reason"]) == ("order.cancelled", "payment_timeout")
@@ -207,12 +213,8 @@ def _paid(pool, product, t0: datetime) -> uuid.UUID:
 def test_expiry_completes_a_paid_order_and_later_reminders_send_nothing(pool, product):
     t0 = datetime.now(UTC) - timedelta(seconds=31)
     order_id = _paid(pool, product, t0)
-    reminder = fire(pool, order_id, "reminder_2", t0 + timedelta(seconds=20))
-    assert reminder is not None
-    assert reminder.outcome is Outcome.SKIPPED
-    fired = fire(pool, order_id, "expiry", t0 + timedelta(seconds=30))
-    assert fired is not None
-    assert fired.outcome is Outcome.COMPLETED
+    fired_with(pool, order_id, "reminder_2", t0 + timedelta(seconds=20), Outcome.SKIPPED)
+    fired_with(pool, order_id, "expiry", t0 + timedelta(seconds=30), Outcome.COMPLETED)
     assert order_state(pool, order_id) == ("COMPLETED", None)
     assert [topic for topic, _ in events_of(pool, order_id)] == [
         "order.created",
@@ -297,14 +299,10 @@ def test_a_trigger_fires_the_other_timers_due_along_with_its_own_each_once(pool,
     with UnitOfWork(pool) as uow:  # what earlier tests left due before these orders' first timer
         timer_handlers._fire_due_along(uow, t0 + timedelta(seconds=9), 100_000)
     orders = [place(pool, product, t0) for _ in range(3)]
-    reminded = fire(pool, orders[0], "reminder_2", t0 + timedelta(seconds=20))
-    assert reminded is not None
-    assert reminded.outcome is Outcome.REMINDED
+    fired_with(pool, orders[0], "reminder_2", t0 + timedelta(seconds=20), Outcome.REMINDED)
     for order_id in orders:  # every reminder due by then went out, once
         assert [e["template"] for e in emails_of(pool, order_id)] == ["payment_reminder"] * 2
-    expired = fire(pool, orders[1], "expiry", t0 + timedelta(seconds=30))
-    assert expired is not None
-    assert expired.outcome is Outcome.CANCELLED
+    fired_with(pool, orders[1], "expiry", t0 + timedelta(seconds=30), Outcome.CANCELLED)
     for order_id in orders:
         assert order_state(pool, order_id) == ("CANCELLED", "payment_timeout")
         timers = timers_of(pool, order_id)
