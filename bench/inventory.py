@@ -44,8 +44,9 @@ from confluent_kafka import Producer
 
 from bench import report
 from bench.agents import group_lag
+from bench.catalog_scripts import PRODUCT_COLUMNS, RESERVED, product_event, product_updated, stock_reserved
 from bench.openloop import quantile
-from bench.pgbench import require_pgbench, run_pgbench
+from bench.pgbench import WAKE_RELAY, OutboxRow, outbox_rows, require_pgbench, run_pgbench, unit_end
 from bench.processes import CpuMeter, Running, refuse_running_relays, shop_process
 from harness import progress
 from shop import bootstrap
@@ -63,6 +64,18 @@ SAMPLE = 0.2  # seconds between two counts of the reservations made
 SCRATCH_EVENTS = "pgbench_product_events"
 say = partial(progress.say, "bench.inventory")
 
+# The order's id, from the script's random :a and :b.
+_ORDER_ID = "(lpad(to_hex(:b::bigint), 16, '0') || lpad(to_hex(:a::bigint), 16, '0'))::uuid"
+# The product's StockReserved event and its projection's new row.
+_STOCK_RESERVED = product_event(SCRATCH_EVENTS, f"{_ORDER_ID}::text", "StockReserved", *RESERVED)
+# The reservation's outbox rows, product.updated (the snapshot after it) and the stock.reserved
+# answer, with the run's tag in their headers (by which they are deleted afterwards).
+_TAGGED = "jsonb_build_object('x-bench', :tag::text)"
+_RESERVATION_ROWS = [
+    OutboxRow("kafka", "product.updated", ":p_id::text", product_updated("StockReserved", *RESERVED)),
+    OutboxRow("kafka", "stock.reserved", f"{_ORDER_ID}::text", stock_reserved(f"{_ORDER_ID}::text")),
+]
+
 # One reservation as handle_order_created runs it for a one-line order (a lone record:
 # shop/streams/saga.py SagaAgents.inventory; under bursts the agent takes several records in one
 # transaction, which this per-order baseline does not), sent as psycopg's pipeline mode sends it,
@@ -77,72 +90,26 @@ say = partial(progress.say, "bench.inventory")
 # wake-up, in autocommit. 11 statements, 9 round trips. The outbox rows are inserted already
 # published so that no relay sends them (same heap and unique-index writes), tagged in their headers
 # so that they are deleted afterwards. :products is an array literal of the scratch products' ids;
-# :k picks one. {events} is a scratch copy of product_events (same columns, keys and indexes): that
+# :k picks one. SCRATCH_EVENTS is a scratch copy of product_events (same columns, keys and indexes): that
 # table is append-only, and pgbench's events must not stay in the catalog's history.
-RESERVATION_SCRIPT = r"""
+RESERVATION_SCRIPT = rf"""
 \set k random(1, :count)
 \set a random(1, 9223372036854775806)
 \set b random(1, 9223372036854775806)
 BEGIN;
 \startpipeline
-SELECT pg_advisory_xact_lock(hashtextextended(
-         (lpad(to_hex(:b::bigint), 16, '0') || lpad(to_hex(:a::bigint), 16, '0'))::uuid::text, 0));
+SELECT pg_advisory_xact_lock(hashtextextended({_ORDER_ID}::text, 0));
 INSERT INTO inbox (consumer, event_id)
 VALUES ('inventory-pgbench', (lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid)
 ON CONFLICT DO NOTHING RETURNING 1;
 \endpipeline
-SELECT EXISTS (SELECT 1 FROM stock_reservations
-         WHERE order_id = (lpad(to_hex(:b::bigint), 16, '0') || lpad(to_hex(:a::bigint), 16, '0'))::uuid),
-       EXISTS (SELECT 1 FROM cancelled_orders
-         WHERE order_id = (lpad(to_hex(:b::bigint), 16, '0') || lpad(to_hex(:a::bigint), 16, '0'))::uuid);
-SELECT id AS pid, sku, name, description, price_cents, currency, stock_available, stock_reserved,
-       version, created_at, updated_at
-  FROM products WHERE id = (:products::uuid[])[:k] FOR UPDATE \gset
-INSERT INTO {events} (event_id, product_id, version, type, data, occurred_at)
-VALUES (gen_random_uuid(), :pid::uuid, :version::int + 1, 'StockReserved',
-        jsonb_build_object('order_id', (lpad(to_hex(:b::bigint), 16, '0')
-                                        || lpad(to_hex(:a::bigint), 16, '0'))::uuid, 'quantity', 1),
-        now()) RETURNING seq;
-\startpipeline
-UPDATE products SET sku = :sku::text, name = :name::text, description = :description::text,
-       price_cents = :price_cents::int, currency = :currency::text,
-       stock_available = :stock_available::int - 1, stock_reserved = :stock_reserved::int + 1,
-       version = :version::int + 1, updated_at = now()
- WHERE id = :pid::uuid;
-INSERT INTO stock_reservations (order_id, product_id, quantity)
-VALUES ((lpad(to_hex(:b::bigint), 16, '0') || lpad(to_hex(:a::bigint), 16, '0'))::uuid, :pid::uuid, 1);
-INSERT INTO outbox (event_id, destination, topic, message_key, payload, headers, published_at)
-SELECT event_id, destination, topic, message_key, payload, headers, now()
-  FROM unnest(
-       ARRAY[gen_random_uuid(), gen_random_uuid()]::uuid[],
-       ARRAY['kafka', 'kafka']::text[],
-       ARRAY['product.updated', 'stock.reserved']::text[],
-       ARRAY[:pid::text,
-             (lpad(to_hex(:b::bigint), 16, '0') || lpad(to_hex(:a::bigint), 16, '0'))::uuid::text]::text[],
-       ARRAY[
-         jsonb_build_object(
-           'schema', 'product.updated', 'schema_version', '1.0', 'event_id', gen_random_uuid(),
-           'occurred_at', now(), 'product_id', :pid::text, 'version', :version::int + 1,
-           'type', 'StockReserved',
-           'data', jsonb_build_object('sku', :sku::text, 'name', :name::text,
-                                      'description', :description::text,
-                                      'price_cents', :price_cents::int, 'currency', :currency::text,
-                                      'stock_available', :stock_available::int - 1,
-                                      'stock_reserved', :stock_reserved::int + 1)),
-         jsonb_build_object(
-           'schema', 'stock.reserved', 'schema_version', '1.0', 'event_id', gen_random_uuid(),
-           'occurred_at', now(),
-           'order_id', (lpad(to_hex(:b::bigint), 16, '0') || lpad(to_hex(:a::bigint), 16, '0'))::uuid::text,
-           'reason', NULL)]::jsonb[],
-       ARRAY[jsonb_build_object('x-bench', :tag::text), jsonb_build_object('x-bench', :tag::text)]::jsonb[])
-       WITH ORDINALITY AS m(event_id, destination, topic, message_key, payload, headers, n)
- ORDER BY n;
-\endpipeline
-COMMIT;
-\startpipeline
-\endpipeline
-SELECT pg_notify('outbox', '');
-"""
+SELECT EXISTS (SELECT 1 FROM stock_reservations WHERE order_id = {_ORDER_ID}),
+       EXISTS (SELECT 1 FROM cancelled_orders WHERE order_id = {_ORDER_ID});
+SELECT {PRODUCT_COLUMNS} FROM products WHERE id = (:products::uuid[])[:k] FOR UPDATE \gset p_
+{_STOCK_RESERVED}INSERT INTO stock_reservations (order_id, product_id, quantity)
+VALUES ({_ORDER_ID}, :p_id::uuid, 1);
+{outbox_rows("outbox", _RESERVATION_ROWS, _TAGGED, published=True)}\endpipeline
+{unit_end(WAKE_RELAY)}"""
 
 
 # --- the products -------------------------------------------------------------------------------
@@ -219,7 +186,7 @@ def pgbench_baseline(db_url: str, products: int, clients: int, seconds: int) -> 
         }
         return run_pgbench(
             db_url,
-            RESERVATION_SCRIPT.format(events=SCRATCH_EVENTS),
+            RESERVATION_SCRIPT,
             variables,
             clients,
             seconds,

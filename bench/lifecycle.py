@@ -70,31 +70,29 @@ from typing import Any
 
 import psycopg
 
-from bench.pgbench import SCRATCH_OUTBOX, Run, run_together, scratch_customers, scratch_outbox
-from bench.placement import PGBENCH_SCRIPT, REQUEST_HASH
+from bench.catalog_scripts import PRODUCT_COLUMNS, RESERVED, product_event, product_updated, stock_reserved
+from bench.pgbench import (
+    SCRATCH_OUTBOX,
+    WAKE_RELAY,
+    WAKE_RELAY_WITH_LSN,
+    OutboxRow,
+    Run,
+    outbox_rows,
+    run_together,
+    scratch_customers,
+    scratch_outbox,
+    unit_end,
+)
+from bench.placement import ORDER_ID, PGBENCH_SCRIPT, REQUEST_HASH
 from shop.db.orders import LOCKED_COLUMNS, STOCK_SETTLED_CHANNEL
-from shop.db.outbox import NOTIFY_CHANNEL
 
-ORDER_ID = "(lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))::uuid"
 ORDER_STOCK_CONSUMER = "order-stock-lifecycle"  # the shop's: order-stock
 INVENTORY_CONSUMER = "inventory-lifecycle"  # the shop's: inventory
 SCRATCH_EVENTS = "pgbench_lifecycle_events"
 STOCK = 100_000_000
 
-# A pipeline closed with nothing queued: psycopg's bare Sync, one round trip.
-BARE_SYNC = "\\startpipeline\n\\endpipeline\n"
-
-# After the commit, in autocommit (UnitOfWork._after_commit), one statement: the relay's wake-up
-# when the unit wrote outbox rows, the notifications asked for, the commit's position when tracked.
-WAKE_RELAY = f"SELECT pg_notify('{NOTIFY_CHANNEL}', '');"
-WAKE_RELAY_WITH_LSN = f"SELECT pg_notify('{NOTIFY_CHANNEL}', ''), pg_current_wal_lsn()::text;"
+# The stock outcome's after-commit statement: the `order_stock` notification a waiting gateway asked for.
 STOCK_SETTLED = f"SELECT pg_notify('{STOCK_SETTLED_CHANNEL}', {ORDER_ID}::text);"
-
-
-def _unit_end(after_commit: str) -> str:
-    """A unit of work's end once its writes went out: COMMIT, the unit's pipeline closing (a bare
-    Sync), the after-commit statement."""
-    return f"COMMIT;\n{BARE_SYNC}{after_commit}\n"
 
 
 # The relay's batch (shop/relay.py _publish_batch, batch_size 500): BEGIN, claim_unsent, mark_sent
@@ -150,7 +148,7 @@ ON CONFLICT DO NOTHING RETURNING 1;
 {LOCK_ORDER}
 \\startpipeline
 {_update_order("PENDING", "NULL", "NULL")}\\endpipeline
-{_unit_end(STOCK_SETTLED)}"""
+{unit_end(STOCK_SETTLED)}"""
 
 # 6. shop/actors/orders.py pay_order -> transition -> shop/actors/commands.py answer_once ->
 # shop/handlers/orders.py handle_pay: the ledger look-up (read); the order locked (LOCK_ORDER, read:
@@ -182,47 +180,9 @@ VALUES (gen_random_uuid(), 'kafka', 'order.paid', {ORDER_ID}::text,
                            'occurred_at', now(), 'order_id', {ORDER_ID}::text, 'reason', NULL),
         '{{}}'::jsonb);
 \\endpipeline
-{_unit_end(WAKE_RELAY_WITH_LSN)}"""
+{unit_end(WAKE_RELAY_WITH_LSN)}"""
 
 ORDERS_SCRIPT = PGBENCH_SCRIPT + RELAY_CLAIM + STOCK_OUTCOME + PAYMENT + RELAY_CLAIM
-
-_PRODUCT_COLUMNS = (
-    "id, sku, name, description, price_cents, currency, stock_available, stock_reserved, version,"
-    " created_at, updated_at"
-)
-
-
-def _product_event(kind: str, available: str, reserved: str) -> str:
-    """shop/handlers/products.py record_event on a locked product (its columns in :p_*): the event
-    appended (its seq read), the projection's row rewritten (shop/db/products.py update_product);
-    its product.updated row goes to the unit's outbox rows (_product_updated). The caller's pipeline
-    is open after it."""
-    return f"""
-INSERT INTO {SCRATCH_EVENTS} (event_id, product_id, version, type, data, occurred_at)
-VALUES (gen_random_uuid(), :p_id::uuid, :p_version::int + 1, '{kind}',
-        jsonb_build_object('order_id', {ORDER_ID}::text, 'quantity', 1), now())
-RETURNING seq;
-\\startpipeline
-UPDATE products SET sku = :p_sku, name = :p_name, description = :p_description,
-       price_cents = :p_price_cents::int, currency = :p_currency,
-       stock_available = {available}, stock_reserved = {reserved}, version = :p_version::int + 1,
-       updated_at = now()
- WHERE id = :p_id::uuid;
-"""
-
-
-def _product_updated(kind: str, available: str, reserved: str) -> str:
-    """The payload of the product.updated row record_event queues (shop/schemas/events.py
-    encode_product_event: the snapshot after it)."""
-    return f"""jsonb_build_object(
-           'schema', 'product.updated', 'schema_version', '1.0', 'event_id', gen_random_uuid(),
-           'occurred_at', now(), 'product_id', :p_id::text, 'version', :p_version::int + 1,
-           'type', '{kind}',
-           'data', jsonb_build_object('sku', :p_sku::text, 'name', :p_name::text,
-                                      'description', :p_description::text,
-                                      'price_cents', :p_price_cents::int, 'currency', :p_currency::text,
-                                      'stock_available', {available}, 'stock_reserved', {reserved}))"""
-
 
 # Per order: BEGIN on its own, then shop/db/products.py lock_order with shop/db/inbox.py
 # record_handled (read).
@@ -235,8 +195,13 @@ ON CONFLICT DO NOTHING RETURNING 1;
 \\endpipeline
 """
 
-_RESERVED = ("(:p_stock_available::int - 1)", "(:p_stock_reserved::int + 1)")
 _SOLD = ("(:p_stock_available::int)", "(:p_stock_reserved::int - 1)")
+
+# The reservation's outbox rows: product.updated and the stock.reserved answer.
+_RESERVATION_ROWS = [
+    OutboxRow("kafka", "product.updated", ":p_id::text", product_updated("StockReserved", *RESERVED)),
+    OutboxRow("kafka", "stock.reserved", f"{ORDER_ID}::text", stock_reserved(f"{ORDER_ID}::text")),
+]
 
 # 3. shop/handlers/inventory.py handle_order_created (shop/streams/saga.py SagaAgents.inventory), one
 # line of quantity 1: the order's lock and the inbox; reserved before or cancelled (shop/db/products.py
@@ -249,26 +214,11 @@ RESERVATION = f"""
 \\set b random(1, 9223372036854775806)
 {_LOCK_AND_INBOX}SELECT EXISTS (SELECT 1 FROM stock_reservations WHERE order_id = {ORDER_ID}),
        EXISTS (SELECT 1 FROM cancelled_orders WHERE order_id = {ORDER_ID});
-SELECT {_PRODUCT_COLUMNS} FROM products WHERE id = :product FOR UPDATE \\gset p_
-{_product_event("StockReserved", *_RESERVED)}
+SELECT {PRODUCT_COLUMNS} FROM products WHERE id = :product FOR UPDATE \\gset p_
+{product_event(SCRATCH_EVENTS, f"{ORDER_ID}::text", "StockReserved", *RESERVED)}
 INSERT INTO stock_reservations (order_id, product_id, quantity) VALUES ({ORDER_ID}, :p_id::uuid, 1);
-INSERT INTO {SCRATCH_OUTBOX} (event_id, destination, topic, message_key, payload, headers)
-SELECT event_id, destination, topic, message_key, payload, headers
-  FROM unnest(
-       ARRAY[gen_random_uuid(), gen_random_uuid()]::uuid[],
-       ARRAY['kafka', 'kafka']::text[],
-       ARRAY['product.updated', 'stock.reserved']::text[],
-       ARRAY[:p_id::text, {ORDER_ID}::text]::text[],
-       ARRAY[
-         {_product_updated("StockReserved", *_RESERVED)},
-         jsonb_build_object(
-           'schema', 'stock.reserved', 'schema_version', '1.0', 'event_id', gen_random_uuid(),
-           'occurred_at', now(), 'order_id', {ORDER_ID}::text, 'reason', NULL)]::jsonb[],
-       ARRAY['{{}}', '{{}}']::jsonb[])
-       WITH ORDINALITY AS m(event_id, destination, topic, message_key, payload, headers, n)
- ORDER BY n;
-\\endpipeline
-{_unit_end(WAKE_RELAY)}"""
+{outbox_rows(SCRATCH_OUTBOX, _RESERVATION_ROWS)}\\endpipeline
+{unit_end(WAKE_RELAY)}"""
 
 # 8. shop/handlers/inventory.py handle_order_paid -> _settle (shop/streams/saga.py
 # SagaAgents.settlement): the order's lock and the inbox; its held reservations locked
@@ -278,16 +228,16 @@ SELECT event_id, destination, topic, message_key, payload, headers
 SALE = f"""
 {_LOCK_AND_INBOX}SELECT product_id, quantity FROM stock_reservations
  WHERE order_id = {ORDER_ID} AND state = 'reserved' ORDER BY product_id FOR UPDATE \\gset r_
-SELECT {_PRODUCT_COLUMNS} FROM products WHERE id = :r_product_id FOR UPDATE \\gset p_
-{_product_event("StockSold", *_SOLD)}
+SELECT {PRODUCT_COLUMNS} FROM products WHERE id = :r_product_id FOR UPDATE \\gset p_
+{product_event(SCRATCH_EVENTS, f"{ORDER_ID}::text", "StockSold", *_SOLD)}
 UPDATE stock_reservations SET state = 'sold', updated_at = now()
  WHERE order_id = {ORDER_ID} AND product_id = :r_product_id;
 INSERT INTO {SCRATCH_OUTBOX} (event_id, destination, topic, message_key, payload, headers)
 VALUES (gen_random_uuid(), 'kafka', 'product.updated', :p_id,
-        {_product_updated("StockSold", *_SOLD)},
+        {product_updated("StockSold", *_SOLD)},
         '{{}}'::jsonb);
 \\endpipeline
-{_unit_end(WAKE_RELAY)}"""
+{unit_end(WAKE_RELAY)}"""
 
 CATALOG_SCRIPT = RESERVATION + RELAY_CLAIM + SALE + RELAY_CLAIM
 

@@ -18,11 +18,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
 from bench import report
+from shop.db.outbox import NOTIFY_CHANNEL
 
 PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
 
@@ -133,6 +134,54 @@ def run_pgbench(
     `seconds`; transactions per second and latency as pgbench reports them."""
     (result,) = run_together([Run(db_url, script, variables, clients, name, seconds=seconds)])
     return result
+
+
+# --- pieces of the scripts -----------------------------------------------------------------------
+
+# A pipeline closed with nothing queued: psycopg's bare Sync, one round trip.
+BARE_SYNC = "\\startpipeline\n\\endpipeline\n"
+
+# After the commit, in autocommit (UnitOfWork._after_commit), one statement: the relay's wake-up
+# when the unit wrote outbox rows, the notifications asked for, the commit's position when tracked.
+WAKE_RELAY = f"SELECT pg_notify('{NOTIFY_CHANNEL}', '');"
+WAKE_RELAY_WITH_LSN = f"SELECT pg_notify('{NOTIFY_CHANNEL}', ''), pg_current_wal_lsn()::text;"
+
+
+def unit_end(after_commit: str) -> str:
+    """A unit of work's end once its writes went out: COMMIT, the unit's pipeline closing (a bare
+    Sync), the after-commit statement."""
+    return f"COMMIT;\n{BARE_SYNC}{after_commit}\n"
+
+
+class OutboxRow(NamedTuple):
+    """One row of a unit's outbox: its key and payload are SQL expressions of the script."""
+
+    destination: str
+    topic: str
+    key: str
+    payload: str
+
+
+def outbox_rows(table: str, rows: Sequence[OutboxRow], headers: str = "'{}'", published: bool = False) -> str:
+    """The unit's outbox rows as shop/db/outbox.py insert_messages writes several: one INSERT ...
+    SELECT FROM unnest, in order, into `table`; `headers` (SQL) on every row; `published`: marked
+    sent already (now()), so that no relay sends them."""
+    sent = (", published_at", ", now()") if published else ("", "")
+    uuids = ", ".join("gen_random_uuid()" for _ in rows)
+    payloads = ",\n         ".join(row.payload for row in rows)
+    return f"""INSERT INTO {table} (event_id, destination, topic, message_key, payload, headers{sent[0]})
+SELECT event_id, destination, topic, message_key, payload, headers{sent[1]}
+  FROM unnest(
+       ARRAY[{uuids}]::uuid[],
+       ARRAY[{", ".join(f"'{row.destination}'" for row in rows)}]::text[],
+       ARRAY[{", ".join(f"'{row.topic}'" for row in rows)}]::text[],
+       ARRAY[{", ".join(row.key for row in rows)}]::text[],
+       ARRAY[
+         {payloads}]::jsonb[],
+       ARRAY[{", ".join(headers for _ in rows)}]::jsonb[])
+       WITH ORDINALITY AS m(event_id, destination, topic, message_key, payload, headers, n)
+ ORDER BY n;
+"""
 
 
 # --- scratch rows for the scripts ---------------------------------------------------------------
