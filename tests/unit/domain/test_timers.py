@@ -59,41 +59,28 @@ def test_reminder_kinds_are_numbered_from_one():
 
 
 @pytest.mark.parametrize(
-    ("kind", "number"),
+    ("kind", "number", "is_kind"),
     [
-        ("reminder_1", 1),
-        ("reminder_3", 3),
-        ("reminder_10", 10),
-        ("reminder_0", None),
-        ("reminder_01", None),
-        ("reminder_x", None),
-        ("reminder_", None),
-        ("reminder_-1", None),
-        ("reminder_1 ", None),
-        ("Reminder_1", None),
-        ("expiry", None),
-        ("", None),
+        ("reminder_1", 1, True),
+        ("reminder_3", 3, True),
+        ("reminder_10", 10, True),
+        ("reminder_22", 22, True),
+        ("expiry", None, True),
+        ("reminder_0", None, False),
+        ("reminder_01", None, False),
+        ("reminder_x", None, False),
+        ("reminder_", None, False),
+        ("reminder_-1", None, False),
+        ("reminder_1 ", None, False),
+        ("Reminder_1", None, False),
+        ("EXPIRY", None, False),
+        ("expiry ", None, False),
+        ("", None, False),
     ],
 )
-def test_reminder_number(kind, number):
+def test_a_kinds_reminder_number_and_whether_it_names_a_timer(kind, number, is_kind):
     assert reminder_number(kind) == number
-
-
-@pytest.mark.parametrize(
-    ("kind", "expected"),
-    [
-        ("expiry", True),
-        ("reminder_1", True),
-        ("reminder_22", True),
-        ("reminder_0", False),
-        ("reminder_x", False),
-        ("EXPIRY", False),
-        ("expiry ", False),
-        ("", False),
-    ],
-)
-def test_is_timer_kind(kind, expected):
-    assert is_timer_kind(kind) is expected
+    assert is_timer_kind(kind) is is_kind
 
 
 @pytest.mark.parametrize(
