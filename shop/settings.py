@@ -251,6 +251,9 @@ class Settings:
     trusted_proxies: tuple[str, ...]
     auth: AuthSettings
     mail: MailSettings
+    # Where a person reads the development mail (Mailpit's web page): the storefront's sign-up page
+    # links to it when set (var/stack.env sets it); unset in production, where mail really goes out.
+    mailpit_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -376,6 +379,7 @@ class Settings:
                 min_backoff=duration("SHOP_MAIL_MIN_BACKOFF", "5s"),
                 max_backoff=duration("SHOP_MAIL_MAX_BACKOFF", "5m"),
             ),
+            mailpit_url=optional("SHOP_MAILPIT_URL"),
         )
 
     def process_ports(self) -> dict[str, int]:

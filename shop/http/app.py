@@ -27,6 +27,7 @@ from shop.http.routes.auth import AuthRoutes
 from shop.http.routes.orders import OrderRoutes
 from shop.http.routes.products import ProductRoutes
 from shop.http.routing import add_routes
+from shop.http.storefront import StorefrontConfig, StorefrontRoutes
 from shop.http.validation import contract_middleware
 from shop.observability.readiness import Readiness
 from shop.security.keys import KeyRing
@@ -61,6 +62,9 @@ class GatewayRoutes:
     jwks: Handler
     docs: Handler
     docs_asset: Handler
+    storefront: Handler
+    storefront_asset: Handler
+    storefront_config: Handler
 
 
 def create_gateway_app(
@@ -73,10 +77,12 @@ def create_gateway_app(
     orders: OrderRoutes | None = None,
     rate_limit: Middleware | None = None,
     clients: ClientAddress | None = None,
+    storefront: StorefrontConfig | None = None,
 ) -> web.Application:
     """The gateway. Contexts are None only in tests of the shared behaviour, which need no database.
     Routes come from the routing table (shop/http/routing.py). `clients` says whose X-Forwarded-For
-    is believed (by default nobody's: the peer is the client)."""
+    is believed (by default nobody's: the peer is the client); `storefront` what the storefront's
+    page is told (shop/http/storefront.py)."""
     middlewares = [
         client_middleware(clients or ClientAddress(())),  # the rate limiter and login count by it
         identity_middleware(verifier),
@@ -88,8 +94,17 @@ def create_gateway_app(
     ]
     app = create_base_app(readiness, max_body_bytes, middlewares)
     docs = DocsRoutes()
+    shop_pages = StorefrontRoutes(storefront or StorefrontConfig())
     contexts: dict[str, object] = {
-        "gateway": GatewayRoutes(openapi, jwks_handler(keyring), docs.page, docs.asset)
+        "gateway": GatewayRoutes(
+            openapi,
+            jwks_handler(keyring),
+            docs.page,
+            docs.asset,
+            shop_pages.page,
+            shop_pages.asset,
+            shop_pages.config,
+        )
     }
     for name, routes in (("auth", auth), ("products", products), ("orders", orders)):
         if routes is not None:

@@ -88,6 +88,29 @@ _OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             "404": _error("not_found: not one of the page's files"),
         },
     },
+    ("GET", "/"): {
+        "summary": "The storefront: the shop's pages for a person (views are hash routes: /#/cart, ...)",
+        "operationId": "storefront",
+        "responses": {
+            "200": {
+                "description": "HTML (Content-Security-Policy: 'self' only)",
+                "content": {"text/html": {}},
+            }
+        },
+    },
+    ("GET", "/assets/{filename}"): {
+        "summary": "The storefront's modules and stylesheet",
+        "operationId": "storefrontAsset",
+        "responses": {
+            "200": {"description": "the file", "content": {"*/*": {}}},
+            "404": _error("not_found: not one of the storefront's files"),
+        },
+    },
+    ("GET", "/storefront.json"): {
+        "summary": "What the storefront's page is told: Mailpit's page in development, the reminders' delays",
+        "operationId": "storefrontConfig",
+        "responses": {"200": _json(schemas.STOREFRONT_CONFIG, "the page's settings")},
+    },
     # --- auth ---
     ("POST", "/api/v1/auth/register"): {
         "summary": "Register; a verification code is emailed (a notice instead to a verified owner)",

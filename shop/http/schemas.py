@@ -308,6 +308,20 @@ TOKENS = answer(
     }
 )
 
+STOREFRONT_CONFIG = answer(
+    {
+        "mailpit_url": {
+            "type": ["string", "null"],
+            "description": "Mailpit's web page in development (SHOP_MAILPIT_URL); null when not set",
+        },
+        "reminders_s": {
+            "type": "array",
+            "items": {"type": "number", "exclusiveMinimum": 0},
+            "description": "the payment reminders' delays after placement, in seconds (SHOP_ORDER_REMINDERS)",
+        },
+    }
+)
+
 ACCOUNT = answer(
     {
         "id": UUID,

@@ -24,6 +24,7 @@ from shop.http.routes.auth import AuthRoutes
 from shop.http.routes.orders import OrderRoutes
 from shop.http.routes.products import ProductRoutes
 from shop.http.stock_watch import StockWatch
+from shop.http.storefront import StorefrontConfig
 from shop.redis_clients import async_redis
 from shop.security.keys import load_keyring
 from shop.security.throttle import LoginLimiter
@@ -121,6 +122,7 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
         orders,
         rate_limit,
         clients=ClientAddress(settings.trusted_proxies),
+        storefront=StorefrontConfig(settings.mailpit_url, settings.orders.reminders),
     )
     listen_port = port or settings.gateway_port
 
