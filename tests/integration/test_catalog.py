@@ -14,14 +14,7 @@ from opentelemetry import propagate
 
 from shop.db.unit_of_work import UnitOfWork
 from shop.domain.products import DuplicateSku, VersionConflict
-from shop.handlers.products import (
-    AdjustStock,
-    CreateProduct,
-    PatchProduct,
-    handle_adjust_stock,
-    handle_create,
-    handle_patch,
-)
+from shop.handlers import products as catalog
 from shop.relay import OutboxRelay
 from tests.concurrency import run_together
 from tests.integration.db_helpers import now
@@ -48,11 +41,13 @@ def test_each_change_is_an_event_the_projection_and_an_outbox_row_together(pool)
         propagate.extract({"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"})
     )
     try:
-        product = handle_create(CreateProduct(new_fields()), UnitOfWork(pool), now)
+        product = catalog.handle_create(catalog.CreateProduct(new_fields()), UnitOfWork(pool), now)
     finally:
         otel_context.detach(caller)
-    product = handle_patch(PatchProduct(product.id, {"price_cents": 1099}, 1), UnitOfWork(pool), now)
-    product = handle_adjust_stock(AdjustStock(product.id, -2), UnitOfWork(pool), now)
+    product = catalog.handle_patch(
+        catalog.PatchProduct(product.id, {"price_cents": 1099}, 1), UnitOfWork(pool), now
+    )
+    product = catalog.handle_adjust_stock(catalog.AdjustStock(product.id, -2), UnitOfWork(pool), now)
     with pool.connection() as conn:
         events = conn.execute(
             "SELECT version, type FROM product_events WHERE product_id = %s ORDER BY version", (product.id,)
@@ -73,9 +68,9 @@ def test_each_change_is_an_event_the_projection_and_an_outbox_row_together(pool)
 
 def test_a_duplicate_sku_leaves_nothing_behind(pool):
     fields = new_fields()
-    handle_create(CreateProduct(fields), UnitOfWork(pool), now)
+    catalog.handle_create(catalog.CreateProduct(fields), UnitOfWork(pool), now)
     with pytest.raises(DuplicateSku):
-        handle_create(CreateProduct({**fields, "name": "Other"}), UnitOfWork(pool), now)
+        catalog.handle_create(catalog.CreateProduct({**fields, "name": "Other"}), UnitOfWork(pool), now)
     with pool.connection() as conn:
         assert conn.execute("SELECT count(*) FROM products WHERE sku = %s", (fields["sku"],)).fetchone() == (
             1,
@@ -83,11 +78,13 @@ def test_a_duplicate_sku_leaves_nothing_behind(pool):
 
 
 def test_two_concurrent_patches_from_one_version_cannot_both_win(pool):
-    product = handle_create(CreateProduct(new_fields()), UnitOfWork(pool), now)
+    product = catalog.handle_create(catalog.CreateProduct(new_fields()), UnitOfWork(pool), now)
 
     def patch(price: int) -> str:
         try:
-            handle_patch(PatchProduct(product.id, {"price_cents": price}, 1), UnitOfWork(pool), now)
+            catalog.handle_patch(
+                catalog.PatchProduct(product.id, {"price_cents": price}, 1), UnitOfWork(pool), now
+            )
             return "ok"
         except VersionConflict:
             return "conflict"
@@ -97,7 +94,7 @@ def test_two_concurrent_patches_from_one_version_cannot_both_win(pool):
 
 
 def test_the_event_stream_refuses_a_second_writer_of_a_version_and_any_rewrite(pool):
-    product = handle_create(CreateProduct(new_fields()), UnitOfWork(pool), now)
+    product = catalog.handle_create(catalog.CreateProduct(new_fields()), UnitOfWork(pool), now)
     with pool.connection() as conn, pytest.raises(psycopg.errors.UniqueViolation):
         conn.execute(
             "INSERT INTO product_events (event_id, product_id, version, type, data, occurred_at)"
@@ -109,7 +106,7 @@ def test_the_event_stream_refuses_a_second_writer_of_a_version_and_any_rewrite(p
 
 
 def test_product_events_reach_kafka_and_read_back_with_a_plain_consumer(settings, pool):
-    product = handle_create(CreateProduct(new_fields()), UnitOfWork(pool), now)
+    product = catalog.handle_create(catalog.CreateProduct(new_fields()), UnitOfWork(pool), now)
     relay = OutboxRelay(
         {"catalog": settings.databases["catalog"].primary_url},
         {"bootstrap.servers": settings.kafka_bootstrap},
@@ -137,7 +134,7 @@ def _replay(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_replay_finds_a_corrupted_projection_and_apply_repairs_it(pool):
-    product = handle_create(CreateProduct(new_fields()), UnitOfWork(pool), now)
+    product = catalog.handle_create(catalog.CreateProduct(new_fields()), UnitOfWork(pool), now)
     clean = _replay()
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "no difference" in clean.stdout
