@@ -1,5 +1,5 @@
-"""What every event decoder shares: the two poison errors, reading a record's value as a JSON
-object, and reading its `schema_version`.
+"""What every event shares: the header every encoder writes (`header`), and for every decoder the
+two poison errors, reading a record's value as a JSON object, and reading its `schema_version`.
 
 Decoding is a pure function of the record's bytes, so an exception it raises is raised again on
 every retry and would hold the partition forever. Every decoding failure is therefore poison:
@@ -13,13 +13,25 @@ import functools
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
+from uuid import UUID
 
 from shop.names import PoisonMessage
 
 # ASCII digits only, no sign, space or leading zero: int() and str.isdigit() accept far more
 # ("²", "١", " 1", "1_0"), and a version either means exactly one number or is malformed.
 _VERSION = re.compile(r"(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})")
+
+
+def header(schema: str, schema_version: str, event_id: UUID, occurred_at: datetime) -> dict[str, Any]:
+    """The fields every event starts with, as its producer writes them."""
+    return {
+        "schema": schema,
+        "schema_version": schema_version,
+        "event_id": str(event_id),
+        "occurred_at": occurred_at.isoformat(),
+    }
 
 
 class MalformedEvent(PoisonMessage):

@@ -32,7 +32,7 @@ from shop.names import PRODUCT_CREATED as PRODUCT_CREATED
 from shop.names import PRODUCT_UPDATED as PRODUCT_UPDATED
 from shop.schemas.envelope import MalformedEvent as MalformedEvent  # the poison errors, re-exported
 from shop.schemas.envelope import UnknownSchemaVersion as UnknownSchemaVersion
-from shop.schemas.envelope import decoder, load_object, major_version
+from shop.schemas.envelope import decoder, header, load_object, major_version
 
 SCHEMA_VERSION = "1.0"  # what producers of product events write today
 
@@ -228,10 +228,7 @@ def encode_product_event(
     if missing:
         raise ValueError(f"snapshot lacks {', '.join(missing)}")
     body = {
-        "schema": schema,
-        "schema_version": SCHEMA_VERSION,
-        "event_id": str(event_id),
-        "occurred_at": occurred_at.isoformat(),
+        **header(schema, SCHEMA_VERSION, event_id, occurred_at),
         "product_id": str(product_id),
         "version": version,
         "type": type,

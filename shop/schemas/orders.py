@@ -17,7 +17,14 @@ from shop.names import ORDER_CREATED as ORDER_CREATED
 from shop.names import ORDER_PAID as ORDER_PAID
 from shop.names import STOCK_REJECTED as STOCK_REJECTED
 from shop.names import STOCK_RESERVED as STOCK_RESERVED
-from shop.schemas.envelope import MalformedEvent, UnknownSchemaVersion, decoder, load_object, major_version
+from shop.schemas.envelope import (
+    MalformedEvent,
+    UnknownSchemaVersion,
+    decoder,
+    header,
+    load_object,
+    major_version,
+)
 
 SCHEMA_VERSION = "1.0"
 
@@ -32,10 +39,7 @@ def encode_order_created(
     currency: str,
 ) -> dict[str, Any]:
     return {
-        "schema": ORDER_CREATED,
-        "schema_version": SCHEMA_VERSION,
-        "event_id": str(event_id),
-        "occurred_at": occurred_at.isoformat(),
+        **header(ORDER_CREATED, SCHEMA_VERSION, event_id, occurred_at),
         "order_id": str(order_id),
         "user_id": str(user_id),
         "lines": [
@@ -76,10 +80,7 @@ def encode_order_notice(
     schema: str, event_id: UUID, occurred_at: datetime, order_id: UUID, reason: str | None
 ) -> dict[str, Any]:
     return {
-        "schema": schema,
-        "schema_version": SCHEMA_VERSION,
-        "event_id": str(event_id),
-        "occurred_at": occurred_at.isoformat(),
+        **header(schema, SCHEMA_VERSION, event_id, occurred_at),
         "order_id": str(order_id),
         "reason": reason,
     }
