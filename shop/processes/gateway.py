@@ -88,22 +88,15 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
             routes.commands, InFlightLocks(freshness_redis, context), WriteFreshness(freshness_redis, context)
         )
 
-    catalog_replica, catalog_primary = _async_pools(settings, "catalog")
-    products = ProductRoutes(
-        actors=actors.products,
-        commands=context_commands("catalog"),
-        replica=catalog_replica,
-        primary=catalog_primary,
-    )
-    orders_replica, orders_primary = _async_pools(settings, "orders")
+    # Each with its context's actors, commands (locks, write positions), replica and primary.
+    products = ProductRoutes(actors.products, context_commands("catalog"), *_async_pools(settings, "catalog"))
     orders = OrderRoutes(
-        actors=actors.orders,
-        commands=context_commands("orders"),
-        replica=orders_replica,
-        primary=orders_primary,
+        actors.orders,
+        context_commands("orders"),
+        *_async_pools(settings, "orders"),
         stock_watch=StockWatch(settings.databases["orders"].primary_url),
     )
-    pools = [replica, primary_async, catalog_replica, catalog_primary, orders_replica, orders_primary]
+    pools = [replica, primary_async, products.replica, products.primary, orders.replica, orders.primary]
     # Its own client with short timeouts: a Redis that hangs must not hang requests (see ratelimit.py).
     limiter_redis = async_redis(
         settings.redis_url, settings.redis_cluster, socket_timeout=0.25, socket_connect_timeout=0.25
