@@ -20,8 +20,6 @@ from tests.e2e.stack import e2e_stack
 from tests.e2e.test_auth import PASSWORD, login, new_address, register_and_verify
 from tests.unit.ops.tools import ROOT, ensure_deb
 
-pytestmark = pytest.mark.browser
-
 SCREENSHOTS = ROOT / "var" / "screenshots"
 
 
@@ -38,13 +36,15 @@ def chromium() -> str:
     return ensure_deb("chromium", "chromium")
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API runs an event loop while it is started, and the
+# asyncio tests that run after this module need none running.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright, chromium: str) -> Iterator[Browser]:
     launched = playwright.chromium.launch(executable_path=chromium, headless=True)
     yield launched
