@@ -70,3 +70,39 @@ export function say(line, text, kind = "error") {
   line.textContent = text || "";
   line.hidden = !text;
 }
+
+/**
+ * Runs `work` when `form` is submitted, with its submit button disabled meanwhile. An error `work`
+ * throws is said in `message` (in words) and the button works again; on success the page moves on.
+ */
+export function onSubmit(form, message, work) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const submit = form.querySelector("button[type=submit]");
+    submit.disabled = true;
+    say(message, "");
+    try {
+      await work();
+    } catch (error) {
+      say(message, error.words);
+      submit.disabled = false;
+    }
+  });
+}
+
+/** An email and password form (`prefix`-email, `prefix`-password, `prefix`-submit), for sign-up and login. */
+export function credentialsForm(prefix, { passwordLabel, password, submitLabel, message }) {
+  const emailInput = el("input", { type: "email", id: `${prefix}-email`, testid: `${prefix}-email`, required: true, autocomplete: prefix === "login" ? "username" : "email" });
+  const passwordInput = el("input", { type: "password", id: `${prefix}-password`, testid: `${prefix}-password`, required: true, ...password });
+  const form = el(
+    "form",
+    { class: "form", novalidate: true },
+    el("label", { for: `${prefix}-email` }, "Email"),
+    emailInput,
+    el("label", { for: `${prefix}-password` }, passwordLabel),
+    passwordInput,
+    el("button", { type: "submit", class: "primary", testid: `${prefix}-submit` }, submitLabel),
+    message,
+  );
+  return { form, email: emailInput, password: passwordInput };
+}

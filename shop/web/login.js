@@ -1,40 +1,27 @@
 // Login: `#/login` (with `?then=#/cart` to go back where the person was).
 
-import { el, fill, messageLine, say } from "./dom.js";
+import { credentialsForm, el, fill, messageLine, onSubmit } from "./dom.js";
 import { next } from "./router.js";
 import * as session from "./session.js";
 import { verifyForm } from "./signup.js";
 
 export async function render(view, { query }) {
-  const email = el("input", { type: "email", id: "login-email", testid: "login-email", required: true, autocomplete: "username" });
-  const password = el("input", { type: "password", id: "login-password", testid: "login-password", required: true, autocomplete: "current-password" });
   const message = messageLine("login-message");
-  const form = el(
-    "form",
-    { class: "form", novalidate: true },
-    el("label", { for: "login-email" }, "Email"),
-    email,
-    el("label", { for: "login-password" }, "Password"),
-    password,
-    el("button", { type: "submit", class: "primary", testid: "login-submit" }, "Log in"),
+  const { form, email, password } = credentialsForm("login", {
+    passwordLabel: "Password",
+    password: { autocomplete: "current-password" },
+    submitLabel: "Log in",
     message,
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const submit = form.querySelector("button");
-    submit.disabled = true;
-    say(message, "");
+  });
+  onSubmit(form, message, async () => {
     try {
       await session.login(email.value, password.value);
-      location.hash = next(query);
     } catch (error) {
-      if (error.code === "email_not_verified") {
-        fill(view, el("h1", {}, "Verify your email"), verifyForm(email.value.trim(), password.value, next(query)));
-        return;
-      }
-      say(message, error.words);
-      submit.disabled = false;
+      if (error.code !== "email_not_verified") throw error;
+      fill(view, el("h1", {}, "Verify your email"), verifyForm(email.value.trim(), password.value, next(query)));
+      return;
     }
+    location.hash = next(query);
   });
   fill(
     view,

@@ -3,36 +3,21 @@
 
 import { request } from "./api.js";
 import { config } from "./config.js";
-import { el, fill, messageLine, say } from "./dom.js";
+import { credentialsForm, el, fill, messageLine, onSubmit, say } from "./dom.js";
 import { next } from "./router.js";
 import * as session from "./session.js";
 
 export async function render(view, { query }) {
-  const email = el("input", { type: "email", id: "signup-email", testid: "signup-email", required: true, autocomplete: "email" });
-  const password = el("input", { type: "password", id: "signup-password", testid: "signup-password", required: true, minlength: 10, maxlength: 128, autocomplete: "new-password" });
   const message = messageLine("signup-message");
-  const form = el(
-    "form",
-    { class: "form", novalidate: true },
-    el("label", { for: "signup-email" }, "Email"),
-    email,
-    el("label", { for: "signup-password" }, "Password (10 to 128 characters)"),
-    password,
-    el("button", { type: "submit", class: "primary", testid: "signup-submit" }, "Sign up"),
+  const { form, email, password } = credentialsForm("signup", {
+    passwordLabel: "Password (10 to 128 characters)",
+    password: { minlength: 10, maxlength: 128, autocomplete: "new-password" },
+    submitLabel: "Sign up",
     message,
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const submit = form.querySelector("button");
-    submit.disabled = true;
-    say(message, "");
-    try {
-      await request("POST", "/api/v1/auth/register", { body: { email: email.value, password: password.value } });
-      fill(view, el("h1", {}, "Check your email"), verifyForm(email.value, password.value, next(query)));
-    } catch (error) {
-      say(message, error.words);
-      submit.disabled = false;
-    }
+  });
+  onSubmit(form, message, async () => {
+    await request("POST", "/api/v1/auth/register", { body: { email: email.value, password: password.value } });
+    fill(view, el("h1", {}, "Check your email"), verifyForm(email.value, password.value, next(query)));
   });
   fill(
     view,
@@ -68,19 +53,10 @@ export function verifyForm(address, password, then) {
       say(message, error.words);
     }
   });
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const submit = form.querySelector("button[type=submit]");
-    submit.disabled = true;
-    say(message, "");
-    try {
-      await request("POST", "/api/v1/auth/verify", { body: { email: address, code: code.value.trim(), password } });
-      await session.login(address, password);
-      location.hash = then;
-    } catch (error) {
-      say(message, error.words);
-      submit.disabled = false;
-    }
+  onSubmit(form, message, async () => {
+    await request("POST", "/api/v1/auth/verify", { body: { email: address, code: code.value.trim(), password } });
+    await session.login(address, password);
+    location.hash = then;
   });
   return form;
 }
