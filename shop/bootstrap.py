@@ -11,10 +11,11 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import dramatiq
 from confluent_kafka.admin import AdminClient
@@ -50,6 +51,8 @@ from shop.settings import Settings
 
 # What each dependency name in /readyz means; processes pick the ones they use.
 DEPENDENCIES = ("postgres_primary", "postgres_replica", "redis", "rabbitmq", "kafka")
+
+T = TypeVar("T")
 
 
 def load_settings() -> Settings:
@@ -118,10 +121,25 @@ def build_readiness(settings: Settings, needs: Iterable[str]) -> tuple[Readiness
 # --- What actors, agents and routes are handed --------------------------------------------------
 
 
+def _made_once(factory: Callable[..., T]) -> Callable[..., T]:
+    """`factory`'s object per arguments, made on first use and kept. Under a lock: worker threads
+    taking their first messages together would each make one (functools.cache alone does not
+    stop that), and every pool but the one kept would stay open, unused, for the process's life."""
+    made = functools.cache(factory)
+    lock = threading.Lock()
+
+    @functools.wraps(factory)
+    def get(*args: Any) -> T:
+        with lock:
+            return made(*args)
+
+    return get
+
+
 def build_dependencies(settings: Settings) -> Dependencies:
     """One process's dependencies: each pool and client made on first use, then kept."""
 
-    @functools.cache
+    @_made_once
     def primary_pool(context: str) -> ConnectionPool:
         url = settings.databases[context].primary_url
         return ConnectionPool(
@@ -133,13 +151,13 @@ def build_dependencies(settings: Settings) -> Dependencies:
             kwargs=primary_options(url, settings.pg_prepared_statements),  # see shop.db.connections
         )
 
-    @functools.cache
+    @_made_once
     def redis() -> SyncRedis:
         return sync_redis(
             settings.redis_url, settings.redis_cluster, socket_timeout=5, socket_connect_timeout=5
         )
 
-    @functools.cache
+    @_made_once
     def mail() -> MailDependencies:
         sender = SmtpSender(
             host=settings.smtp_host,

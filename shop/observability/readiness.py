@@ -96,7 +96,9 @@ def postgres_check(urls: Sequence[str], timeout: float, expect_replica: bool | N
             except psycopg.OperationalError as exc:
                 raise ConnectionError(f"{_database_name(url)}: {str(exc).strip().splitlines()[0]}") from None
             async with conn:
-                if expect_replica is not None and await in_recovery(conn) != expect_replica:
+                # Asked whatever the role expected: the check proves a statement goes through too.
+                recovering = await in_recovery(conn)
+                if expect_replica is not None and recovering != expect_replica:
                     role = "a replica" if expect_replica else "the primary"
                     raise RuntimeError(f"{_database_name(url)} is not {role}")
 
