@@ -49,7 +49,7 @@ PRIVATE = [
     ("GET", "/docs/static/../../metrics"),
     ("GET", "/api/v1/./.."),
     ("GET", "/stats"),
-    ("GET", "/"),
+    ("GET", "/assets/../metrics"),
 ]
 
 

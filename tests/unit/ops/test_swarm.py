@@ -326,6 +326,19 @@ def test_config_files_exist_and_names_are_unique(rendered):
 # ---- the shop's settings ----------------------------------------------------------------------------
 
 
+# Settings the cluster leaves empty on purpose, each named in stack.yml with an empty value.
+OFF_IN_THE_CLUSTER = {
+    "SHOP_MAILPIT_URL": "the storefront's link to Mailpit: the cluster's Mailpit is not published",
+}
+
+
+def test_the_settings_off_in_the_cluster_are_named_there_empty(rendered):
+    for name, service in shop_services(rendered).items():
+        environment = env_of(service)
+        for variable in OFF_IN_THE_CLUSTER:
+            assert environment.get(variable) == "", f"{name}: {variable} is not named empty"
+
+
 def test_the_shop_processes_name_exactly_the_settings_variables(rendered):
     read = variables()
     assert {"SHOP_RABBITMQ_URL", "SHOP_REDIS_CLUSTER"} <= read  # read as intended
@@ -341,7 +354,7 @@ def test_the_shop_processes_name_exactly_the_settings_variables(rendered):
                 problems.append(f"{name}: {variable} is no setting of shop/settings.py")
             if value:
                 given.add(setting_name(variable))
-    for missing in sorted(read - given):
+    for missing in sorted(read - given - set(OFF_IN_THE_CLUSTER)):
         problems.append(f"{missing}: no shop service sets it (it would fall back to a local default)")
     for name, service in services(rendered).items():
         if name in shop:
