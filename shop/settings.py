@@ -254,6 +254,9 @@ class Settings:
     # Where a person reads the development mail (Mailpit's web page): the storefront's sign-up page
     # links to it when set (var/stack.env sets it); unset in production, where mail really goes out.
     mailpit_url: str | None = None
+    # Jaeger's query API (var/stack.env sets the stack's): an admin's view of an order's journey
+    # reads the order's trace there; unset, that view answers 503 tracing_not_configured.
+    trace_query_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -380,6 +383,7 @@ class Settings:
                 max_backoff=duration("SHOP_MAIL_MAX_BACKOFF", "5m"),
             ),
             mailpit_url=optional("SHOP_MAILPIT_URL"),
+            trace_query_url=optional("SHOP_TRACE_QUERY_URL"),
         )
 
     def process_ports(self) -> dict[str, int]:

@@ -9,10 +9,12 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from opentelemetry.trace import get_current_span
 from psycopg.rows import class_row
 
 from shop.db.connections import Conn
 from shop.domain.orders import CancelReason, Order, Price, PricedLine, Status, Stock
+from shop.observability.tracing import trace_id_of
 
 AsyncConn = psycopg.AsyncConnection[Any]
 
@@ -94,13 +96,17 @@ def insert_order(
     expires_at: datetime,
     customer_email: str | None = None,
 ) -> None:
+    # The placement runs inside the request's trace (the place-order actor's span): the order keeps
+    # its id so that an admin can find the order's journey in the trace store.
+    trace_id = trace_id_of(get_current_span())
     conn.execute(
         """
         INSERT INTO orders
-               (id, user_id, total_cents, currency, created_at, updated_at, expires_at, customer_email)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+               (id, user_id, total_cents, currency, created_at, updated_at, expires_at, customer_email,
+                trace_id)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
         """,
-        (order_id, user_id, total_cents, currency, now, now, expires_at, customer_email),
+        (order_id, user_id, total_cents, currency, now, now, expires_at, customer_email, trace_id),
     )
     with conn.cursor() as cur:
         cur.executemany(
@@ -236,6 +242,46 @@ async def orders_of(
     for line in lines:
         by_order.setdefault(line.order_id, []).append(line)
     return [(row, by_order.get(row.id, [])) for row in rows]
+
+
+@dataclass(frozen=True)
+class OrderTrace:
+    """What an admin's view of an order's journey starts from."""
+
+    order_id: UUID
+    created_at: datetime
+    trace_id: str | None  # None: placed while tracing was off
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """An event the order caused, as one database's outbox holds it (until the retention deletes it)."""
+
+    topic: str
+    created_at: datetime
+    published_at: datetime | None
+
+
+async def order_trace(conn: AsyncConn, order_id: UUID) -> OrderTrace | None:
+    async with conn.cursor(row_factory=class_row(OrderTrace)) as cur:
+        await cur.execute(
+            "SELECT id AS order_id, created_at, trace_id FROM orders WHERE id = %s", (order_id,)
+        )
+        return await cur.fetchone()
+
+
+async def order_events(conn: AsyncConn, order_id: UUID) -> list[OutboxEvent]:
+    """The Kafka events of an order in the outbox of `conn`'s database, oldest first: the orders'
+    and the catalog's (the inventory's answers) both key an order's events by its id. Not
+    indexed by key: an admin's occasional read scans at most the retention's rows
+    (SHOP_OUTBOX_RETENTION), where an index would cost every write of the outbox."""
+    async with conn.cursor(row_factory=class_row(OutboxEvent)) as cur:
+        await cur.execute(
+            "SELECT topic, created_at, published_at FROM outbox"
+            " WHERE message_key = %s AND destination = 'kafka' ORDER BY id",
+            (str(order_id),),
+        )
+        return await cur.fetchall()
 
 
 # --- an order locked for a change (paying, cancelling, the stock outcome, its timers) -----------

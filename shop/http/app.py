@@ -24,6 +24,7 @@ from shop.http.middlewares import (
 from shop.http.openapi import openapi
 from shop.http.ratelimit import add_headers as add_rate_limit_headers
 from shop.http.routes.auth import AuthRoutes
+from shop.http.routes.journey import JourneyRoutes
 from shop.http.routes.orders import OrderRoutes
 from shop.http.routes.products import ProductRoutes
 from shop.http.routing import add_routes
@@ -78,11 +79,12 @@ def create_gateway_app(
     rate_limit: Middleware | None = None,
     clients: ClientAddress | None = None,
     storefront: StorefrontConfig | None = None,
+    admin: JourneyRoutes | None = None,
 ) -> web.Application:
     """The gateway. Contexts are None only in tests of the shared behaviour, which need no database.
     Routes come from the routing table (shop/http/routing.py). `clients` says whose X-Forwarded-For
     is believed (by default nobody's: the peer is the client); `storefront` what the storefront's
-    page is told (shop/http/storefront.py)."""
+    page is told (shop/http/storefront.py); `admin` serves an order's journey."""
     middlewares = [
         client_middleware(clients or ClientAddress(())),  # the rate limiter and login count by it
         identity_middleware(verifier),
@@ -106,7 +108,7 @@ def create_gateway_app(
             shop_pages.config,
         )
     }
-    for name, routes in (("auth", auth), ("products", products), ("orders", orders)):
+    for name, routes in (("auth", auth), ("products", products), ("orders", orders), ("admin", admin)):
         if routes is not None:
             contexts[name] = routes
     add_routes(app, contexts)

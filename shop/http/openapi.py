@@ -308,6 +308,21 @@ _OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             **_COMMAND_TIMEOUT,
         },
     },
+    # --- admin ---
+    ("GET", "/api/v1/admin/orders/{order_id}/journey"): {
+        "summary": "An order's journey (admin): its trace from the trace store, and its events",
+        "operationId": "orderJourney",
+        "responses": {
+            "200": _json(
+                schemas.ORDER_JOURNEY,
+                "the order's spans (none, with the reason, when the trace store holds no trace) and events",
+            ),
+            "404": _error("not_found"),
+            "503": _error(
+                "tracing_not_configured: no trace store (SHOP_TRACE_QUERY_URL); or service_unavailable"
+            ),
+        },
+    },
 }
 
 # Served by every process next to its own routes (shop/http/health.py), so not in the table.

@@ -30,7 +30,7 @@ class Access(StrEnum):
 class RouteSpec:
     method: str
     path: str
-    context: str  # auth, products, orders, gateway
+    context: str  # auth, products, orders, admin, gateway
     handler: str  # the attribute of the context's routes object that answers
     limit: str | None  # the rate-limit group (SHOP_RATE_LIMITS); None: not limited
     access: Access
@@ -67,6 +67,9 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/api/v1/orders/{order_id}", "orders", "get", "orders", Access.OWNER),
     RouteSpec("POST", "/api/v1/orders/{order_id}/pay", "orders", "pay", "orders", Access.OWNER),
     RouteSpec("POST", "/api/v1/orders/{order_id}/cancel", "orders", "cancel", "orders", Access.OWNER),
+    RouteSpec(
+        "GET", "/api/v1/admin/orders/{order_id}/journey", "admin", "order_journey", "orders", Access.ADMIN
+    ),
 )
 
 # In the table's order; every group needs a quota (shop.settings).

@@ -393,6 +393,58 @@ ORDER = answer(
     }
 )
 
+ORDER_JOURNEY = answer(
+    {
+        "order_id": UUID,
+        "placed_at": TIMESTAMP,
+        "trace_id": {
+            "type": ["string", "null"],
+            "pattern": "^[0-9a-f]{32}$",
+            "description": "the trace the order was placed in; null when tracing was off",
+        },
+        "trace": {
+            "enum": ["recorded", "not_traced", "not_recorded", "unavailable"],
+            "description": "not_recorded: the trace store holds no such trace (not sampled, not"
+            " exported yet, or evicted); unavailable: the trace store did not answer in time",
+        },
+        "reason": {"type": ["string", "null"], "description": "why there are no spans, in words"},
+        "spans": {
+            "type": "array",
+            "description": "the trace as a waterfall's rows: depth first, siblings by start",
+            "items": answer(
+                {
+                    "span_id": {"type": "string"},
+                    "parent": {"type": ["string", "null"]},
+                    "service": {"type": "string"},
+                    "name": {"type": "string"},
+                    "kind": {"type": "string"},
+                    "status": {"enum": ["ok", "error", "unset"]},
+                    "start_us": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "after the first span's start",
+                    },
+                    "duration_us": {"type": "integer", "minimum": 0},
+                    "depth": {"type": "integer", "minimum": 0},
+                }
+            ),
+        },
+        "events": {
+            "type": "array",
+            "description": "the order's Kafka events in the orders' and the catalog's outboxes, oldest"
+            " first (sent rows are deleted after SHOP_OUTBOX_RETENTION)",
+            "items": answer(
+                {
+                    "database": {"enum": ["orders", "catalog"]},
+                    "topic": {"type": "string"},
+                    "created_at": TIMESTAMP,
+                    "published_at": {"type": ["string", "null"], "format": "date-time"},
+                }
+            ),
+        },
+    }
+)
+
 
 def page_of(item: Schema) -> Schema:
     return answer({"items": {"type": "array", "items": item}, "next_cursor": {"type": ["string", "null"]}})

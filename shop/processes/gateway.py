@@ -21,10 +21,12 @@ from shop.http.idempotency import InFlightLocks
 from shop.http.middlewares import HTTP_LINE_LIMIT, AccessLogger
 from shop.http.ratelimit import Policy, RedisRateLimiter, rate_limit_middleware
 from shop.http.routes.auth import AuthRoutes
+from shop.http.routes.journey import JourneyRoutes
 from shop.http.routes.orders import OrderRoutes
 from shop.http.routes.products import ProductRoutes
 from shop.http.stock_watch import StockWatch
 from shop.http.storefront import StorefrontConfig
+from shop.observability.trace_store import JaegerQuery
 from shop.redis_clients import async_redis
 from shop.security.keys import load_keyring
 from shop.security.throttle import LoginLimiter
@@ -96,6 +98,8 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
         *_async_pools(settings, "orders"),
         stock_watch=StockWatch(settings.databases["orders"].primary_url),
     )
+    trace_store = JaegerQuery(settings.trace_query_url) if settings.trace_query_url else None
+    journey = JourneyRoutes(orders.replica, orders.primary, products.replica, trace_store)
     pools = [replica, primary_async, products.replica, products.primary, orders.replica, orders.primary]
     # Its own client with short timeouts: a Redis that hangs must not hang requests (see ratelimit.py).
     limiter_redis = async_redis(
@@ -116,6 +120,7 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
         rate_limit,
         clients=ClientAddress(settings.trusted_proxies),
         storefront=StorefrontConfig(settings.mailpit_url, settings.orders.reminders),
+        admin=journey,
     )
     listen_port = port or settings.gateway_port
 
@@ -133,6 +138,8 @@ def run_gateway(settings: Settings, port: int | None = None) -> int:
             await pool.close()
         await freshness_redis.aclose()
         await limiter_redis.aclose()
+        if trace_store is not None:
+            await trace_store.close()
         executor.shutdown(wait=True, cancel_futures=True)
         await resources.close()
 

@@ -21,8 +21,8 @@ KEYRING = KeyRing.of({"test": Ed25519PrivateKey.generate()}, "test")
 VERIFIER = TokenVerifier(KEYRING, "shop", "shop-api")
 
 
-def gateway(readiness: Readiness, auth=None, products=None, orders=None) -> web.Application:
-    return create_gateway_app(readiness, LIMIT, KEYRING, VERIFIER, auth, products, orders)
+def gateway(readiness: Readiness, auth=None, products=None, orders=None, admin=None) -> web.Application:
+    return create_gateway_app(readiness, LIMIT, KEYRING, VERIFIER, auth, products, orders, admin=admin)
 
 
 async def _up() -> None:
@@ -154,6 +154,9 @@ async def test_metrics_count_requests_by_route_template(client):
 
 
 async def test_openapi_documents_every_route_the_gateway_serves(client):
+    from psycopg_pool import AsyncConnectionPool
+
+    from shop.http.routes.journey import JourneyRoutes
     from shop.http.routes.orders import OrderRoutes
     from shop.http.routes.products import ProductRoutes
 
@@ -161,6 +164,7 @@ async def test_openapi_documents_every_route_the_gateway_serves(client):
     assert response.status == 200
     document = await response.json()
     assert document["openapi"].startswith("3.1")
+    nowhere: AsyncConnectionPool = AsyncConnectionPool("postgresql://nowhere/none", open=False)
     served = {
         (r.method.lower(), r.resource.canonical)
         for r in gateway(
@@ -168,6 +172,7 @@ async def test_openapi_documents_every_route_the_gateway_serves(client):
             auth=_unconnected_auth_routes(),
             products=_unconnected_context_routes(ProductRoutes),
             orders=_unconnected_context_routes(OrderRoutes, stock_watch=None),
+            admin=JourneyRoutes(nowhere, nowhere, nowhere, None),
         ).router.routes()
         if r.resource is not None and r.method != "HEAD"
     }

@@ -15,10 +15,11 @@ from tests.unit.http.test_gateway_app import _up, gateway
 def test_every_route_is_in_the_table_once_with_a_known_context_and_group():
     keys = [(r.method, r.path) for r in ROUTES]
     assert len(keys) == len(set(keys))
-    assert {r.context for r in ROUTES} == {"gateway", "auth", "products", "orders"}
+    assert {r.context for r in ROUTES} == {"gateway", "auth", "products", "orders", "admin"}
     assert set(LIMIT_GROUPS) == {"auth", "products", "orders"}
     assert all(r.limit is None for r in ROUTES if r.context == "gateway")
     assert {r.access for r in ROUTES if r.context == "orders"} <= {Access.CUSTOMER, Access.OWNER}
+    assert {r.access for r in ROUTES if r.context == "admin"} == {Access.ADMIN}
 
 
 def test_a_policy_gives_exactly_its_quota_and_prints_the_draft_header():
