@@ -19,7 +19,7 @@ help:
 	@echo "make bench SCENARIO=orders-traced   the orders scenario with tracing on (10 % sampled, exported to Jaeger)"
 	@echo "make bench-overhead | bench-orders | bench-inventory | bench-relay | bench-flash-sale | bench-timers   one, full size"
 	@echo "make chaos | chaos-short   kill, crash and empty things under load, then check the invariants (bench/chaos)"
-	@echo "SHOP_PROMETHEUS=1 make up   also run Prometheus on 127.0.0.1:9090 (ops/prometheus)"
+	@echo "SHOP_PROMETHEUS=0 make up   leave out Prometheus (on by default: 127.0.0.1:9090/consoles/index.html)"
 
 run: up migrate
 	$(WITH_ENV) $(BIN)/shop run all

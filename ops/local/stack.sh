@@ -21,9 +21,10 @@ for f in "$here"/components/*.sh; do
   # shellcheck disable=SC1090
   . "$f"
 done
-# Opt-in: `SHOP_PROMETHEUS=1 make up` also runs Prometheus (ops/prometheus/), which scrapes every process.
-# Once running it stays part of the stack, so a plain `make down`, `status` or `env` includes it.
-if [ "${SHOP_PROMETHEUS:-0}" = 1 ] || pid_alive prometheus; then COMPONENTS+=(prometheus); fi
+# Prometheus (ops/prometheus/) scrapes every process and serves the console pages; `SHOP_PROMETHEUS=0
+# make up` leaves it out on a small machine. Once running it stays part of the stack, so a plain
+# `make down`, `status` or `env` includes it.
+if [ "${SHOP_PROMETHEUS:-1}" != 0 ] || pid_alive prometheus; then COMPONENTS+=(prometheus); fi
 
 label() { printf '%-20s' "${1//_/ }"; }
 

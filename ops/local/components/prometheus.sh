@@ -1,14 +1,19 @@
 # shellcheck shell=bash
 # Prometheus (Debian 12: prometheus 2.42, which ships promtool too): our own server on
 # SHOP_HOST:SHOP_PROMETHEUS_PORT scraping every shop process and the dependencies' exporters, with the
-# alert rules of ops/prometheus/rules/. State (TSDB, 2 days) in var/prometheus/. Opt-in:
-# `SHOP_PROMETHEUS=1 make up`. The shop processes need not be running: their targets just show down.
+# alert rules of ops/prometheus/rules/ and the console pages of ops/prometheus/consoles/ (the shop's
+# views as graphs and tables, http://127.0.0.1:9090/consoles/index.html: Grafana is AGPL and not part of
+# this stack). State (TSDB, 2 days) in var/prometheus/. Part of the stack by default; `SHOP_PROMETHEUS=0
+# make up` leaves it out (idle here: ~80 MB resident, under 1 % of one core; docs/local-stack.md). The
+# shop processes need not be running: their targets just show down.
 #
 # ops/prometheus/prometheus.yml names every target by its default address (127.0.0.1:8080, ...).
 # Each start renders it to var/prometheus/prometheus.yml with the addresses this stack really uses
 # (SHOP_HOST and the SHOP_*_PORT variables), validated by promtool before Prometheus sees it.
 # var/prometheus/rules links to ops/prometheus/rules, so edited rules apply on a reload:
 # `kill -HUP "$(cat var/run/prometheus.pid)"` (an edited prometheus.yml needs a restart, to be rendered).
+# The console pages and their library (ops/prometheus/console_libraries/) are read from the repository
+# on every request: an edited page shows on the next reload of the browser.
 #
 # Defines functions only; sourced by ops/local/stack.sh after lib.sh.
 #
@@ -83,7 +88,9 @@ prometheus_start() {
     --config.file="$VAR/prometheus/prometheus.yml" \
     --storage.tsdb.path="$VAR/prometheus/data" \
     --storage.tsdb.retention.time="${SHOP_PROMETHEUS_RETENTION:-2d}" \
-    --web.listen-address="$(host_port "$(_prometheus_port)")"
+    --web.listen-address="$(host_port "$(_prometheus_port)")" \
+    --web.console.templates="$SHOP_ROOT/ops/prometheus/consoles" \
+    --web.console.libraries="$SHOP_ROOT/ops/prometheus/console_libraries"
 }
 
 # Polled: cheap checks first, one HTTP request with a short timeout last. /-/ready answers 200 once
