@@ -1,12 +1,15 @@
 // The storefront's entry point: the header (cart count, who is logged in), the views by hash route,
 // and, at load, the session of this tab and any checkout it left unanswered.
 
+import * as admin from "./admin.js";
+import * as adminProduct from "./adminproduct.js";
 import * as cart from "./cart.js";
 import * as cartView from "./cartview.js";
 import * as catalog from "./catalog.js";
 import { checkout, pending } from "./checkout.js";
 import { load } from "./config.js";
 import { el, fill, notify } from "./dom.js";
+import * as journey from "./journey.js";
 import * as login from "./login.js";
 import * as order from "./order.js";
 import * as orders from "./orders.js";
@@ -22,6 +25,9 @@ route("/signup", signup);
 route("/login", login);
 route("/orders", orders);
 route("/orders/:id", order);
+route("/admin", admin);
+route("/admin/products/:id", adminProduct);
+route("/admin/orders/:id", journey);
 
 const view = document.getElementById("view");
 let leave = null; // the current view's cleanup (stops an order page's live updates)
@@ -61,7 +67,7 @@ function header() {
   fill(
     document.getElementById("account"),
     who
-      ? [el("span", { class: "muted", testid: "account-email" }, who.email), " ", el("button", { type: "button", class: "link", testid: "logout", onclick: () => session.logout().then(() => (location.hash = "#/")) }, "Log out")]
+      ? [(who.roles || []).includes("admin") ? el("a", { href: "#/admin", testid: "nav-admin" }, "Admin") : null, el("span", { class: "muted", testid: "account-email" }, who.email), " ", el("button", { type: "button", class: "link", testid: "logout", onclick: () => session.logout().then(() => (location.hash = "#/")) }, "Log out")]
       : [el("a", { href: "#/login", testid: "nav-login" }, "Log in"), " ", el("a", { href: "#/signup", testid: "nav-signup" }, "Sign up")],
   );
 }

@@ -4,6 +4,7 @@ never used), against a private stack started by the harness the e2e tests use.""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -25,7 +26,11 @@ SCREENSHOTS = ROOT / "var" / "screenshots"
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[ShopStack]:
-    running = e2e_stack()  # SHOP_MAILPIT_URL comes from var/stack.env: the sign-up page links to it
+    # SHOP_MAILPIT_URL and SHOP_TRACE_QUERY_URL come from var/stack.env: the sign-up page links to
+    # Mailpit, and the journey view reads the dev Jaeger, to which every trace is exported here.
+    # A RabbitMQ vhost of its own: its actor messages (the placements whose trace the journey view
+    # reads) go to its own workers, never to another stack's sharing the servers.
+    running = e2e_stack({"OTEL_TRACES_SAMPLER": "parentbased_always_on"}, vhost=f"shop-browser-{os.getpid()}")
     running.start()
     yield running
     running.stop()
@@ -93,11 +98,17 @@ def screenshot(page: Page, name: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def admin(stack: ShopStack) -> str:
+def admin_account(stack: ShopStack) -> tuple[str, str]:
+    """A verified account granted the admin role: (its address, an access token)."""
     email = new_address()
     register_and_verify(stack, email)
     subprocess.run([sys.executable, "-m", "shop", "admin", "grant", email], check=True, capture_output=True)
-    return str(login(stack, email)["access_token"])
+    return email, str(login(stack, email)["access_token"])
+
+
+@pytest.fixture(scope="session")
+def admin(admin_account: tuple[str, str]) -> str:
+    return admin_account[1]
 
 
 def customer(stack: ShopStack) -> tuple[str, str]:

@@ -93,6 +93,8 @@ def test_data_is_only_ever_written_as_text():
         sinks = ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function")
         for sink in sinks:
             assert sink not in code, f"{module.name} uses {sink}"
+        # Styles only through the CSSOM (element.style.width = ...), which the policy allows.
+        assert not re.search(r"""setAttribute\(\s*["']style|\bstyle:\s*[`"'][a-z-]+\s*:""", code), module.name
 
 
 def test_tokens_are_never_put_in_local_storage():
