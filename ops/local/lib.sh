@@ -52,7 +52,7 @@ unset _defaults _name _value
 # Pinned versions of what the stack builds or downloads itself (Debian packages come from Debian 12).
 KAFKA_VERSION=4.1.1
 MAILPIT_VERSION=v1.27.11
-JAEGER_VERSION=v1.76.0
+JAEGER_VERSION=v1.75.0  # the approved release on the Go proxy (v1.76.0 is served, not approved)
 JMX_EXPORTER_VERSION=1.0.1
 
 mkdir -p "$LOG_DIR" "$RUN_DIR" "$BIN_DIR"

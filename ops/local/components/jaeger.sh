@@ -32,7 +32,7 @@ JAEGER_MODULE=github.com/jaegertracing/jaeger
 _jaeger_err() { printf 'jaeger: %s\n' "$*" >&2; }
 
 # True when BIN (default var/bin/jaeger) runs and reports the pinned version. `jaeger version`
-# prints {"gitCommit":"","gitVersion":"v1.76.0","buildDate":""}; the build stamps gitVersion.
+# prints {"gitCommit":"","gitVersion":"v1.75.0","buildDate":""}; the build stamps gitVersion.
 _jaeger_version_ok() {
   local bin=${1:-$BIN_DIR/jaeger} v
   [ -x "$bin" ] || return 1

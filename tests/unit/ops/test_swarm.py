@@ -329,6 +329,7 @@ def test_config_files_exist_and_names_are_unique(rendered):
 # Settings the cluster leaves empty on purpose, each named in stack.yml with an empty value.
 OFF_IN_THE_CLUSTER = {
     "SHOP_MAILPIT_URL": "the storefront's link to Mailpit: the cluster's Mailpit is not published",
+    "SHOP_TRACE_QUERY_URL": "the order journey's Jaeger query API: the cluster's traces are in Tempo",
 }
 
 
