@@ -324,12 +324,7 @@ def main() -> int:
     parser.add_argument("--stock", type=int, default=100, help="units of the one product (S)")
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--orders-each", type=int, default=5, help="orders per customer (N = customers × it)")
-    parser.add_argument(
-        "--max-in-flight",
-        type=int,
-        default=0,
-        help="buyers placing/polling at once (0: all N at t0)",
-    )
+    parser.add_argument("--max-in-flight", type=int, default=0, help="buyers at once (0: all N at t0)")
     args = parser.parse_args()
     if not 1 <= args.stock < 1000:
         raise SystemExit(

@@ -278,12 +278,7 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=100_000, help="orders with four pending timers each")
     parser.add_argument("--rate", type=int, default=1_000, help="expiries falling due per second")
     parser.add_argument("--seconds", type=int, default=30, help="for how long they fall due at that rate")
-    parser.add_argument(
-        "--expiry-delay",
-        type=float,
-        default=40.0,
-        help="seconds from placement to expiry (after the last placement)",
-    )
+    parser.add_argument("--expiry-delay", type=float, default=40.0, help="seconds from placement to expiry")
     parser.add_argument("--threads", type=int, default=8, help="threads per timer worker process")
     parser.add_argument("--workers", type=int, default=2, help="timer worker processes (one per core)")
     args = parser.parse_args()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -26,6 +25,7 @@ from tests.unit.ops.test_prometheus_consoles import (
     VIEWS,
     console_exprs,
 )
+from tests.unit.ops.tools import run_from_root
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,15 +60,7 @@ def prometheus() -> str:
     base = os.environ.get("SHOP_PROMETHEUS_URL", f"http://{host}:{port}").rstrip("/")
     if not ready(base):
         env = {**os.environ, "SHOP_PROMETHEUS": "1"}
-        done = subprocess.run(
-            [str(ROOT / "ops" / "local" / "stack.sh"), "start", "prometheus"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        done = run_from_root([str(ROOT / "ops" / "local" / "stack.sh"), "start", "prometheus"], 300, env)
         assert done.returncode == 0, f"could not start Prometheus:\n{done.stdout}\n{done.stderr}"
         deadline = time.monotonic() + 60
         while not ready(base):

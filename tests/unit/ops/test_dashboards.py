@@ -318,6 +318,17 @@ class Family:
     labels: set[str]
 
 
+def shop_selector_problems(where: str, selector: Selector, series: dict[str, Family]) -> list[str]:
+    """What is wrong with a selector of a shop series: no such series, or a label it does not have."""
+    family = series.get(selector.name)
+    if family is None:
+        return [f"{where}: the shop exposes no {selector.name}"]
+    return [
+        f"{where}: {selector.name} has no label {label!r}"
+        for label in sorted(set(selector.matchers) - family.labels - TARGET_LABELS)
+    ]
+
+
 def shop_series() -> dict[str, Family]:
     """Series name (as in PromQL) -> its family's type and label names, for everything the shop's
     processes expose: the metric modules' own, and prometheus_client's process_*/python_*."""
@@ -515,12 +526,7 @@ def test_every_shop_series_is_exposed_by_the_code_with_the_labels_used():
         shop_selectors = [s for s in e.query.selectors if source_of(s, e.job) == "shop"]
         for selector in shop_selectors:
             used.add(selector.name)
-            family = series.get(selector.name)
-            if family is None:
-                problems.append(f"{e.dashboard}: {e.where}: the shop exposes no {selector.name}")
-                continue
-            for label in set(selector.matchers) - family.labels - TARGET_LABELS:
-                problems.append(f"{e.dashboard}: {e.where}: {selector.name} has no label {label!r}")
+            problems += shop_selector_problems(f"{e.dashboard}: {e.where}", selector, series)
         # A grouping label must come from one of the expression's series (exporter ones: the
         # integration test).
         if shop_selectors and len(shop_selectors) == len(e.query.selectors):

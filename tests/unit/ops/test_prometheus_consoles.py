@@ -2,13 +2,14 @@
 renders with ops/prometheus/console_libraries/shop.lib). Read here without a server: one page per view,
 each template a page calls defined once, the blocks balanced, every page linked from the menu and the
 index, only files Debian's prometheus package serves loaded. Every PromQL expression of a page (the
-tables' queries and the graphs' `expr:`) is parsed by promtool, names only series the shop's code or a
+tables' queries and each graph's lines) is parsed by promtool, names only series the shop's code or a
 dashboard-checked exporter exposes, with their labels, reads counters through rate()/increase(), and
 names its legend's labels from its own grouping. tests/integration/test_prometheus_consoles.py renders
 every page with the stack's Prometheus and runs every expression there."""
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.unit.ops.test_dashboards import (
     dashboard_exprs,
     is_counter_series,
     parse,
+    shop_selector_problems,
     shop_series,
     source_of,
 )
@@ -54,6 +56,9 @@ STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 OPENERS = {"if", "range", "with", "define", "block"}
 H1 = re.compile(r"<h1>([^<]*)</h1>")
 LEGEND_LABEL = re.compile(r"\[\[\s*(\w+)\s*\]\]")
+# A graph as the pages declare it (shop.lib turns it into a PromConsole.Graph): one line per <code>.
+GRAPH = re.compile(r'<div class="shop_graph"[^>]*>(.*?)</div>', re.DOTALL)
+GRAPH_LINE = re.compile(r'<code data-name="([^"]*)">(.*?)</code>', re.DOTALL)
 ROW_LABEL = re.compile(r"\.Labels\.(\w+)")
 STATIC = re.compile(r"""(?:src|href)="\{\{ pathPrefix \}\}/classic/static/([^"]+)\"""")
 
@@ -85,30 +90,9 @@ class ConsoleExpr:
     row_labels: frozenset[str] = frozenset()  # the .Labels.X a "rows" table shows
 
 
-def _js_strings(text: str, start: int) -> tuple[list[str], int]:
-    """The JavaScript string, or list of strings, at text[start:] (after `expr:`/`name:`)."""
-    pos = len(text) - len(text[start:].lstrip())
-    if text[pos] == '"':
-        match = STRING.match(text, pos)
-        assert match, text[pos : pos + 80]
-        return [match[1]], match.end()
-    assert text[pos] == "[", f"expected a string or a list at {text[pos : pos + 80]!r}"
-    out: list[str] = []
-    pos += 1
-    while True:
-        while text[pos] in " \n,":
-            pos += 1
-        if text[pos] == "]":
-            return out, pos + 1
-        match = STRING.match(text, pos)
-        assert match, f"expected a string at {text[pos : pos + 80]!r}"
-        out.append(match[1])
-        pos = match.end()
-
-
 def page_exprs(path: Path) -> list[ConsoleExpr]:
     """Every PromQL expression of a page: the first string of an action that runs `query` or a
-    prom_query_drilldown, and every `expr:` of a PromConsole.Graph."""
+    prom_query_drilldown, and every line of a graph (a <code> of a shop_graph)."""
     text = path.read_text()
     out: list[ConsoleExpr] = []
     blocks = re.split(r"(\{\{.*?\}\})", text, flags=re.DOTALL)
@@ -139,19 +123,12 @@ def page_exprs(path: Path) -> list[ConsoleExpr]:
             out.append(
                 ConsoleExpr(path.name, "rows" if rows else "value", expr, parse(expr), row_labels=labels)
             )
-    for match in re.finditer(r"new PromConsole\.Graph\(\{(.*?)\n\}\);", text, re.DOTALL):
-        graph = match[1]
-        expr_at = re.search(r"\bexpr:", graph)
-        name_at = re.search(r"\bname:", graph)
-        assert expr_at, f"{path.name}: a graph without expr: {graph[:200]}"
-        assert name_at, f"{path.name}: a graph without name: {graph[:200]}"
-        exprs, _ = _js_strings(graph, expr_at.end())
-        names, _ = _js_strings(graph, name_at.end())
-        if len(names) == 1:
-            names = names * len(exprs)
-        assert len(names) == len(exprs), f"{path.name}: a name per expression: {exprs}"
-        for expr, name in zip(exprs, names, strict=True):
-            out.append(ConsoleExpr(path.name, "graph", expr, parse(expr), legend=name))
+    for match in GRAPH.finditer(text):
+        lines = GRAPH_LINE.findall(match[1])
+        assert lines, f"{path.name}: a graph without a line: {match[0][:200]}"
+        for name, expr in lines:
+            expr = html.unescape(expr)
+            out.append(ConsoleExpr(path.name, "graph", expr, parse(expr), legend=html.unescape(name)))
     return out
 
 
@@ -207,9 +184,8 @@ def test_a_page_opens_with_the_head_and_closes_with_the_tail(path):
     calls = [a for a in actions(path.read_text()) if keyword(a) == "template"]
     title = "Overview" if path.name == "index.html" else VIEWS[path.name]
     assert calls[0] == f'template "head" (args . "{title}")'
-    assert calls[-1] == 'template "tail"'
+    assert calls[-1] == 'template "tail" .'  # which closes the content (prom_content_tail) too
     assert 'template "prom_content_head" .' in calls
-    assert 'template "prom_content_tail" .' in calls
 
 
 def test_the_menu_and_the_index_link_every_view():
@@ -271,12 +247,7 @@ def test_every_series_is_the_shops_or_a_checked_exporters():
                 continue
             source = source_of(selector, selector.job or "")
             if source == "shop":
-                family = series.get(selector.name)
-                if family is None:
-                    problems.append(f"{where}: the shop exposes no {selector.name}")
-                    continue
-                for label in set(selector.matchers) - family.labels - TARGET_LABELS:
-                    problems.append(f"{where}: {selector.name} has no label {label!r}")
+                problems += shop_selector_problems(where, selector, series)
             elif source == "unknown" or selector.name not in exporter_checked:
                 problems.append(f"{where}: {selector.name} is no series of the shop or a checked exporter")
         shop = [s for s in e.query.selectors if s.name in series]
