@@ -57,8 +57,11 @@ OPENERS = {"if", "range", "with", "define", "block"}
 H1 = re.compile(r"<h1>([^<]*)</h1>")
 LEGEND_LABEL = re.compile(r"\[\[\s*(\w+)\s*\]\]")
 # A graph as the pages declare it (shop.lib turns it into a PromConsole.Graph): one line per <code>.
-GRAPH = re.compile(r'<div class="shop_graph"[^>]*>(.*?)</div>', re.DOTALL)
+GRAPH = re.compile(r'(<div class="shop_graph"[^>]*>)(.*?)</div>', re.DOTALL)
 GRAPH_LINE = re.compile(r'<code data-name="([^"]*)">(.*?)</code>', re.DOTALL)
+GRAPH_ATTRIBUTE = re.compile(r'([\w-]+)="([^"]*)"')
+# The attributes shop.lib reads from a graph's <div>: any other is a typo it would ignore.
+GRAPH_ATTRIBUTES = {"class", "id", "data-title", "data-units", "data-format", "data-min"}
 ROW_LABEL = re.compile(r"\.Labels\.(\w+)")
 STATIC = re.compile(r"""(?:src|href)="\{\{ pathPrefix \}\}/classic/static/([^"]+)\"""")
 
@@ -124,7 +127,7 @@ def page_exprs(path: Path) -> list[ConsoleExpr]:
                 ConsoleExpr(path.name, "rows" if rows else "value", expr, parse(expr), row_labels=labels)
             )
     for match in GRAPH.finditer(text):
-        lines = GRAPH_LINE.findall(match[1])
+        lines = GRAPH_LINE.findall(match[2])
         assert lines, f"{path.name}: a graph without a line: {match[0][:200]}"
         for name, expr in lines:
             expr = html.unescape(expr)
@@ -207,6 +210,41 @@ def test_the_library_loads_only_files_debians_prometheus_serves(promtool):
     assert len(loaded) >= 9, loaded
     missing = [rel for rel in loaded if not (DEBIAN_STATIC / rel).is_file()]
     assert not missing, f"not in Debian's prometheus package: {missing}"
+
+
+def test_every_graph_is_declared_as_the_library_reads_it(promtool):
+    """A graph's settings are attributes shop.lib copies into PromConsole.Graph without a check, so
+    a misspelt one draws silently without it: here each is known, data-format names one of
+    PromConsole.NumberFormatter's functions, data-min is a number, and every line has a legend
+    (a <code> without one would be graphed but escape the expression checks below)."""
+    del promtool  # only its installation of Debian's prometheus package (prom_console.js)
+    formatters = set(
+        re.findall(
+            r"^PromConsole\.NumberFormatter\.(\w+) = function",
+            (DEBIAN_STATIC / "js" / "prom_console.js").read_text(),
+            re.M,
+        )
+    )
+    assert {"humanize", "humanizeNoSmallPrefix"} <= formatters, formatters
+    problems = []
+    for path in PAGES:
+        ids = []
+        for match in GRAPH.finditer(path.read_text()):
+            attributes = dict(GRAPH_ATTRIBUTE.findall(match[1]))
+            where = f"{path.name}: graph {attributes.get('id', match[1])}"
+            ids.append(attributes.get("id"))
+            problems += [f"{where}: unknown {a}" for a in sorted(set(attributes) - GRAPH_ATTRIBUTES)]
+            if not attributes.get("id") or not attributes.get("data-title"):
+                problems.append(f"{where}: needs an id and a data-title")
+            if attributes.get("data-format", "humanize") not in formatters:
+                problems.append(f"{where}: no PromConsole.NumberFormatter.{attributes['data-format']}")
+            if not re.fullmatch(r"-?\d+(?:\.\d+)?", attributes.get("data-min", "0")):
+                problems.append(f"{where}: data-min {attributes['data-min']!r} is not a number")
+            if match[2].count("<code") != len(GRAPH_LINE.findall(match[2])):
+                problems.append(f'{where}: a <code> without data-name="legend"')
+        if len(ids) != len(set(ids)):
+            problems.append(f"{path.name}: graph ids repeat: {ids}")
+    assert not problems, "\n".join(problems)
 
 
 # ---- the expressions ----------------------------------------------------------------------------
