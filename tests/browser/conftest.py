@@ -24,7 +24,9 @@ from tests.unit.ops.tools import ROOT, ensure_deb
 SCREENSHOTS = ROOT / "var" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+# Package-scoped, not session: the stack stops after the last browser test, before the chaos run
+# (which runs last, and whose relays must get the outbox leases this stack's relay would hold).
+@pytest.fixture(scope="package")
 def stack() -> Iterator[ShopStack]:
     # SHOP_MAILPIT_URL and SHOP_TRACE_QUERY_URL come from var/stack.env: the sign-up page links to
     # Mailpit, and the journey view reads the dev Jaeger, to which every trace is exported here.
@@ -36,7 +38,7 @@ def stack() -> Iterator[ShopStack]:
     running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> str:
     return ensure_deb("chromium", "chromium")
 
@@ -97,7 +99,7 @@ def screenshot(page: Page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def admin_account(stack: ShopStack) -> tuple[str, str]:
     """A verified account granted the admin role: (its address, an access token)."""
     email = new_address()
@@ -106,7 +108,7 @@ def admin_account(stack: ShopStack) -> tuple[str, str]:
     return email, str(login(stack, email)["access_token"])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def admin(admin_account: tuple[str, str]) -> str:
     return admin_account[1]
 
@@ -118,7 +120,7 @@ def customer(stack: ShopStack) -> tuple[str, str]:
     return email, str(login(stack, email)["access_token"])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def prober(stack: ShopStack) -> str:
     return customer(stack)[1]
 
